@@ -1,0 +1,140 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { DEV_ONLY_DEFAULTS, envSchema, type Env } from './schema';
+
+export { envSchema, ENV_DESCRIPTIONS, SECRET_VARIABLES, type Env } from './schema';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface Config {
+  nodeEnv: Env['NODE_ENV'];
+  port: number;
+  db: { uri: string };
+  refunds: {
+    scheduleIntervalMs: number;
+    autoApproveDays: number;
+    penaltyBps: number;
+  };
+  chain: {
+    providerUrl: string;
+    network: string;
+    treasuryPrivateKey: string;
+    confirmations: number;
+    confirmationTimeoutMs: number;
+  };
+  logLevel: Env['LOG_LEVEL'];
+  sentryDsn?: string;
+  email: {
+    sendgridApiKey?: string;
+    sendgridApiUrl: string;
+    from: string;
+    financeCopyTo: string;
+  };
+  webhook: { url?: string; secret: string };
+  auth: { jwtSecret: string };
+  corsOrigins: string[];
+  temporal: {
+    address: string;
+    namespace: string;
+    taskQueue: string;
+    tls: boolean;
+    tlsCertPath?: string;
+    tlsKeyPath?: string;
+    tlsServerName?: string;
+    apiKey?: string;
+  };
+  worker: {
+    maxCachedWorkflows: number;
+    shutdownGraceMs: number;
+    metricsPort: number;
+  };
+}
+
+/**
+ * Validates the environment and shapes it into the one config object the code uses.
+ * Messages name the variable and the rule, never the value (some are secrets).
+ */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  const env = parsed.data;
+  if (env.NODE_ENV === 'production') {
+    const devDefaults = Object.entries(DEV_ONLY_DEFAULTS)
+      .filter(([name, devValue]) => env[name as keyof Env] === devValue)
+      .map(([name]) => `${name}: must be set in production (the development default is public)`);
+    if (devDefaults.length > 0) throw new ConfigError(devDefaults);
+  }
+  return toConfig(env);
+}
+
+function toConfig(env: Env): Config {
+  return {
+    nodeEnv: env.NODE_ENV,
+    port: env.PORT,
+    db: { uri: env.DB_URI },
+    refunds: {
+      scheduleIntervalMs: env.PRO_RATA_REFUND_SCHEDULE_INTERVAL,
+      autoApproveDays: env.PRO_RATA_REFUND_AUTO_APPROVE_DAYS,
+      penaltyBps: env.PRO_RATA_REFUND_PENALTY_BPS,
+    },
+    chain: {
+      providerUrl: env.BLOCKCHAIN_PROVIDER_URL,
+      network: env.BLOCKCHAIN_NETWORK,
+      treasuryPrivateKey: env.TREASURY_PRIVATE_KEY,
+      confirmations: env.PAYOUT_CONFIRMATIONS,
+      confirmationTimeoutMs: env.PAYOUT_CONFIRMATION_TIMEOUT_MS,
+    },
+    logLevel: env.LOG_LEVEL,
+    sentryDsn: env.SENTRY_DSN,
+    email: {
+      sendgridApiKey: env.SENDGRID_API_KEY,
+      sendgridApiUrl: env.SENDGRID_API_URL,
+      from: env.EMAIL_FROM,
+      financeCopyTo: env.REFUND_NOTIFICATION_EMAIL,
+    },
+    webhook: { url: env.ADMIN_WEBHOOK_URL, secret: env.ADMIN_WEBHOOK_SECRET },
+    auth: { jwtSecret: env.AUTH_JWT_SECRET },
+    corsOrigins: env.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean),
+    temporal: {
+      address: env.TEMPORAL_ADDRESS,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      tls: env.TEMPORAL_TLS || Boolean(env.TEMPORAL_TLS_CERT_PATH || env.TEMPORAL_API_KEY),
+      tlsCertPath: env.TEMPORAL_TLS_CERT_PATH,
+      tlsKeyPath: env.TEMPORAL_TLS_KEY_PATH,
+      tlsServerName: env.TEMPORAL_TLS_SERVER_NAME,
+      apiKey: env.TEMPORAL_API_KEY,
+    },
+    worker: {
+      maxCachedWorkflows: env.WORKER_MAX_CACHED_WORKFLOWS,
+      shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_MS,
+      metricsPort: env.WORKER_METRICS_PORT,
+    },
+  };
+}
+
+/** Reads `.env` from the working directory into process.env; variables already set win. */
+export function loadDotEnv(file = path.resolve(process.cwd(), '.env')): void {
+  if (fs.existsSync(file)) process.loadEnvFile(file);
+}
+
+/** For entry points: load `.env`, validate, and stop the process with a readable message on bad config. */
+export function loadConfigOrExit(): Config {
+  loadDotEnv();
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+
+/** A child process whose output goes to a log file, so a failed start can show its last lines. */
+export interface ManagedProcess {
+  name: string;
+  child: ChildProcess;
+  logFile: string;
+  stop(timeoutMs?: number): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+export function startProcess(name: string, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): ManagedProcess {
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn(command, args, { stdio: ['pipe', out, out], env, detached: false });
+  fs.closeSync(out);
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('exit', (code) => resolve(code));
+    child.on('error', () => resolve(-1));
+  });
+  const stop = async (timeoutMs = 10_000) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    await exited;
+    clearTimeout(timer);
+  };
+  return { name, child, logFile, stop, exited };
+}
+
+export function logTail(file: string, lines = 25): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no output)';
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function isListening(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host });
+    socket.setTimeout(1000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Polls `probe` until it succeeds; fails early if the process dies, with its log tail. */
+export async function waitUntilReady(what: string, probe: () => Promise<unknown>, options: { timeoutMs: number; process?: ManagedProcess }): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  let lastError: unknown;
+  let died = false;
+  options.process?.exited.then(() => (died = true));
+  while (Date.now() < deadline) {
+    if (died) {
+      throw new Error(`${what} exited during start-up. Last output (${options.process!.logFile}):\n${logTail(options.process!.logFile)}`);
+    }
+    try {
+      await probe();
+      return;
+    } catch (error) {
+      lastError = error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  const tail = options.process ? `\nLast output (${options.process.logFile}):\n${logTail(options.process.logFile)}` : '';
+  throw new Error(`${what} was not ready after ${options.timeoutMs} ms: ${String(lastError)}${tail}`);
+}

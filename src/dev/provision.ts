@@ -1,0 +1,169 @@
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * The Temporal CLI (dev server + Web UI) and our FerretDB wrapper are built from
+ * source with Go, once per pinned version, into a cache outside the clone.
+ */
+
+export const TEMPORAL_CLI_VERSION = '1.5.1';
+export const FERRETDB_VERSION = 'v1.24.2';
+
+const projectRoot = path.resolve(__dirname, '..', '..');
+const ferretdbSourceDir = path.join(projectRoot, 'ferretdb-server');
+
+export function cacheDir(): string {
+  const base = process.env.PRORATA_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'prorata-refund');
+  fs.mkdirSync(base, { recursive: true });
+  return base;
+}
+
+const platformTag = `${process.platform}-${process.arch}`;
+
+export async function ensureTemporalCli(log: (line: string) => void = console.log): Promise<string> {
+  const fromEnv = process.env.TEMPORAL_CLI_PATH;
+  if (fromEnv) {
+    if (!isExecutable(fromEnv)) throw new Error(`TEMPORAL_CLI_PATH=${fromEnv} is not an executable file`);
+    return fromEnv;
+  }
+  const onPath = findOnPath('temporal');
+  if (onPath) return onPath;
+
+  const target = path.join(cacheDir(), `temporal-cli-${TEMPORAL_CLI_VERSION}-${platformTag}`, 'temporal');
+  if (isExecutable(target)) return target;
+
+  await goBuild({
+    what: `Temporal CLI ${TEMPORAL_CLI_VERSION}`,
+    target,
+    log,
+    args: () => [
+      'install',
+      '-v',
+      '-ldflags',
+      `-X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION}`,
+      `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`,
+    ],
+    env: (tmpDir) => ({ GOBIN: tmpDir }),
+    builtName: 'temporal',
+  });
+  return target;
+}
+
+export async function ensureFerretdbServer(log: (line: string) => void = console.log): Promise<string> {
+  const fromEnv = process.env.FERRETDB_SERVER_PATH;
+  if (fromEnv) {
+    if (!isExecutable(fromEnv)) throw new Error(`FERRETDB_SERVER_PATH=${fromEnv} is not an executable file`);
+    return fromEnv;
+  }
+  // The key covers the pinned version and our wrapper's own source, so editing it rebuilds.
+  const sourceHash = crypto.createHash('sha256');
+  for (const file of ['go.mod', 'go.sum', 'main.go']) sourceHash.update(fs.readFileSync(path.join(ferretdbSourceDir, file)));
+  const key = `ferretdb-server-${FERRETDB_VERSION}-${sourceHash.digest('hex').slice(0, 12)}-${platformTag}`;
+  const target = path.join(cacheDir(), key, 'ferretdb-server');
+  if (isExecutable(target)) return target;
+
+  await goBuild({
+    what: `FerretDB ${FERRETDB_VERSION} wrapper`,
+    target,
+    log,
+    args: (tmpDir) => ['build', '-v', '-buildvcs=false', '-o', path.join(tmpDir, 'ferretdb-server'), '.'],
+    env: () => ({}),
+    cwd: ferretdbSourceDir,
+    builtName: 'ferretdb-server',
+  });
+  return target;
+}
+
+interface GoBuild {
+  what: string;
+  target: string;
+  log: (line: string) => void;
+  args: (tmpDir: string) => string[];
+  env: (tmpDir: string) => Record<string, string>;
+  cwd?: string;
+  builtName: string;
+}
+
+/** Builds into a temporary folder, then renames into the cache so a half-built binary is never used. */
+async function goBuild(build: GoBuild): Promise<void> {
+  const go = findOnPath('go');
+  if (!go) {
+    throw new Error(
+      `Building the ${build.what} needs Go 1.24 or newer, which is not on PATH.\n` +
+        'Install it (https://go.dev/dl/ or `apt install golang-go`), or point TEMPORAL_CLI_PATH / FERRETDB_SERVER_PATH at existing binaries.',
+    );
+  }
+  const targetDir = path.dirname(build.target);
+  fs.mkdirSync(path.dirname(targetDir), { recursive: true });
+  const tmpDir = fs.mkdtempSync(`${targetDir}.building-`);
+  const started = Date.now();
+  build.log(`[provision] building the ${build.what} with ${goVersion(go)} (first time only, takes a few minutes)...`);
+  const ticker = setInterval(() => build.log(`[provision]   still building the ${build.what}: ${Math.round((Date.now() - started) / 1000)} s`), 20_000);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(go, build.args(tmpDir), {
+        cwd: build.cwd ?? tmpDir,
+        env: { ...process.env, CGO_ENABLED: '0', ...build.env(tmpDir) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let packages = 0;
+      const tail: string[] = [];
+      const onOutput = (chunk: Buffer) => {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) {
+          tail.push(line);
+          if (tail.length > 30) tail.shift();
+          if (!line.startsWith('go: ')) packages += 1;
+          if (packages > 0 && packages % 100 === 0 && !line.startsWith('go: ')) build.log(`[provision]   ${packages} packages compiled`);
+        }
+      };
+      child.stdout.on('data', onOutput);
+      child.stderr.on('data', onOutput);
+      child.on('error', reject);
+      child.on('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`go ${build.args(tmpDir)[0]} of the ${build.what} failed (exit ${code}):\n${tail.join('\n')}`)),
+      );
+    });
+    fs.mkdirSync(targetDir, { recursive: true });
+    fs.renameSync(path.join(tmpDir, build.builtName), build.target);
+    build.log(`[provision] built the ${build.what} in ${Math.round((Date.now() - started) / 1000)} s: ${build.target}`);
+  } finally {
+    clearInterval(ticker);
+    fs.rmSync(tmpDir, { recursive: true, force: true });
+  }
+}
+
+function goVersion(go: string): string {
+  return spawnSync(go, ['version'], { encoding: 'utf8' }).stdout.trim().replace(/^go version /, '');
+}
+
+export function findOnPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    if (isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The anvil binary ships inside the platform package of @foundry-rs/anvil; nothing to download. */
+export function anvilPath(): string {
+  const arch = process.arch === 'x64' ? 'amd64' : process.arch;
+  const pkg = `@foundry-rs/anvil-${process.platform}-${arch}`;
+  try {
+    return path.join(path.dirname(require.resolve(`${pkg}/package.json`)), 'bin', 'anvil');
+  } catch {
+    throw new Error(`anvil is missing: ${pkg} is not installed (run npm ci on a supported platform)`);
+  }
+}
