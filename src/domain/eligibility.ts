@@ -1,0 +1,48 @@
+import { BLOCKING_STATUSES, type RefundStatus } from './refund-status';
+import { calculateProRataRefund, type RefundPolicy } from './proration';
+import type { Subscription } from './subscription';
+
+/** One stable code per eligibility rule of SPEC.md; documented in docs/REFUND_POLICY.md. */
+export const INELIGIBILITY_REASONS = {
+  NOT_REFUND_ELIGIBLE: 'the subscription is marked as not refundable (refundEligible is false)',
+  REFUND_ALREADY_APPLIED: 'a refund has already been applied to the subscription (isRefundApplied is true)',
+  REFUND_WINDOW_EXPIRED: 'the request comes later than refundWindowDays after the start of the period',
+  PERIOD_ENDED: 'the paid period has already ended',
+  NOTHING_TO_REFUND: 'the pro-rata refund amount is zero',
+  REFUND_EXISTS: 'another refund for the subscription is in progress or completed',
+} as const;
+export type IneligibilityReason = keyof typeof INELIGIBILITY_REASONS;
+
+export interface ExistingRefund {
+  refundId: string;
+  refundStatus: RefundStatus;
+}
+
+export interface Eligibility {
+  eligible: boolean;
+  reasons: IneligibilityReason[];
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Checks every rule and reports all that fail, in a stable order. */
+export function checkRefundEligibility(
+  subscription: Subscription,
+  existingRefund: ExistingRefund | null,
+  now: Date,
+  policy: RefundPolicy = { penaltyBps: 0 },
+): Eligibility {
+  const reasons: IneligibilityReason[] = [];
+  if (!subscription.refundEligible) reasons.push('NOT_REFUND_ELIGIBLE');
+  if (subscription.isRefundApplied) reasons.push('REFUND_ALREADY_APPLIED');
+  if (now.getTime() > refundWindowClosesAt(subscription).getTime()) reasons.push('REFUND_WINDOW_EXPIRED');
+  if (now.getTime() >= subscription.endDate.getTime()) reasons.push('PERIOD_ENDED');
+  if (calculateProRataRefund(subscription, now, policy).amount === 0n) reasons.push('NOTHING_TO_REFUND');
+  if (existingRefund && BLOCKING_STATUSES.includes(existingRefund.refundStatus)) reasons.push('REFUND_EXISTS');
+  return { eligible: reasons.length === 0, reasons };
+}
+
+/** The last instant a refund may be requested: refundWindowDays after the period started (inclusive). */
+export function refundWindowClosesAt(subscription: Subscription): Date {
+  return new Date(subscription.startDate.getTime() + subscription.refundWindowDays * DAY_MS);
+}

@@ -1,0 +1,59 @@
+import type { Currency } from './currency';
+import type { RefundBreakdown } from './proration';
+import type { RefundStatus, StatusChange } from './refund-status';
+
+/**
+ * A refund as every part of the system sees it: the workflow's state, the
+ * MongoDB record and the API response share this JSON-safe shape.
+ * Amounts are integer strings in the smallest unit; times are ISO strings.
+ */
+export interface RefundView {
+  refundId: string;
+  subscriptionId: string;
+  userId: string;
+  creatorId: string;
+  workflowId: string;
+  refundStatus: RefundStatus;
+  amount: string;
+  amountFormatted: string;
+  currency: Currency;
+  breakdown: RefundBreakdown;
+  reason: string | null;
+  requestedAt: string;
+  requestedBy: string;
+  autoApproveAt: string;
+  decidedBy: string | null;
+  decidedAt: string | null;
+  decisionNote: string | null;
+  transactionId: string | null;
+  payout: PayoutDetails | null;
+  completedAt: string | null;
+  failureReason: string | null;
+  statusHistory: StatusChange[];
+  notificationFailures: NotificationFailure[];
+  processingTimeMs: number | null;
+}
+
+export interface PayoutDetails {
+  chainId: number;
+  from: string;
+  to: string;
+  nonce: number;
+  txHash: string;
+  blockNumber: number | null;
+  confirmations: number | null;
+  attempt: number;
+}
+
+export interface NotificationFailure {
+  eventId: string;
+  channel: 'email' | 'webhook';
+  recipient: string;
+  error: string;
+  at: string;
+}
+
+/** The workflow id of a subscription's refund: one live refund per subscription, by construction. */
+export function refundWorkflowId(subscriptionId: string): string {
+  return `prorata-refund-${subscriptionId}`;
+}
