@@ -1,0 +1,84 @@
+import type { Connection } from 'mongoose';
+import { SUBSCRIPTION_REFUND_DEFAULTS } from '../domain/subscription';
+import { PAYOUT_LEDGER_INDEXES } from './payout-ledger';
+import { REFUND_INDEXES, REFUND_TRANSITION_INDEXES } from './refund-model';
+import { SUBSCRIPTION_INDEXES } from './subscription-model';
+
+interface IndexSpec {
+  keys: Record<string, 1 | -1>;
+  options?: { sparse?: boolean; unique?: boolean };
+}
+
+/** Every index the service relies on, per collection. */
+export const INDEXES: Record<string, readonly IndexSpec[]> = {
+  proratarefunds: REFUND_INDEXES,
+  refundtransitions: REFUND_TRANSITION_INDEXES,
+  subscriptions: SUBSCRIPTION_INDEXES,
+  ...PAYOUT_LEDGER_INDEXES,
+};
+
+const NAMESPACE_EXISTS = 48;
+
+export const COLLECTIONS = ['proratarefunds', 'refundtransitions', 'subscriptions', 'payouts', 'payoutattempts', 'walletlocks', 'idempotencykeys', 'sweepruns'];
+
+export interface MigrationReport {
+  createdCollections: string[];
+  createdIndexes: string[];
+  backfilled: Record<string, number>;
+}
+
+/**
+ * Creates the collections and indexes and backfills the refund fields of
+ * subscriptions where they are missing. Safe to run any number of times: a
+ * second run changes nothing and reports nothing.
+ */
+export async function migrate(connection: Connection): Promise<MigrationReport> {
+  const db = connection.db;
+  if (!db) throw new Error('MongoDB connection is not open');
+  const report: MigrationReport = { createdCollections: [], createdIndexes: [], backfilled: {} };
+
+  const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((collection) => collection.name));
+  for (const name of COLLECTIONS) {
+    if (existing.has(name)) continue;
+    try {
+      await db.createCollection(name);
+      report.createdCollections.push(name);
+    } catch (error) {
+      if ((error as { code?: number }).code !== NAMESPACE_EXISTS) throw error; // created concurrently: fine
+    }
+  }
+
+  for (const [collectionName, specs] of Object.entries(INDEXES)) {
+    const collection = db.collection(collectionName);
+    const present = new Set((await collection.indexes()).map((index) => keySignature(index.key as Record<string, number>)));
+    for (const spec of specs) {
+      if (present.has(keySignature(spec.keys))) continue;
+      const name = await collection.createIndex(spec.keys, spec.options ?? {});
+      report.createdIndexes.push(`${collectionName}.${name}`);
+    }
+  }
+
+  const subscriptions = db.collection('subscriptions');
+  for (const [field, value] of Object.entries(SUBSCRIPTION_REFUND_DEFAULTS)) {
+    const result = await subscriptions.updateMany({ [field]: { $exists: false } }, { $set: { [field]: value } });
+    report.backfilled[field] = result.modifiedCount;
+  }
+  return report;
+}
+
+function keySignature(keys: Record<string, number>): string {
+  return Object.entries(keys)
+    .map(([field, direction]) => `${field}:${direction}`)
+    .join(',');
+}
+
+export function describeReport(report: MigrationReport): string[] {
+  const lines = [
+    ...report.createdCollections.map((name) => `created collection ${name}`),
+    ...report.createdIndexes.map((name) => `created index ${name}`),
+    ...Object.entries(report.backfilled)
+      .filter(([, count]) => count > 0)
+      .map(([field, count]) => `backfilled ${field} on ${count} subscription(s)`),
+  ];
+  return lines.length > 0 ? lines : ['nothing to do: collections, indexes and subscription fields are up to date'];
+}

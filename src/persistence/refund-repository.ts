@@ -1,0 +1,244 @@
+import type { Connection, FilterQuery } from 'mongoose';
+import { currencyKey, type Currency } from '../domain/currency';
+import { parseAmount } from '../domain/amount';
+import type { NotificationFailure, RefundView } from '../domain/refund';
+import { BLOCKING_STATUSES, canTransition, REFUND_STATUSES, type RefundStatus, type StatusChange } from '../domain/refund-status';
+import { isDuplicateKey } from './errors';
+import { refundModel, refundTransitionModel, type RefundModel, type RefundRecord, type RefundTransitionModel } from './refund-model';
+
+/** A status change the current record does not allow (it moved on, or never got there). */
+export class RefundTransitionConflict extends Error {
+  constructor(
+    readonly refundId: string,
+    readonly to: RefundStatus,
+    readonly current: RefundStatus | null,
+  ) {
+    super(current === null ? `refund ${refundId} does not exist` : `refund ${refundId} cannot move from ${current} to ${to}`);
+    this.name = 'RefundTransitionConflict';
+  }
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface ListOptions {
+  limit: number;
+  cursor?: string;
+  status?: RefundStatus;
+}
+
+type RecordFields = Partial<Omit<RefundRecord, '_id' | 'refundId' | 'refundStatus' | 'statusHistory' | 'createdAt' | 'updatedAt'>>;
+
+export class RefundRepository {
+  private readonly refunds: RefundModel;
+  private readonly transitions: RefundTransitionModel;
+
+  constructor(connection: Connection) {
+    this.refunds = refundModel(connection);
+    this.transitions = refundTransitionModel(connection);
+  }
+
+  /** Inserts the record once; a replayed insert of the same refund is a no-op. */
+  async create(view: RefundView, runId: string | null): Promise<void> {
+    try {
+      await this.refunds.create({ ...fromView(view), _id: view.refundId, runId });
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+      const existing = await this.refunds.findById(view.refundId).lean();
+      if (existing?.subscriptionId !== view.subscriptionId) throw error;
+    }
+  }
+
+  /**
+   * Moves the record to `change.status` if the current status may lead there.
+   * Exactly one of several concurrent changes wins: each change first claims
+   * its position in the history by inserting `refundtransitions/<refundId>:<seq>`,
+   * and a unique insert is the one write that is atomic on every MongoDB-compatible
+   * store (FerretDB v1 applies conditional updates as read-then-write). The claims
+   * double as an append-only audit log. Re-applying a recorded change is a no-op.
+   */
+  async transition(refundId: string, change: StatusChange, fields: RecordFields = {}): Promise<void> {
+    const current = await this.refunds.findById(refundId).lean();
+    if (!current) throw new RefundTransitionConflict(refundId, change.status, null);
+    if (current.statusHistory.some((entry) => sameChange(entry, change))) return;
+    if (!canTransition(current.refundStatus, change.status)) throw new RefundTransitionConflict(refundId, change.status, current.refundStatus);
+
+    const seq = current.statusHistory.length;
+    try {
+      await this.transitions.create({ _id: `${refundId}:${seq}`, refundId, seq, from: current.refundStatus, ...change });
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+      const claim = await this.transitions.findById(`${refundId}:${seq}`).lean();
+      // Someone else's change took this place first: ours lost. If the claim is
+      // ours (an earlier attempt stopped before updating the record), finish it.
+      if (!claim || !sameChange(claim, change)) throw new RefundTransitionConflict(refundId, change.status, claim?.status ?? current.refundStatus);
+    }
+    await this.refunds.updateOne(
+      { _id: refundId, refundStatus: current.refundStatus },
+      { $set: { ...fields, refundStatus: change.status, statusHistory: [...current.statusHistory, change] } },
+    );
+  }
+
+  /** The append-only log of status changes of one refund, in order. */
+  async transitionLog(refundId: string): Promise<(StatusChange & { seq: number; from: RefundStatus })[]> {
+    const claims = await this.transitions.find({ refundId }).sort({ seq: 1 }).lean();
+    return claims.map(({ seq, from, status, at, by, note }) => ({ seq, from, status, at, by, ...(note ? { note } : {}) }));
+  }
+
+  async setFields(refundId: string, fields: RecordFields): Promise<void> {
+    await this.refunds.updateOne({ _id: refundId }, { $set: fields });
+  }
+
+  async addNotificationFailure(refundId: string, failure: NotificationFailure): Promise<void> {
+    await this.refunds.updateOne({ _id: refundId }, { $addToSet: { notificationFailures: failure } });
+  }
+
+  async findById(refundId: string): Promise<RefundView | null> {
+    const record = await this.refunds.findById(refundId).lean();
+    return record ? toView(record) : null;
+  }
+
+  /** A live or completed refund of the subscription, other than `exceptRefundId`. */
+  async findBlocking(subscriptionId: string, exceptRefundId?: string): Promise<RefundView | null> {
+    const filter: FilterQuery<RefundRecord> = { subscriptionId, refundStatus: { $in: [...BLOCKING_STATUSES] } };
+    if (exceptRefundId) filter._id = { $ne: exceptRefundId };
+    const record = await this.refunds.findOne(filter).sort({ createdAt: -1 }).lean();
+    return record ? toView(record) : null;
+  }
+
+  listByUser(userId: string, options: ListOptions): Promise<Page<RefundView>> {
+    return this.page({ userId }, options, -1);
+  }
+
+  listByCreator(creatorId: string, options: ListOptions): Promise<Page<RefundView>> {
+    return this.page({ creatorId }, options, -1);
+  }
+
+  /** Refunds awaiting a decision, oldest first (the order an admin should work through them). */
+  listPending(options: Omit<ListOptions, 'status'>): Promise<Page<RefundView>> {
+    return this.page({}, { ...options, status: 'pending_approval' }, 1);
+  }
+
+  async countsByStatus(): Promise<Record<RefundStatus, number>> {
+    const counts = Object.fromEntries(REFUND_STATUSES.map((status) => [status, 0])) as Record<RefundStatus, number>;
+    const rows = await this.refunds.aggregate<{ _id: RefundStatus; count: number }>([{ $group: { _id: '$refundStatus', count: { $sum: 1 } } }]);
+    for (const row of rows) if (row._id in counts) counts[row._id] = row.count;
+    return counts;
+  }
+
+  /** Sums of completed refunds per currency. Summed as bigint here: no store can add 256-bit integers exactly. */
+  async completedTotals(): Promise<{ currency: Currency; amount: string; count: number }[]> {
+    const totals = new Map<string, { currency: Currency; amount: bigint; count: number }>();
+    const cursor = this.refunds.find({ refundStatus: 'completed' }, { amount: 1, currency: 1 }).lean().cursor();
+    for await (const record of cursor) {
+      const key = currencyKey(record.currency);
+      const total = totals.get(key) ?? { currency: record.currency, amount: 0n, count: 0 };
+      total.amount += parseAmount(record.amount);
+      total.count += 1;
+      totals.set(key, total);
+    }
+    return [...totals.values()].map(({ currency, amount, count }) => ({ currency, amount: amount.toString(), count }));
+  }
+
+  /** Mean of processingTimeMs over completed refunds (request to completion). */
+  async averageProcessingTimeMs(): Promise<number | null> {
+    const [row] = await this.refunds.aggregate<{ total: number; count: number }>([
+      { $match: { refundStatus: 'completed', processingTimeMs: { $type: 'number' } } },
+      { $group: { _id: null, total: { $sum: '$processingTimeMs' }, count: { $sum: 1 } } },
+    ]);
+    return row && row.count > 0 ? Math.round(row.total / row.count) : null;
+  }
+
+  async oldestPendingRequestedAt(): Promise<Date | null> {
+    const record = await this.refunds.findOne({ refundStatus: 'pending_approval' }, { requestedAt: 1 }).sort({ createdAt: 1 }).lean();
+    return record?.requestedAt ?? null;
+  }
+
+  private async page(filter: FilterQuery<RefundRecord>, options: ListOptions, direction: 1 | -1): Promise<Page<RefundView>> {
+    const query: FilterQuery<RefundRecord> = { ...filter };
+    if (options.status) query.refundStatus = options.status;
+    if (options.cursor) {
+      const { createdAt, id } = decodeCursor(options.cursor);
+      const beyond = direction === -1 ? '$lt' : '$gt';
+      query.$or = [{ createdAt: { [beyond]: createdAt } }, { createdAt, _id: { [beyond]: id } }];
+    }
+    const records = await this.refunds
+      .find(query)
+      .sort({ createdAt: direction, _id: direction })
+      .limit(options.limit + 1)
+      .lean();
+    const items = records.slice(0, options.limit);
+    const last = items[items.length - 1];
+    return {
+      items: items.map(toView),
+      nextCursor: records.length > options.limit && last ? encodeCursor(last.createdAt, last._id) : null,
+    };
+  }
+}
+
+function sameChange(entry: StatusChange, change: StatusChange): boolean {
+  return entry.status === change.status && entry.at === change.at && entry.by === change.by;
+}
+
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('cursor is not one this API returned');
+    this.name = 'InvalidCursorError';
+  }
+}
+
+function encodeCursor(createdAt: Date, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+    const date = new Date(createdAt);
+    if (typeof id !== 'string' || Number.isNaN(date.getTime())) throw new Error();
+    return { createdAt: date, id };
+  } catch {
+    throw new InvalidCursorError();
+  }
+}
+
+function fromView(view: RefundView): Omit<RefundRecord, '_id' | 'runId' | 'createdAt' | 'updatedAt'> {
+  return {
+    ...view,
+    requestedAt: new Date(view.requestedAt),
+    autoApproveAt: new Date(view.autoApproveAt),
+    decidedAt: view.decidedAt ? new Date(view.decidedAt) : null,
+    completedAt: view.completedAt ? new Date(view.completedAt) : null,
+  };
+}
+
+export function toView(record: RefundRecord): RefundView {
+  return {
+    refundId: record._id,
+    subscriptionId: record.subscriptionId,
+    userId: record.userId,
+    creatorId: record.creatorId,
+    workflowId: record.workflowId,
+    refundStatus: record.refundStatus,
+    amount: record.amount,
+    amountFormatted: record.amountFormatted,
+    currency: { symbol: record.currency.symbol, decimals: record.currency.decimals, tokenAddress: record.currency.tokenAddress ?? null },
+    breakdown: record.breakdown,
+    reason: record.reason ?? null,
+    requestedAt: record.requestedAt.toISOString(),
+    requestedBy: record.requestedBy,
+    autoApproveAt: record.autoApproveAt.toISOString(),
+    decidedBy: record.decidedBy ?? null,
+    decidedAt: record.decidedAt?.toISOString() ?? null,
+    decisionNote: record.decisionNote ?? null,
+    transactionId: record.transactionId ?? null,
+    payout: record.payout ?? null,
+    completedAt: record.completedAt?.toISOString() ?? null,
+    failureReason: record.failureReason ?? null,
+    statusHistory: record.statusHistory.map(({ status, at, by, note }) => (note ? { status, at, by, note } : { status, at, by })),
+    notificationFailures: record.notificationFailures ?? [],
+    processingTimeMs: record.processingTimeMs ?? null,
+  };
+}

@@ -1,0 +1,204 @@
+import mongoose, { type Connection } from 'mongoose';
+import { migrate } from '../../src/persistence/migrate';
+import { PayoutClaimedByAnotherRefund, PayoutLedger } from '../../src/persistence/payout-ledger';
+import { RefundRepository, RefundTransitionConflict } from '../../src/persistence/refund-repository';
+import { refundView, subscriptionDoc } from '../support/fixtures';
+import { uniqueMongoUri } from '../support/services';
+
+const SEED_REFUND_INDEXES = [
+  { subscriptionId: 1 },
+  { userId: 1 },
+  { creatorId: 1 },
+  { refundStatus: 1 },
+  { createdAt: 1 },
+  { subscriptionId: 1, refundStatus: 1 },
+  { creatorId: 1, refundStatus: 1 },
+  { userId: 1, createdAt: -1 },
+  { transactionId: 1 },
+];
+
+describe('MongoDB persistence (real MongoDB-protocol server)', () => {
+  let connection: Connection;
+  let refunds: RefundRepository;
+
+  beforeAll(async () => {
+    connection = await mongoose.createConnection(uniqueMongoUri('persistence')).asPromise();
+    refunds = new RefundRepository(connection);
+  });
+  afterAll(async () => {
+    await connection.db?.dropDatabase();
+    await connection.close();
+  });
+
+  describe('migrate', () => {
+    test('creates exactly the seed indexes, backfills missing fields, and changes nothing on a second run', async () => {
+      const subscriptions = connection.db!.collection('subscriptions');
+      const legacy = subscriptionDoc();
+      delete (legacy as Record<string, unknown>).refundEligible;
+      delete (legacy as Record<string, unknown>).refundWindowDays;
+      delete (legacy as Record<string, unknown>).isRefundApplied;
+      const notRefundable = subscriptionDoc({ refundEligible: false, refundWindowDays: 7 });
+      await subscriptions.insertMany([legacy, notRefundable]);
+
+      const first = await migrate(connection);
+      expect(first.backfilled).toEqual({ refundEligible: 1, refundWindowDays: 1, isRefundApplied: 1 });
+      expect(first.createdIndexes).toEqual(expect.arrayContaining(['subscriptions.refundEligible_1', 'proratarefunds.transactionId_1']));
+      expect(first.createdIndexes.filter((name) => name.startsWith('proratarefunds.'))).toHaveLength(SEED_REFUND_INDEXES.length);
+
+      const refundIndexKeys = (await connection.db!.collection('proratarefunds').indexes()).map((index) => index.key);
+      const signature = (key: object) => JSON.stringify(Object.entries(key));
+      const secondary = refundIndexKeys.filter((key) => signature(key) !== signature({ _id: 1 })).map(signature);
+      expect(secondary.sort()).toEqual(SEED_REFUND_INDEXES.map(signature).sort());
+      const subscriptionIndexKeys = (await subscriptions.indexes()).map((index) => index.key);
+      expect(subscriptionIndexKeys).toContainEqual({ refundEligible: 1 });
+
+      const backfilled = await subscriptions.findOne({ _id: legacy._id });
+      expect(backfilled).toMatchObject({ refundEligible: true, refundWindowDays: 30 });
+      expect(await subscriptions.findOne({ _id: notRefundable._id })).toMatchObject({ refundEligible: false, refundWindowDays: 7 });
+
+      const second = await migrate(connection);
+      expect(second).toEqual({ createdCollections: [], createdIndexes: [], backfilled: { refundEligible: 0, refundWindowDays: 0, isRefundApplied: 0 } });
+    });
+  });
+
+  describe('refund records', () => {
+    test('creating the same refund twice leaves one record', async () => {
+      const view = refundView();
+      await refunds.create(view, 'run-1');
+      await refunds.create(view, 'run-1');
+      expect(await connection.db!.collection('proratarefunds').countDocuments({ _id: view.refundId as never })).toBe(1);
+      expect(await refunds.findById(view.refundId)).toEqual(view);
+    });
+
+    test('concurrent conflicting status changes leave exactly one winner', async () => {
+      const view = refundView();
+      await refunds.create(view, null);
+      const attempts = Array.from({ length: 20 }, (_, i) =>
+        refunds.transition(view.refundId, { status: i % 2 === 0 ? 'approved' : 'rejected', at: new Date(Date.now() + i).toISOString(), by: `admin-${i}` }),
+      );
+      const results = await Promise.allSettled(attempts);
+      const winners = results.filter((result) => result.status === 'fulfilled');
+      expect(winners).toHaveLength(1);
+      for (const result of results) {
+        if (result.status === 'rejected') expect(result.reason).toBeInstanceOf(RefundTransitionConflict);
+      }
+      const stored = await refunds.findById(view.refundId);
+      expect(stored!.statusHistory).toHaveLength(2);
+      expect(stored!.refundStatus).toBe(stored!.statusHistory[1]!.status);
+    });
+
+    test('a replayed status change is a no-op, an illegal one is refused, and nothing moves backwards', async () => {
+      const view = refundView();
+      await refunds.create(view, null);
+      const approve = { status: 'approved' as const, at: new Date().toISOString(), by: 'admin-1' };
+      await refunds.transition(view.refundId, approve, { decidedBy: 'admin-1' });
+      await refunds.transition(view.refundId, approve, { decidedBy: 'admin-1' });
+      await expect(refunds.transition(view.refundId, { status: 'completed', at: new Date().toISOString(), by: 'system' })).rejects.toThrow(
+        RefundTransitionConflict,
+      );
+      await expect(refunds.transition(view.refundId, { status: 'pending_approval', at: new Date().toISOString(), by: 'x' })).rejects.toThrow(
+        RefundTransitionConflict,
+      );
+      const stored = await refunds.findById(view.refundId);
+      expect(stored!.refundStatus).toBe('approved');
+      expect(stored!.statusHistory.map((entry) => entry.status)).toEqual(['pending_approval', 'approved']);
+    });
+
+    test('lists page through a user\'s refunds newest first without gaps or repeats', async () => {
+      const userId = `pager-${Date.now()}`;
+      const created: string[] = [];
+      for (let i = 0; i < 7; i += 1) {
+        const view = refundView({ userId });
+        await refunds.create(view, null);
+        created.push(view.refundId);
+      }
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await refunds.listByUser(userId, { limit: 3, cursor });
+        seen.push(...page.items.map((item) => item.refundId));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      expect(seen).toEqual([...created].reverse());
+    });
+  });
+
+  describe('payout ledger', () => {
+    test('the wallet lock admits one holder at a time across separate connections', async () => {
+      const connections = await Promise.all([1, 2, 3].map(() => mongoose.createConnection(uriOf(connection)).asPromise()));
+      try {
+        const ledgers = connections.map((c) => new PayoutLedger(c));
+        const wallet = `31337:0xwallet${Date.now()}`;
+        let inside = 0;
+        let maxInside = 0;
+        let counter = 0;
+        const handedOut = await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            ledgers[i % ledgers.length]!.withWalletLock(wallet, `owner-${i}`, async () => {
+              inside += 1;
+              maxInside = Math.max(maxInside, inside);
+              const value = counter;
+              await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+              counter = value + 1;
+              inside -= 1;
+              return value;
+            }),
+          ),
+        );
+        expect(maxInside).toBe(1);
+        expect([...handedOut].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+      } finally {
+        await Promise.all(connections.map((c) => c.close()));
+      }
+    });
+
+    test('an expired lease is taken over', async () => {
+      const ledger = new PayoutLedger(connection);
+      const wallet = `31337:0xcrashed${Date.now()}`;
+      await connection.db!.collection('walletlocks').insertOne({ _id: wallet as never, owner: 'dead-worker', leaseUntil: new Date(Date.now() - 1000) });
+      await expect(ledger.withWalletLock(wallet, 'live-worker', async () => 'got it', { waitMs: 2000 })).resolves.toBe('got it');
+    });
+
+    test('one subscription can be claimed by one refund only, even under concurrency', async () => {
+      const ledger = new PayoutLedger(connection);
+      const subscriptionId = subscriptionDoc()._id.toHexString();
+      const details = (refundId: string) => ({ refundId, chainId: 31337, from: '0xa', to: '0xb', amount: '1', tokenAddress: null });
+      const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => ledger.claim(subscriptionId, details(`refund-${i}`))));
+      const winners = results.filter((result) => result.status === 'fulfilled');
+      expect(winners).toHaveLength(1);
+      const owner = (winners[0] as PromiseFulfilledResult<{ refundId: string }>).value.refundId;
+      await expect(ledger.claim(subscriptionId, details(owner))).resolves.toMatchObject({ refundId: owner });
+      await expect(ledger.claim(subscriptionId, details('another-refund'))).rejects.toThrow(PayoutClaimedByAnotherRefund);
+    });
+
+    test('a nonce or an attempt number is recorded once, whoever races for it', async () => {
+      await migrate(connection);
+      const ledger = new PayoutLedger(connection);
+      const from = `0xwallet${Date.now()}`;
+      const attempt = (subscriptionId: string, n: number, nonce: number) => ({
+        _id: `${subscriptionId}:${n}`,
+        subscriptionId,
+        refundId: `refund-of-${subscriptionId}`,
+        attempt: n,
+        chainId: 31337,
+        from,
+        to: '0xb',
+        amount: '1',
+        tokenAddress: null,
+        nonce,
+        rawTransaction: '0x00',
+        txHash: `0xhash-${subscriptionId}-${n}`,
+      });
+      const sameNonce = await Promise.allSettled(['s1', 's2', 's3'].map((subscriptionId) => ledger.recordAttempt(attempt(`${subscriptionId}-${from}`, 1, 7))));
+      expect(sameNonce.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+      const sameAttempt = await Promise.allSettled([8, 9, 10].map((nonce) => ledger.recordAttempt(attempt(`s4-${from}`, 1, nonce))));
+      expect(sameAttempt.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+      expect(await ledger.highestNonce(31337, from)).toBeGreaterThanOrEqual(7);
+    });
+  });
+});
+
+function uriOf(connection: Connection): string {
+  const { host, port, name } = connection;
+  return `mongodb://${host}:${port}/${name}`;
+}
