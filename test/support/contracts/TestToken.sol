@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: UNLICENSED
+pragma solidity ^0.8.20;
+
+/// @title TestToken: a minimal ERC-20 for tests only.
+/// @notice Anyone can mint. With `returnsFalseOnTransfer` set at construction,
+///         `transfer` moves nothing, emits nothing and returns false without
+///         reverting (like some broken real tokens), so tests can prove that the
+///         payout code confirms the Transfer log instead of trusting the return value.
+contract TestToken {
+    string public name;
+    string public symbol;
+    uint8 public immutable decimals;
+    bool public immutable returnsFalseOnTransfer;
+    uint256 public totalSupply;
+
+    mapping(address => uint256) public balanceOf;
+    mapping(address => mapping(address => uint256)) public allowance;
+
+    event Transfer(address indexed from, address indexed to, uint256 value);
+    event Approval(address indexed owner, address indexed spender, uint256 value);
+
+    constructor(string memory name_, string memory symbol_, uint8 decimals_, bool returnsFalseOnTransfer_) {
+        name = name_;
+        symbol = symbol_;
+        decimals = decimals_;
+        returnsFalseOnTransfer = returnsFalseOnTransfer_;
+    }
+
+    /// @notice Test only: anyone may mint to anyone.
+    function mint(address to, uint256 amount) external {
+        require(to != address(0), "TestToken: mint to zero");
+        totalSupply += amount;
+        balanceOf[to] += amount;
+        emit Transfer(address(0), to, amount);
+    }
+
+    function transfer(address to, uint256 amount) external returns (bool) {
+        if (returnsFalseOnTransfer) return false;
+        _transfer(msg.sender, to, amount);
+        return true;
+    }
+
+    function transferFrom(address from, address to, uint256 amount) external returns (bool) {
+        uint256 allowed = allowance[from][msg.sender];
+        if (allowed != type(uint256).max) {
+            require(allowed >= amount, "TestToken: insufficient allowance");
+            allowance[from][msg.sender] = allowed - amount;
+        }
+        _transfer(from, to, amount);
+        return true;
+    }
+
+    function approve(address spender, uint256 amount) external returns (bool) {
+        allowance[msg.sender][spender] = amount;
+        emit Approval(msg.sender, spender, amount);
+        return true;
+    }
+
+    function _transfer(address from, address to, uint256 amount) private {
+        require(to != address(0), "TestToken: transfer to zero");
+        uint256 balance = balanceOf[from];
+        require(balance >= amount, "TestToken: insufficient balance");
+        unchecked {
+            balanceOf[from] = balance - amount;
+        }
+        balanceOf[to] += amount;
+        emit Transfer(from, to, amount);
+    }
+}
