@@ -1,0 +1,31 @@
+import type { Connection } from 'mongoose';
+import type { Treasury } from '../src/chain/treasury';
+import type { Config } from '../src/config';
+import type { Logger } from '../src/logger';
+import { PayoutLedger } from '../src/persistence/payout-ledger';
+import { RefundRepository } from '../src/persistence/refund-repository';
+import { createEmailActivities } from './email';
+import { createPayoutActivities } from './payout';
+import { createRefundRecordActivities } from './refund-records';
+import { createWebhookActivities } from './webhook';
+
+export interface ActivityDeps {
+  config: Config;
+  connection: Connection;
+  treasury: Treasury;
+  logger: Logger;
+  workerId: string;
+}
+
+/** Every side effect of a refund, bound to its dependencies. Workflows import only the type. */
+export function createActivities({ config, connection, treasury, logger, workerId }: ActivityDeps) {
+  const refunds = new RefundRepository(connection);
+  return {
+    ...createRefundRecordActivities(connection, refunds, logger),
+    ...createPayoutActivities({ ledger: new PayoutLedger(connection), refunds, treasury, logger, workerId }),
+    ...createEmailActivities(config.email, logger),
+    ...createWebhookActivities(config.webhook, logger),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,113 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { Types, type Connection } from 'mongoose';
+import { formatAmount } from '../src/domain/amount';
+import type { Currency } from '../src/domain/currency';
+import { checkRefundEligibility, type IneligibilityReason } from '../src/domain/eligibility';
+import { DomainError } from '../src/domain/errors';
+import { calculateProRataRefund, type RefundBreakdown } from '../src/domain/proration';
+import type { NotificationFailure, RefundView } from '../src/domain/refund';
+import type { StatusChange } from '../src/domain/refund-status';
+import { OBJECT_ID_PATTERN, parseSubscription } from '../src/domain/subscription';
+import type { Logger } from '../src/logger';
+import { RefundTransitionConflict, type RefundRepository } from '../src/persistence/refund-repository';
+import { subscriptionModel } from '../src/persistence/subscription-model';
+
+export interface PrepareRefundInput {
+  refundId: string;
+  subscriptionId: string;
+  requestedAt: string;
+  penaltyBps: number;
+}
+
+/** What the workflow needs to know about the subscription, captured once in its history. */
+export interface RefundSubject {
+  userId: string;
+  creatorId: string;
+  userWalletAddress: string;
+  userEmail: string | null;
+  currency: Currency;
+}
+
+export type PreparedRefund =
+  | { kind: 'eligible'; subject: RefundSubject; amount: string; amountFormatted: string; breakdown: RefundBreakdown }
+  | { kind: 'ineligible'; reasons: IneligibilityReason[]; amount: string; breakdown: RefundBreakdown }
+  | { kind: 'invalid'; code: 'SUBSCRIPTION_NOT_FOUND' | 'INVALID_SUBSCRIPTION'; message: string };
+
+/** Fields a transition may set alongside the status (JSON from the workflow: times are ISO strings). */
+export type TransitionFields = Partial<
+  Pick<RefundView, 'decidedBy' | 'decidedAt' | 'decisionNote' | 'completedAt' | 'failureReason' | 'processingTimeMs' | 'transactionId' | 'payout'>
+>;
+
+export function createRefundRecordActivities(connection: Connection, refunds: RefundRepository, logger: Logger) {
+  const subscriptions = subscriptionModel(connection);
+  const log = logger.child({ component: 'proRataRefund' });
+
+  /** Loads and validates the subscription, re-checks eligibility and computes the amount at the request time. */
+  async function prepareRefund(input: PrepareRefundInput): Promise<PreparedRefund> {
+    if (!OBJECT_ID_PATTERN.test(input.subscriptionId)) {
+      return { kind: 'invalid', code: 'SUBSCRIPTION_NOT_FOUND', message: `subscription id ${input.subscriptionId} is not an ObjectId` };
+    }
+    const doc = await subscriptions.findById(new Types.ObjectId(input.subscriptionId)).lean();
+    if (!doc) return { kind: 'invalid', code: 'SUBSCRIPTION_NOT_FOUND', message: `subscription ${input.subscriptionId} does not exist` };
+    try {
+      const subscription = parseSubscription(doc);
+      const requestedAt = new Date(input.requestedAt);
+      const policy = { penaltyBps: input.penaltyBps };
+      const existing = await refunds.findBlocking(input.subscriptionId, input.refundId);
+      const eligibility = checkRefundEligibility(subscription, existing, requestedAt, policy);
+      const { amount, breakdown } = calculateProRataRefund(subscription, requestedAt, policy, new Date());
+      if (!eligibility.eligible) return { kind: 'ineligible', reasons: eligibility.reasons, amount: amount.toString(), breakdown };
+      return {
+        kind: 'eligible',
+        subject: {
+          userId: subscription.userId,
+          creatorId: subscription.creatorId,
+          userWalletAddress: subscription.userWalletAddress,
+          userEmail: subscription.userEmail ?? null,
+          currency: subscription.currency,
+        },
+        amount: amount.toString(),
+        amountFormatted: formatAmount(amount, subscription.currency.decimals),
+        breakdown,
+      };
+    } catch (error) {
+      if (error instanceof DomainError) return { kind: 'invalid', code: 'INVALID_SUBSCRIPTION', message: error.message };
+      throw error;
+    }
+  }
+
+  async function createRefundRecord(input: { view: RefundView; runId: string }): Promise<void> {
+    await refunds.create(input.view, input.runId);
+    log.info({ refundId: input.view.refundId, subscriptionId: input.view.subscriptionId, amount: input.view.amount }, 'refund recorded');
+  }
+
+  async function transitionRefund(input: { refundId: string; change: StatusChange; fields?: TransitionFields }): Promise<void> {
+    const { decidedAt, completedAt, ...rest } = input.fields ?? {};
+    try {
+      await refunds.transition(input.refundId, input.change, {
+        ...rest,
+        ...(decidedAt !== undefined ? { decidedAt: decidedAt ? new Date(decidedAt) : null } : {}),
+        ...(completedAt !== undefined ? { completedAt: completedAt ? new Date(completedAt) : null } : {}),
+      });
+    } catch (error) {
+      if (error instanceof RefundTransitionConflict) throw ApplicationFailure.nonRetryable(error.message, 'RefundRecordConflict');
+      throw error;
+    }
+    log.info({ refundId: input.refundId, status: input.change.status, by: input.change.by }, `refund ${input.change.status}`);
+  }
+
+  /** Flags the subscription as refunded; re-running it for the same refund changes nothing. */
+  async function markSubscriptionRefunded(input: { subscriptionId: string; refundId: string; at: string }): Promise<void> {
+    await subscriptions.updateOne(
+      { _id: new Types.ObjectId(input.subscriptionId), isRefundApplied: { $ne: true } },
+      { $set: { isRefundApplied: true, refundId: input.refundId, refundedAt: new Date(input.at) } },
+    );
+  }
+
+  async function recordNotificationFailure(input: { refundId: string; failure: NotificationFailure }): Promise<void> {
+    await refunds.addNotificationFailure(input.refundId, input.failure);
+    log.warn({ refundId: input.refundId, ...input.failure }, 'notification failed for good');
+  }
+
+  return { prepareRefund, createRefundRecord, transitionRefund, markSubscriptionRefunded, recordNotificationFailure };
+}

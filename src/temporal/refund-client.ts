@@ -1,0 +1,129 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client, type WorkflowHandle } from '@temporalio/client';
+import crypto from 'node:crypto';
+import { refundWorkflowId, type RefundView } from '../domain/refund';
+import type { proRataRefundWorkflow } from '../../workflows/refund-workflow';
+import {
+  approveUpdate,
+  cancelUpdate,
+  refundStateQuery,
+  registrationUpdate,
+  rejectUpdate,
+  retryUpdate,
+  type ApproveDecision,
+  type CancelDecision,
+  type RefundTimings,
+  type RefundWorkflowState,
+  type RejectDecision,
+  type RetryDecision,
+} from '../../workflows/refund-messages';
+import { SubscriptionIdKey } from './search-attributes';
+
+export interface RefundPolicySettings {
+  taskQueue: string;
+  autoApproveAfterMs: number;
+  penaltyBps: number;
+  /** Deadline of every call to Temporal made on behalf of an HTTP request. */
+  callTimeoutMs?: number;
+  timings?: Partial<RefundTimings>;
+}
+
+export type StartRefundResult =
+  | { kind: 'started'; refundId: string; state: RefundWorkflowState }
+  | { kind: 'already-running'; refundId: string | null };
+
+export const DAY_MS = 24 * 60 * 60 * 1000;
+
+export function newRefundId(): string {
+  return `rf_${crypto.randomBytes(12).toString('hex')}`;
+}
+
+/**
+ * Everything the API and the sweep do to refund workflows. One workflow id per
+ * subscription with conflict policy FAIL: while a refund of a subscription runs,
+ * no second one can start, whoever asks and however often. A finished refund
+ * (rejected, cancelled, completed) lets a new run start; the workflow's own
+ * eligibility check and the payout ledger refuse anything a completed one covers.
+ */
+export class RefundWorkflowClient {
+  constructor(
+    readonly client: Client,
+    private readonly settings: RefundPolicySettings,
+  ) {}
+
+  private get callTimeoutMs(): number {
+    return this.settings.callTimeoutMs ?? 10_000;
+  }
+
+  handle(subscriptionId: string): WorkflowHandle<typeof proRataRefundWorkflow> {
+    return this.client.workflow.getHandle<typeof proRataRefundWorkflow>(refundWorkflowId(subscriptionId));
+  }
+
+  /** Starts the refund and waits until it is recorded (or found ineligible). */
+  async start(request: { subscriptionId: string; requestedBy: string; reason?: string | null; requestedAt?: Date }): Promise<StartRefundResult> {
+    const refundId = newRefundId();
+    let handle: WorkflowHandle<typeof proRataRefundWorkflow>;
+    try {
+      handle = await this.withDeadline(() =>
+        this.client.workflow.start<typeof proRataRefundWorkflow>('proRataRefundWorkflow', {
+          workflowId: refundWorkflowId(request.subscriptionId),
+          taskQueue: this.settings.taskQueue,
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+          typedSearchAttributes: [{ key: SubscriptionIdKey, value: request.subscriptionId }],
+          memo: { refundId },
+          args: [
+            {
+              refundId,
+              subscriptionId: request.subscriptionId,
+              requestedAt: (request.requestedAt ?? new Date()).toISOString(),
+              requestedBy: request.requestedBy,
+              reason: request.reason ?? null,
+              autoApproveAfterMs: this.settings.autoApproveAfterMs,
+              penaltyBps: this.settings.penaltyBps,
+              timings: this.settings.timings,
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        return { kind: 'already-running', refundId: await this.runningRefundId(request.subscriptionId) };
+      }
+      throw error;
+    }
+    const state = await this.withDeadline(() => handle.executeUpdate(registrationUpdate), 30_000);
+    return { kind: 'started', refundId, state };
+  }
+
+  /** The live state of the subscription's current (or last) refund run. */
+  state(subscriptionId: string): Promise<RefundWorkflowState> {
+    return this.withDeadline(() => this.handle(subscriptionId).query(refundStateQuery));
+  }
+
+  approve(subscriptionId: string, decision: ApproveDecision): Promise<RefundView> {
+    return this.withDeadline(() => this.handle(subscriptionId).executeUpdate(approveUpdate, { args: [decision] }));
+  }
+
+  reject(subscriptionId: string, decision: RejectDecision): Promise<RefundView> {
+    return this.withDeadline(() => this.handle(subscriptionId).executeUpdate(rejectUpdate, { args: [decision] }));
+  }
+
+  cancel(subscriptionId: string, decision: CancelDecision): Promise<RefundView> {
+    return this.withDeadline(() => this.handle(subscriptionId).executeUpdate(cancelUpdate, { args: [decision] }));
+  }
+
+  retry(subscriptionId: string, decision: RetryDecision): Promise<RefundView> {
+    return this.withDeadline(() => this.handle(subscriptionId).executeUpdate(retryUpdate, { args: [decision] }));
+  }
+
+  /** The refundId of the run in progress, from the memo every run is started with. */
+  async runningRefundId(subscriptionId: string): Promise<string | null> {
+    const description = await this.withDeadline(() => this.handle(subscriptionId).describe());
+    const refundId = description.memo?.refundId;
+    return typeof refundId === 'string' ? refundId : null;
+  }
+
+  private withDeadline<T>(call: () => Promise<T>, timeoutMs = this.callTimeoutMs): Promise<T> {
+    return this.client.withDeadline(Date.now() + timeoutMs, call);
+  }
+}

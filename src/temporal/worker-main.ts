@@ -1,0 +1,44 @@
+import os from 'node:os';
+import { createActivities } from '../../activities';
+import { connectTreasury } from '../chain/treasury';
+import { loadConfigOrExit } from '../config';
+import { createLogger } from '../logger';
+import { connectMongo } from '../persistence/mongo';
+import { connectWorkerConnection } from './connection';
+import { createRefundWorker, installTemporalRuntime } from './worker';
+
+/** `npm run worker`: one worker process. Start several for horizontal scale. */
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  const logger = createLogger(config.logLevel).child({ component: 'Worker' });
+  installTemporalRuntime(config, logger);
+
+  const workerId = `${os.hostname()}:${process.pid}`;
+  const [mongo, treasury, connection] = await Promise.all([
+    connectMongo(config.db.uri, logger),
+    connectTreasury(config.chain),
+    connectWorkerConnection(config.temporal),
+  ]);
+  logger.info({ treasury: treasury.address, chainId: treasury.chainId, taskQueue: config.temporal.taskQueue, workerId }, 'worker connected');
+
+  const worker = await createRefundWorker({ connection, config, activities: createActivities({ config, connection: mongo, treasury, logger, workerId }) });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      logger.info({ signal, graceMs: config.worker.shutdownGraceMs }, 'worker shutting down: finishing running activities');
+      worker.shutdown();
+    });
+  }
+  logger.info({ taskQueue: config.temporal.taskQueue, maxCachedWorkflows: config.worker.maxCachedWorkflows }, 'worker running');
+  try {
+    await worker.run();
+  } finally {
+    await Promise.allSettled([connection.close(), mongo.close()]);
+    treasury.provider.destroy();
+    logger.info('worker stopped');
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,2 @@
+/** Every workflow the worker runs. */
+export { proRataRefundWorkflow } from './refund-workflow';

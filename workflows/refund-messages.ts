@@ -1,0 +1,87 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { IneligibilityReason } from '../src/domain/eligibility';
+import type { RefundBreakdown } from '../src/domain/proration';
+import type { RefundView } from '../src/domain/refund';
+import type { RefundStatus } from '../src/domain/refund-status';
+
+/**
+ * How the outside world talks to a refund workflow. Decisions exist twice:
+ * as signals, so an operator can send them from the Temporal CLI or Web UI
+ * (`temporal workflow signal --name approve --input '{"by":"ops-alice"}'`), and
+ * as updates with validators, so the API gets a synchronous, validated answer.
+ */
+
+export interface RefundWorkflowInput {
+  refundId: string;
+  subscriptionId: string;
+  requestedAt: string;
+  requestedBy: string;
+  reason: string | null;
+  /** PRO_RATA_REFUND_AUTO_APPROVE_DAYS in ms, fixed when the refund was requested. */
+  autoApproveAfterMs: number;
+  /** PRO_RATA_REFUND_PENALTY_BPS, fixed when the refund was requested. */
+  penaltyBps: number;
+  /** Tuning for tests and operations; defaults suit production. */
+  timings?: Partial<RefundTimings>;
+}
+
+export interface RefundTimings {
+  /** A payout whose worker died is retried elsewhere after this long without a heartbeat. */
+  payoutHeartbeatTimeoutMs: number;
+  payoutMaxAttempts: number;
+  notificationMaxAttempts: number;
+  notificationInitialIntervalMs: number;
+}
+
+export interface ApproveDecision {
+  by: string;
+  note?: string;
+}
+export interface RejectDecision {
+  by: string;
+  reason: string;
+}
+export interface CancelDecision {
+  by: string;
+}
+export interface RetryDecision {
+  by: string;
+  note?: string;
+}
+
+export type RefundPhase = 'preparing' | 'registered' | 'ineligible' | 'invalid';
+
+export interface RefundWorkflowState {
+  phase: RefundPhase;
+  refund: RefundView | null;
+  ineligibility: { reasons: IneligibilityReason[]; amount: string; breakdown: RefundBreakdown } | null;
+  invalid: { code: string; message: string } | null;
+}
+
+export interface RefundWorkflowResult {
+  refundId: string;
+  outcome: RefundStatus | 'ineligible' | 'invalid';
+}
+
+/** Error types a validator rejects with; the API maps them to HTTP answers. */
+export const DECISION_ERRORS = {
+  notReady: 'RefundNotReady',
+  notPending: 'RefundNotPending',
+  notFailed: 'RefundNotFailed',
+  invalidInput: 'InvalidDecision',
+} as const;
+
+export const approveSignal = defineSignal<[ApproveDecision]>('approve');
+export const rejectSignal = defineSignal<[RejectDecision]>('reject');
+export const cancelSignal = defineSignal<[CancelDecision]>('cancel');
+export const retrySignal = defineSignal<[RetryDecision]>('retry');
+
+export const approveUpdate = defineUpdate<RefundView, [ApproveDecision]>('approveRefund');
+export const rejectUpdate = defineUpdate<RefundView, [RejectDecision]>('rejectRefund');
+export const cancelUpdate = defineUpdate<RefundView, [CancelDecision]>('cancelRefund');
+export const retryUpdate = defineUpdate<RefundView, [RetryDecision]>('retryPayout');
+
+/** Completes once the refund is recorded (or found ineligible): the API's answer to "start a refund". */
+export const registrationUpdate = defineUpdate<RefundWorkflowState>('awaitRegistration');
+
+export const refundStateQuery = defineQuery<RefundWorkflowState>('getRefund');
