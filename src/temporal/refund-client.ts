@@ -1,4 +1,11 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client, type WorkflowHandle } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy,
+  type Client,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import crypto from 'node:crypto';
 import { refundWorkflowId, type RefundView } from '../domain/refund';
 import type { proRataRefundWorkflow } from '../../workflows/refund-workflow';
@@ -27,8 +34,14 @@ export interface RefundPolicySettings {
   timings?: Partial<RefundTimings>;
 }
 
+/** Which refund run: records keep the runId, so decisions never reach a later refund of the same subscription. */
+export interface RefundRunRef {
+  subscriptionId: string;
+  runId?: string | null;
+}
+
 export type StartRefundResult =
-  | { kind: 'started'; refundId: string; state: RefundWorkflowState }
+  | { kind: 'started'; refundId: string; runId: string; state: RefundWorkflowState }
   | { kind: 'already-running'; refundId: string | null };
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
@@ -54,14 +67,15 @@ export class RefundWorkflowClient {
     return this.settings.callTimeoutMs ?? 10_000;
   }
 
-  handle(subscriptionId: string): WorkflowHandle<typeof proRataRefundWorkflow> {
-    return this.client.workflow.getHandle<typeof proRataRefundWorkflow>(refundWorkflowId(subscriptionId));
+  /** The subscription's refund workflow; with `runId`, exactly that refund's run (a later refund is another run). */
+  handle(subscriptionId: string, runId?: string | null): WorkflowHandle<typeof proRataRefundWorkflow> {
+    return this.client.workflow.getHandle<typeof proRataRefundWorkflow>(refundWorkflowId(subscriptionId), runId ?? undefined);
   }
 
   /** Starts the refund and waits until it is recorded (or found ineligible). */
   async start(request: { subscriptionId: string; requestedBy: string; reason?: string | null; requestedAt?: Date }): Promise<StartRefundResult> {
     const refundId = newRefundId();
-    let handle: WorkflowHandle<typeof proRataRefundWorkflow>;
+    let handle: WorkflowHandleWithFirstExecutionRunId<typeof proRataRefundWorkflow>;
     try {
       handle = await this.withDeadline(() =>
         this.client.workflow.start<typeof proRataRefundWorkflow>('proRataRefundWorkflow', {
@@ -92,28 +106,33 @@ export class RefundWorkflowClient {
       throw error;
     }
     const state = await this.withDeadline(() => handle.executeUpdate(registrationUpdate), 30_000);
-    return { kind: 'started', refundId, state };
+    return { kind: 'started', refundId, runId: handle.firstExecutionRunId, state };
   }
 
-  /** The live state of the subscription's current (or last) refund run. */
-  state(subscriptionId: string): Promise<RefundWorkflowState> {
-    return this.withDeadline(() => this.handle(subscriptionId).query(refundStateQuery));
+  /** The live state of a refund run (the subscription's latest run when `runId` is omitted). */
+  state(ref: RefundRunRef): Promise<RefundWorkflowState> {
+    return this.withDeadline(() => this.handle(ref.subscriptionId, ref.runId).query(refundStateQuery));
   }
 
-  approve(subscriptionId: string, decision: ApproveDecision): Promise<RefundView> {
-    return this.withDeadline(() => this.handle(subscriptionId).executeUpdate(approveUpdate, { args: [decision] }));
+  approve(ref: RefundRunRef, decision: ApproveDecision): Promise<RefundView> {
+    return this.withDeadline(() => this.handle(ref.subscriptionId, ref.runId).executeUpdate(approveUpdate, { args: [decision] }));
   }
 
-  reject(subscriptionId: string, decision: RejectDecision): Promise<RefundView> {
-    return this.withDeadline(() => this.handle(subscriptionId).executeUpdate(rejectUpdate, { args: [decision] }));
+  reject(ref: RefundRunRef, decision: RejectDecision): Promise<RefundView> {
+    return this.withDeadline(() => this.handle(ref.subscriptionId, ref.runId).executeUpdate(rejectUpdate, { args: [decision] }));
   }
 
-  cancel(subscriptionId: string, decision: CancelDecision): Promise<RefundView> {
-    return this.withDeadline(() => this.handle(subscriptionId).executeUpdate(cancelUpdate, { args: [decision] }));
+  cancel(ref: RefundRunRef, decision: CancelDecision): Promise<RefundView> {
+    return this.withDeadline(() => this.handle(ref.subscriptionId, ref.runId).executeUpdate(cancelUpdate, { args: [decision] }));
   }
 
-  retry(subscriptionId: string, decision: RetryDecision): Promise<RefundView> {
-    return this.withDeadline(() => this.handle(subscriptionId).executeUpdate(retryUpdate, { args: [decision] }));
+  retry(ref: RefundRunRef, decision: RetryDecision): Promise<RefundView> {
+    return this.withDeadline(() => this.handle(ref.subscriptionId, ref.runId).executeUpdate(retryUpdate, { args: [decision] }));
+  }
+
+  /** Waits for the run to end; for tests and scripts. */
+  result(ref: RefundRunRef) {
+    return this.handle(ref.subscriptionId, ref.runId).result();
   }
 
   /** The refundId of the run in progress, from the memo every run is started with. */
