@@ -13,7 +13,6 @@ import { RefundRepository } from '../../src/persistence/refund-repository';
 import { RefundWorkflowClient } from '../../src/temporal/refund-client';
 import { createRefundWorker, WORKFLOWS_PATH } from '../../src/temporal/worker';
 import type { RefundTimings } from '../../workflows/refund-messages';
-import { setBalance } from './chain';
 import { subscriptionDoc } from './fixtures';
 import { startHttpReceiver } from './http-receiver';
 import { testServices, uniqueMongoUri, uniqueName } from './services';
@@ -36,6 +35,8 @@ export interface RefundStackOptions {
   env?: Record<string, string>;
   /** Start an in-process worker (default true). */
   worker?: boolean;
+  /** A chain of the test's own instead of the shared anvil (tests that change how it mines). */
+  chainUrl?: string;
 }
 
 /**
@@ -53,7 +54,7 @@ export async function startRefundStack(options: RefundStackOptions = {}) {
     DB_URI: uniqueMongoUri('refunds'),
     TEMPORAL_ADDRESS: services.temporalAddress,
     TEMPORAL_TASK_QUEUE: uniqueName('refunds'),
-    BLOCKCHAIN_PROVIDER_URL: services.chainUrl,
+    BLOCKCHAIN_PROVIDER_URL: options.chainUrl ?? services.chainUrl,
     BLOCKCHAIN_NETWORK: 'anvil',
     TREASURY_PRIVATE_KEY: treasuryKey,
     PAYOUT_CONFIRMATIONS: '1',
@@ -73,7 +74,7 @@ export async function startRefundStack(options: RefundStackOptions = {}) {
   const mongo = await mongoose.createConnection(config.db.uri, { autoIndex: false, autoCreate: false }).asPromise();
   await migrate(mongo);
   const treasury: Treasury = await connectTreasury(config.chain, { pollIntervalMs: 100 });
-  await setBalance(treasury.address, TREASURY_START_BALANCE);
+  await treasury.provider.send('anvil_setBalance', [treasury.address, ethers.toQuantity(TREASURY_START_BALANCE)]);
 
   const temporalConnection = await TemporalConnection.connect({ address: config.temporal.address });
   const client = new Client({ connection: temporalConnection, namespace: config.temporal.namespace });
