@@ -2,11 +2,13 @@ import type { Connection } from 'mongoose';
 import type { Treasury } from '../src/chain/treasury';
 import type { Config } from '../src/config';
 import type { Logger } from '../src/logger';
+import type { RefundWorkflowClient } from '../src/temporal/refund-client';
 import { PayoutLedger } from '../src/persistence/payout-ledger';
 import { RefundRepository } from '../src/persistence/refund-repository';
 import { createEmailActivities } from './email';
 import { createPayoutActivities } from './payout';
 import { createRefundRecordActivities } from './refund-records';
+import { createSweepActivities } from './sweep';
 import { createWebhookActivities } from './webhook';
 
 export interface ActivityDeps {
@@ -15,16 +17,19 @@ export interface ActivityDeps {
   treasury: Treasury;
   logger: Logger;
   workerId: string;
+  /** Starts and inspects refund workflows (the sweep does). */
+  refundClient: RefundWorkflowClient;
 }
 
 /** Every side effect of a refund, bound to its dependencies. Workflows import only the type. */
-export function createActivities({ config, connection, treasury, logger, workerId }: ActivityDeps) {
+export function createActivities({ config, connection, treasury, logger, workerId, refundClient }: ActivityDeps) {
   const refunds = new RefundRepository(connection);
   return {
     ...createRefundRecordActivities(connection, refunds, logger),
     ...createPayoutActivities({ ledger: new PayoutLedger(connection), refunds, treasury, logger, workerId }),
     ...createEmailActivities(config.email, logger),
     ...createWebhookActivities(config.webhook, logger),
+    ...createSweepActivities({ connection, refunds, refundClient, penaltyBps: config.refunds.penaltyBps, logger }),
   };
 }
 

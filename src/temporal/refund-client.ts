@@ -7,6 +7,7 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import crypto from 'node:crypto';
+import type { Config } from '../config';
 import { refundWorkflowId, type RefundView } from '../domain/refund';
 import type { proRataRefundWorkflow } from '../../workflows/refund-workflow';
 import {
@@ -40,11 +41,27 @@ export interface RefundRunRef {
   runId?: string | null;
 }
 
+export interface StartRefundRequest {
+  subscriptionId: string;
+  requestedBy: string;
+  reason?: string | null;
+  requestedAt?: Date;
+}
+
 export type StartRefundResult =
   | { kind: 'started'; refundId: string; runId: string; state: RefundWorkflowState }
   | { kind: 'already-running'; refundId: string | null };
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The refund policy of this deployment, as every starter (API, sweep) applies it. */
+export function refundPolicySettings(config: Config): RefundPolicySettings {
+  return {
+    taskQueue: config.temporal.taskQueue,
+    autoApproveAfterMs: Math.round(config.refunds.autoApproveDays * DAY_MS),
+    penaltyBps: config.refunds.penaltyBps,
+  };
+}
 
 export function newRefundId(): string {
   return `rf_${crypto.randomBytes(12).toString('hex')}`;
@@ -72,12 +89,27 @@ export class RefundWorkflowClient {
     return this.client.workflow.getHandle<typeof proRataRefundWorkflow>(refundWorkflowId(subscriptionId), runId ?? undefined);
   }
 
-  /** Starts the refund and waits until it is recorded (or found ineligible). */
-  async start(request: { subscriptionId: string; requestedBy: string; reason?: string | null; requestedAt?: Date }): Promise<StartRefundResult> {
+  /** Starts the refund and waits until it is recorded (or found ineligible): the API's answer. */
+  async start(request: StartRefundRequest): Promise<StartRefundResult> {
+    const started = await this.startRun(request);
+    if (started.kind === 'already-running') return started;
+    const state = await this.withDeadline(() => started.handle.executeUpdate(registrationUpdate), 30_000);
+    return { kind: 'started', refundId: started.refundId, runId: started.handle.firstExecutionRunId, state };
+  }
+
+  /** Starts the refund without waiting for it to be recorded: for the sweep, which starts many. */
+  async startInBackground(request: StartRefundRequest): Promise<{ kind: 'started'; refundId: string; runId: string } | { kind: 'already-running'; refundId: string | null }> {
+    const started = await this.startRun(request);
+    if (started.kind === 'already-running') return started;
+    return { kind: 'started', refundId: started.refundId, runId: started.handle.firstExecutionRunId };
+  }
+
+  private async startRun(
+    request: StartRefundRequest,
+  ): Promise<{ kind: 'started'; refundId: string; handle: WorkflowHandleWithFirstExecutionRunId<typeof proRataRefundWorkflow> } | { kind: 'already-running'; refundId: string | null }> {
     const refundId = newRefundId();
-    let handle: WorkflowHandleWithFirstExecutionRunId<typeof proRataRefundWorkflow>;
     try {
-      handle = await this.withDeadline(() =>
+      const handle = await this.withDeadline(() =>
         this.client.workflow.start<typeof proRataRefundWorkflow>('proRataRefundWorkflow', {
           workflowId: refundWorkflowId(request.subscriptionId),
           taskQueue: this.settings.taskQueue,
@@ -99,14 +131,13 @@ export class RefundWorkflowClient {
           ],
         }),
       );
+      return { kind: 'started', refundId, handle };
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) {
         return { kind: 'already-running', refundId: await this.runningRefundId(request.subscriptionId) };
       }
       throw error;
     }
-    const state = await this.withDeadline(() => handle.executeUpdate(registrationUpdate), 30_000);
-    return { kind: 'started', refundId, runId: handle.firstExecutionRunId, state };
   }
 
   /** The live state of a refund run (the subscription's latest run when `runId` is omitted). */

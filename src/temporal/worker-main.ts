@@ -4,7 +4,9 @@ import { connectTreasury } from '../chain/treasury';
 import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
 import { connectMongo } from '../persistence/mongo';
-import { connectWorkerConnection } from './connection';
+import { ensureSweepSchedule } from '../sweep/schedule';
+import { connectClient, connectWorkerConnection } from './connection';
+import { RefundWorkflowClient, refundPolicySettings } from './refund-client';
 import { createRefundWorker, installTemporalRuntime } from './worker';
 
 /** `npm run worker`: one worker process. Start several for horizontal scale. */
@@ -14,14 +16,20 @@ async function main(): Promise<void> {
   installTemporalRuntime(config, logger);
 
   const workerId = `${os.hostname()}:${process.pid}`;
-  const [mongo, treasury, connection] = await Promise.all([
+  const [mongo, treasury, connection, client] = await Promise.all([
     connectMongo(config.db.uri, logger),
     connectTreasury(config.chain),
     connectWorkerConnection(config.temporal),
+    connectClient(config.temporal),
   ]);
   logger.info({ treasury: treasury.address, chainId: treasury.chainId, taskQueue: config.temporal.taskQueue, workerId }, 'worker connected');
 
-  const worker = await createRefundWorker({ connection, config, activities: createActivities({ config, connection: mongo, treasury, logger, workerId }) });
+  const schedule = await ensureSweepSchedule(client, { taskQueue: config.temporal.taskQueue, intervalMs: config.refunds.scheduleIntervalMs });
+  logger.child({ component: 'Scheduler' }).info({ intervalMs: config.refunds.scheduleIntervalMs }, `sweep schedule ${schedule}`);
+
+  const refundClient = new RefundWorkflowClient(client, refundPolicySettings(config));
+  const activities = createActivities({ config, connection: mongo, treasury, logger, workerId, refundClient });
+  const worker = await createRefundWorker({ connection, config, activities });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       logger.info({ signal, graceMs: config.worker.shutdownGraceMs }, 'worker shutting down: finishing running activities');
@@ -32,7 +40,7 @@ async function main(): Promise<void> {
   try {
     await worker.run();
   } finally {
-    await Promise.allSettled([connection.close(), mongo.close()]);
+    await Promise.allSettled([connection.close(), client.connection.close(), mongo.close()]);
     treasury.provider.destroy();
     logger.info('worker stopped');
   }

@@ -10,7 +10,7 @@ import { createLogger } from '../../src/logger';
 import { migrate } from '../../src/persistence/migrate';
 import { PayoutLedger } from '../../src/persistence/payout-ledger';
 import { RefundRepository } from '../../src/persistence/refund-repository';
-import { RefundWorkflowClient } from '../../src/temporal/refund-client';
+import { RefundWorkflowClient, refundPolicySettings } from '../../src/temporal/refund-client';
 import { createRefundWorker, WORKFLOWS_PATH } from '../../src/temporal/worker';
 import type { RefundTimings } from '../../workflows/refund-messages';
 import { subscriptionDoc } from './fixtures';
@@ -79,9 +79,8 @@ export async function startRefundStack(options: RefundStackOptions = {}) {
   const temporalConnection = await TemporalConnection.connect({ address: config.temporal.address });
   const client = new Client({ connection: temporalConnection, namespace: config.temporal.namespace });
   const refundClient = new RefundWorkflowClient(client, {
-    taskQueue: config.temporal.taskQueue,
-    autoApproveAfterMs: options.autoApproveAfterMs ?? 24 * 60 * 60 * 1000,
-    penaltyBps: config.refunds.penaltyBps,
+    ...refundPolicySettings(config),
+    autoApproveAfterMs: options.autoApproveAfterMs ?? refundPolicySettings(config).autoApproveAfterMs,
     timings: { notificationInitialIntervalMs: 200, notificationMaxAttempts: 3, payoutHeartbeatTimeoutMs: 5_000, ...options.timings },
   });
 
@@ -94,7 +93,7 @@ export async function startRefundStack(options: RefundStackOptions = {}) {
       connection: nativeConnection,
       config,
       workflowBundle: await workflowBundle(),
-      activities: createActivities({ config, connection: mongo, treasury, logger, workerId: `${os.hostname()}:${process.pid}:test` }),
+      activities: createActivities({ config, connection: mongo, treasury, logger, workerId: `${os.hostname()}:${process.pid}:test`, refundClient }),
     });
     running = worker.run();
   }

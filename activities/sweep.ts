@@ -1,0 +1,172 @@
+import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { Types, type Connection } from 'mongoose';
+import { checkRefundEligibility } from '../src/domain/eligibility';
+import type { RefundView } from '../src/domain/refund';
+import { parseSubscription } from '../src/domain/subscription';
+import type { Logger } from '../src/logger';
+import { refundModel } from '../src/persistence/refund-model';
+import type { RefundRepository } from '../src/persistence/refund-repository';
+import { subscriptionModel } from '../src/persistence/subscription-model';
+import { sweepRunModel, type SweepRunRecord } from '../src/sweep/sweep-runs';
+import type { RefundWorkflowClient } from '../src/temporal/refund-client';
+
+export interface SweepCounts {
+  found: number;
+  started: number;
+  skipped: number;
+  reconciled: number;
+  errors: number;
+  errorSamples: string[];
+}
+
+export interface SweepPage extends SweepCounts {
+  nextCursor: string | null;
+}
+
+const PARALLEL_STARTS = 8;
+const MAX_ERROR_SAMPLES = 10;
+
+interface SweepDeps {
+  connection: Connection;
+  refunds: RefundRepository;
+  refundClient: RefundWorkflowClient;
+  penaltyBps: number;
+  logger: Logger;
+}
+
+/**
+ * The periodic sweep's side effects, one page at a time so the sweep workflow
+ * can continue-as-new through any number of subscriptions.
+ */
+export function createSweepActivities({ connection, refunds, refundClient, penaltyBps, logger }: SweepDeps) {
+  const subscriptions = subscriptionModel(connection);
+  const records = refundModel(connection);
+  const log = logger.child({ component: 'Scheduler' });
+
+  /**
+   * Starts a refund for every cancelled, still refundable subscription of the
+   * page that has none. The workflow id is per subscription, so a refund that
+   * already runs is never doubled, whoever else starts one at the same time.
+   */
+  async function sweepSubscriptionsPage(input: { afterId: string | null; limit: number }): Promise<SweepPage> {
+    const now = new Date();
+    const filter: Record<string, unknown> = { status: 'cancelled', refundEligible: true, isRefundApplied: { $ne: true }, endDate: { $gt: now } };
+    if (input.afterId) filter._id = { $gt: new Types.ObjectId(input.afterId) };
+    const page = await subscriptions.find(filter).sort({ _id: 1 }).limit(input.limit).lean();
+    const counts = emptyCounts();
+    counts.found = page.length;
+
+    await inBatches(page, PARALLEL_STARTS, async (doc) => {
+      const subscriptionId = doc._id.toHexString();
+      try {
+        const subscription = parseSubscription(doc);
+        const existing = await refunds.findBlocking(subscriptionId);
+        if (existing || !checkRefundEligibility(subscription, existing, now, { penaltyBps }).eligible) {
+          counts.skipped += 1;
+          return;
+        }
+        const started = await refundClient.startInBackground({ subscriptionId, requestedBy: 'sweep', reason: 'subscription cancelled', requestedAt: now });
+        if (started.kind === 'started') {
+          counts.started += 1;
+          log.info({ subscriptionId, refundId: started.refundId }, 'sweep started a refund');
+        } else {
+          counts.skipped += 1;
+        }
+      } catch (error) {
+        countError(counts, `${subscriptionId}: ${(error as Error).message}`);
+      }
+      Context.current().heartbeat();
+    });
+    const last = page[page.length - 1];
+    return { ...counts, nextCursor: page.length === input.limit && last ? last._id.toHexString() : null };
+  }
+
+  /**
+   * Brings live records back in line with their workflow: missed status changes
+   * are replayed from the workflow's state, and a pending refund whose workflow
+   * was terminated or lost is marked cancelled. Records in a money state whose
+   * workflow is gone are counted as errors for a human: never changed blindly.
+   */
+  async function reconcileRefundRecords(input: { afterId: string | null; limit: number }): Promise<SweepPage> {
+    const filter: Record<string, unknown> = { refundStatus: { $in: ['pending_approval', 'approved', 'processing', 'failed'] } };
+    if (input.afterId) filter._id = { $gt: input.afterId };
+    const page = await records.find(filter, { _id: 1, subscriptionId: 1, runId: 1 }).sort({ _id: 1 }).limit(input.limit).lean();
+    const counts = emptyCounts();
+    for (const record of page) {
+      try {
+        if (await reconcile(record._id, { subscriptionId: record.subscriptionId, runId: record.runId })) counts.reconciled += 1;
+      } catch (error) {
+        countError(counts, `${record._id}: ${(error as Error).message}`);
+      }
+      Context.current().heartbeat();
+    }
+    const last = page[page.length - 1];
+    return { ...counts, nextCursor: page.length === input.limit && last ? last._id : null };
+  }
+
+  async function reconcile(refundId: string, ref: { subscriptionId: string; runId: string | null }): Promise<boolean> {
+    const record = await refunds.findById(refundId);
+    if (!record) return false;
+    let status: string;
+    try {
+      status = (await refundClient.handle(ref.subscriptionId, ref.runId).describe()).status.name;
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+      status = 'NOT_FOUND';
+    }
+    if (status === 'RUNNING' || status === 'COMPLETED') {
+      const state = await refundClient.state(ref);
+      return state.refund?.refundId === refundId ? catchUp(record, state.refund) : false;
+    }
+    if (record.refundStatus !== 'pending_approval') {
+      throw new Error(`refund is ${record.refundStatus} but its workflow is ${status}: needs a human (see DEPLOYMENT.md, troubleshooting)`);
+    }
+    await refunds.transition(refundId, { status: 'cancelled', at: new Date().toISOString(), by: 'system', note: `workflow ${status.toLowerCase()}` });
+    log.warn({ refundId, workflowStatus: status }, 'pending refund without a live workflow marked cancelled');
+    return true;
+  }
+
+  /** Applies the workflow's status changes the record has not seen yet. */
+  async function catchUp(record: RefundView, live: RefundView): Promise<boolean> {
+    const missing = live.statusHistory.slice(record.statusHistory.length);
+    for (const change of missing) {
+      await refunds.transition(record.refundId, change, {
+        decidedBy: live.decidedBy,
+        decidedAt: live.decidedAt ? new Date(live.decidedAt) : null,
+        decisionNote: live.decisionNote,
+        transactionId: live.transactionId,
+        payout: live.payout,
+        completedAt: live.completedAt ? new Date(live.completedAt) : null,
+        failureReason: live.failureReason,
+        processingTimeMs: live.processingTimeMs,
+      });
+    }
+    if (missing.length > 0) log.warn({ refundId: record.refundId, applied: missing.map((change) => change.status) }, 'refund record reconciled with its workflow');
+    return missing.length > 0;
+  }
+
+  async function recordSweepRun(run: Omit<SweepRunRecord, 'startedAt' | 'finishedAt'> & { startedAt: string; finishedAt: string }): Promise<void> {
+    await sweepRunModel(connection).updateOne(
+      { _id: run._id },
+      { $set: { ...run, startedAt: new Date(run.startedAt), finishedAt: new Date(run.finishedAt) } },
+      { upsert: true },
+    );
+    log.info({ ...run, errorSamples: run.errorSamples.slice(0, 3) }, 'sweep finished');
+  }
+
+  return { sweepSubscriptionsPage, reconcileRefundRecords, recordSweepRun };
+}
+
+function emptyCounts(): SweepCounts {
+  return { found: 0, started: 0, skipped: 0, reconciled: 0, errors: 0, errorSamples: [] };
+}
+
+function countError(counts: SweepCounts, message: string): void {
+  counts.errors += 1;
+  if (counts.errorSamples.length < MAX_ERROR_SAMPLES) counts.errorSamples.push(message);
+}
+
+async function inBatches<T>(items: T[], size: number, work: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(work));
+}

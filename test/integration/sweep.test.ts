@@ -1,0 +1,131 @@
+import { ensureSweepSchedule, SweepControl, sweepScheduleId } from '../../src/sweep/schedule';
+import { latestSweepRun } from '../../src/sweep/sweep-runs';
+import { refundWorkflowId } from '../../src/domain/refund';
+import { uniqueName } from '../support/services';
+import { startRefundStack, type RefundStack } from '../support/refund-stack';
+
+const DAY = 24 * 60 * 60 * 1000;
+const HOUR = 60 * 60 * 1000;
+
+describe('periodic sweep on a Temporal Schedule (real stack)', () => {
+  let stack: RefundStack;
+  let control: SweepControl;
+  const seeded: Record<string, string> = {};
+
+  beforeAll(async () => {
+    stack = await startRefundStack();
+    control = new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: HOUR });
+    for (const name of ['eligibleA', 'eligibleB', 'eligibleC']) seeded[name] = (await stack.insertSubscription()).subscriptionId;
+    seeded.active = (await stack.insertSubscription({ status: 'active', cancelledAt: undefined })).subscriptionId;
+    seeded.notRefundable = (await stack.insertSubscription({ refundEligible: false })).subscriptionId;
+    seeded.alreadyRefunded = (await stack.insertSubscription({ isRefundApplied: true })).subscriptionId;
+    seeded.windowExpired = (await stack.insertSubscription({ startDate: new Date(Date.now() - 40 * DAY), endDate: new Date(Date.now() + 5 * DAY) })).subscriptionId;
+    seeded.alreadyPending = (await stack.insertSubscription()).subscriptionId;
+    await stack.refundClient.start({ subscriptionId: seeded.alreadyPending, requestedBy: 'user-1' });
+  }, 120_000);
+  afterAll(async () => {
+    await stack.client.schedule.getHandle(sweepScheduleId(stack.config.temporal.taskQueue)).delete().catch(() => undefined);
+    await stack?.close();
+  });
+
+  async function triggerAndWait(previousId: string | undefined) {
+    await control.trigger();
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const run = await latestSweepRun(stack.mongo);
+      if (run && run._id !== previousId) return run;
+      if (Date.now() > deadline) throw new Error('the sweep did not finish in time');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  test('a triggered sweep starts exactly the refunds owed, and a second sweep starts none', async () => {
+    expect(await ensureSweepSchedule(stack.client, { taskQueue: stack.config.temporal.taskQueue, intervalMs: HOUR })).toBe('created');
+
+    const first = await triggerAndWait(undefined);
+    expect(first).toMatchObject({ found: 5, started: 3, skipped: 2, errors: 0 });
+    expect(first.durationMs).toBeGreaterThanOrEqual(0);
+    for (const name of ['eligibleA', 'eligibleB', 'eligibleC']) {
+      const description = await stack.client.workflow.getHandle(refundWorkflowId(seeded[name]!)).describe();
+      expect(description.status.name).toBe('RUNNING');
+    }
+    for (const name of ['active', 'notRefundable', 'alreadyRefunded', 'windowExpired']) {
+      await expect(stack.client.workflow.getHandle(refundWorkflowId(seeded[name]!)).describe()).rejects.toThrow();
+    }
+
+    const second = await triggerAndWait(first._id);
+    expect(second).toMatchObject({ found: 5, started: 0, skipped: 5, errors: 0 });
+
+    const status = await control.status();
+    expect(status).toMatchObject({ scheduleId: sweepScheduleId(stack.config.temporal.taskQueue), intervalMs: HOUR, paused: false });
+    expect(status.lastRun?._id).toBe(second._id);
+    expect(Date.parse(status.nextRunAt!)).toBeGreaterThan(Date.now());
+  });
+
+  test('the schedule is created once and an operator pause survives a restart', async () => {
+    const taskQueue = uniqueName('sweep-restart');
+    const handle = stack.client.schedule.getHandle(sweepScheduleId(taskQueue));
+    try {
+      expect(await ensureSweepSchedule(stack.client, { taskQueue, intervalMs: HOUR })).toBe('created');
+      await handle.pause('paused by ops during an incident');
+      expect(await ensureSweepSchedule(stack.client, { taskQueue, intervalMs: 2 * HOUR })).toBe('updated');
+      const description = await handle.describe();
+      expect(description.state.paused).toBe(true);
+      expect(description.state.note).toBe('paused by ops during an incident');
+      expect(description.spec.intervals).toMatchObject([{ every: 2 * HOUR }]);
+      expect(description.policies.overlap).toBe('SKIP');
+      const listed = [];
+      for await (const schedule of stack.client.schedule.list()) if (schedule.scheduleId === sweepScheduleId(taskQueue)) listed.push(schedule);
+      expect(listed).toHaveLength(1);
+    } finally {
+      await handle.delete().catch(() => undefined);
+    }
+  });
+
+  test('reconciliation repairs records that drifted from their workflow', async () => {
+    const terminated = await stack.insertSubscription();
+    const started = await stack.refundClient.start({ subscriptionId: terminated.subscriptionId, requestedBy: 'user-1' });
+    if (started.kind !== 'started') throw new Error('not started');
+    await stack.client.workflow.getHandle(refundWorkflowId(terminated.subscriptionId), started.runId).terminate('operator cleanup');
+
+    const missed = await stack.insertSubscription();
+    const missedStart = await stack.refundClient.start({ subscriptionId: missed.subscriptionId, requestedBy: 'user-1' });
+    if (missedStart.kind !== 'started') throw new Error('not started');
+    const ref = { subscriptionId: missed.subscriptionId, runId: missedStart.runId };
+    await stack.refundClient.reject(ref, { by: 'admin-1', reason: 'duplicate' });
+    await stack.refundClient.result(ref);
+    // Simulate a lost mirror write: the record still says pending.
+    const original = await stack.refunds.findById(missedStart.refundId);
+    await stack.mongo.db!.collection('proratarefunds').updateOne(
+      { _id: missedStart.refundId as never },
+      { $set: { refundStatus: 'pending_approval', statusHistory: original!.statusHistory.slice(0, 1) } },
+    );
+
+    const run = await stack.refundClient.client.workflow.execute('refundSweepWorkflow', {
+      taskQueue: stack.config.temporal.taskQueue,
+      workflowId: uniqueName('sweep-reconcile'),
+      args: [{}],
+    });
+    expect(run.reconciled).toBeGreaterThanOrEqual(2);
+    expect(await stack.refunds.findById(started.refundId)).toMatchObject({ refundStatus: 'cancelled' });
+    const repaired = await stack.refunds.findById(missedStart.refundId);
+    expect(repaired).toMatchObject({ refundStatus: 'rejected', decidedBy: 'admin-1', decisionNote: 'duplicate' });
+    expect(repaired!.statusHistory.map((entry) => entry.status)).toEqual(['pending_approval', 'rejected']);
+  });
+
+  test('large collections are paged with continue-as-new and every candidate is seen once', async () => {
+    const workflowId = uniqueName('sweep-paged');
+    const handle = await stack.client.workflow.start('refundSweepWorkflow', {
+      taskQueue: stack.config.temporal.taskQueue,
+      workflowId,
+      args: [{ pageSize: 2, pagesPerRun: 1 }],
+    });
+    const totals = await handle.result();
+    const candidates = await stack.subscriptions.countDocuments({ status: 'cancelled', refundEligible: true, isRefundApplied: { $ne: true }, endDate: { $gt: new Date() } });
+    expect(totals.found).toBe(candidates);
+    expect(totals.errors).toBe(0);
+    const firstRun = await stack.client.workflow.getHandle(workflowId, handle.firstExecutionRunId).fetchHistory();
+    expect(firstRun.events!.at(-1)!.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+    expect(await stack.mongo.db!.collection('sweepruns').countDocuments({ _id: workflowId as never })).toBe(1);
+  });
+});
