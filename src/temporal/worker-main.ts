@@ -4,6 +4,7 @@ import { connectTreasury } from '../chain/treasury';
 import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
 import { connectMongo } from '../persistence/mongo';
+import { flushSentry, initSentry, reportError } from '../observability/sentry';
 import { ensureSweepSchedule } from '../sweep/schedule';
 import { connectClient, connectWorkerConnection } from './connection';
 import { RefundWorkflowClient, refundPolicySettings } from './refund-client';
@@ -13,6 +14,7 @@ import { createRefundWorker, installTemporalRuntime } from './worker';
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel).child({ component: 'Worker' });
+  initSentry(config, 'worker');
   installTemporalRuntime(config, logger);
 
   const workerId = `${os.hostname()}:${process.pid}`;
@@ -42,11 +44,14 @@ async function main(): Promise<void> {
   } finally {
     await Promise.allSettled([connection.close(), client.connection.close(), mongo.close()]);
     treasury.provider.destroy();
+    await flushSentry();
     logger.info('worker stopped');
   }
 }
 
-main().catch((error: unknown) => {
+main().catch(async (error: unknown) => {
   console.error(error);
+  reportError(error, { phase: 'worker start' });
+  await flushSentry();
   process.exit(1);
 });

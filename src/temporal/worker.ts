@@ -1,4 +1,6 @@
-import { DefaultLogger, Runtime, Worker, type LogLevel, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
+import { ApplicationFailure } from '@temporalio/common';
+import { DefaultLogger, Runtime, Worker, type ActivityInterceptorsFactory, type LogLevel, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
+import { reportError } from '../observability/sentry';
 import type { Activities } from '../../activities';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
@@ -24,8 +26,32 @@ export function createRefundWorker({ connection, config, activities, workflowBun
     activities,
     maxCachedWorkflows: config.worker.maxCachedWorkflows,
     shutdownGraceTime: config.worker.shutdownGraceMs,
+    interceptors: { activity: [reportActivityFailures] },
   });
 }
+
+/** Activity errors that will not be retried away go to Sentry (a no-op without SENTRY_DSN). */
+const REPORT_FROM_ATTEMPT = 3;
+const reportActivityFailures: ActivityInterceptorsFactory = (context) => ({
+  inbound: {
+    async execute(input, next) {
+      try {
+        return await next(input);
+      } catch (error) {
+        const final = error instanceof ApplicationFailure && error.nonRetryable;
+        if (final || context.info.attempt >= REPORT_FROM_ATTEMPT) {
+          reportError(error, {
+            activity: context.info.activityType,
+            attempt: context.info.attempt,
+            failureType: error instanceof ApplicationFailure ? error.type : undefined,
+            workflowId: context.info.workflowExecution?.workflowId,
+          });
+        }
+        throw error;
+      }
+    },
+  },
+});
 
 const PINO_LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
   TRACE: 'trace',
