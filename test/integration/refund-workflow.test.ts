@@ -211,6 +211,21 @@ describe('refund workflow (real Temporal, FerretDB, anvil)', () => {
     await stack.refundClient.handle(ref.subscriptionId, ref.runId).terminate('test cleanup');
   });
 
+  test('a webhook retried after failures keeps its event id and is signed each time', async () => {
+    stack.webhooks.failNext(2, 503);
+    try {
+      const { refundId } = await requestRefund();
+      const isRequested = (request: { json: unknown }) => (request.json as { type?: string; data?: { refund?: { refundId?: string } } })?.type === 'refund.requested' && (request.json as { data: { refund: { refundId: string } } }).data.refund.refundId === refundId;
+      await stack.webhooks.waitFor((request) => isRequested(request) && request.status === 200, 15_000);
+      const deliveries = stack.webhooks.requests.filter(isRequested);
+      expect(deliveries.map((request) => request.status)).toEqual([503, 503, 200]);
+      expect(new Set(deliveries.map((request) => (request.json as { id: string }).id)).size).toBe(1);
+      for (const delivery of deliveries) expect(verifyWebhookSignature(String(delivery.headers['x-refund-signature']), delivery.body, WEBHOOK_SECRET)).toBe(true);
+    } finally {
+      stack.webhooks.failNext(0);
+    }
+  });
+
   test('notifications that keep failing are recorded on the refund and never hold back the payout', async () => {
     stack.webhooks.failNext(1_000, 503);
     try {
