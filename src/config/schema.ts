@@ -35,7 +35,8 @@ export const envSchema = z.object({
   BLOCKCHAIN_NETWORK: z.string().min(1).default('anvil'),
   TREASURY_PRIVATE_KEY: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 0x-prefixed 32-byte hex key').default(DEV_TREASURY_PRIVATE_KEY),
   PAYOUT_CONFIRMATIONS: integer(1, 200).default(1),
-  PAYOUT_CONFIRMATION_TIMEOUT_MS: integer(1000, 24 * 3600 * 1000).default(600_000),
+  // Below the confirm activity's 15-minute start-to-close timeout (workflows/refund-workflow.ts).
+  PAYOUT_CONFIRMATION_TIMEOUT_MS: integer(1000, 14 * 60 * 1000).default(600_000),
 
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SENTRY_DSN: optionalString.pipe(z.url().optional()),
