@@ -5,6 +5,7 @@ import type { Logger } from '../src/logger';
 import type { RefundWorkflowClient } from '../src/temporal/refund-client';
 import { PayoutLedger } from '../src/persistence/payout-ledger';
 import { RefundRepository } from '../src/persistence/refund-repository';
+import { subscriptionModel } from '../src/persistence/subscription-model';
 import { createEmailActivities } from './email';
 import { createPayoutActivities } from './payout';
 import { createRefundRecordActivities } from './refund-records';
@@ -26,7 +27,7 @@ export function createActivities({ config, connection, treasury, logger, workerI
   const refunds = new RefundRepository(connection);
   return {
     ...createRefundRecordActivities(connection, refunds, logger),
-    ...createPayoutActivities({ ledger: new PayoutLedger(connection), refunds, treasury, logger, workerId }),
+    ...createPayoutActivities({ ledger: new PayoutLedger(connection), subscriptions: subscriptionModel(connection), refunds, treasury, logger, workerId }),
     ...createEmailActivities(config.email, logger),
     ...createWebhookActivities(config.webhook, logger),
     ...createSweepActivities({ connection, refunds, refundClient, penaltyBps: config.refunds.penaltyBps, logger }),

@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Contract, getAddress, isError, Transaction, ZeroAddress, type TransactionReceipt, type TransactionRequest } from 'ethers';
+import { Types } from 'mongoose';
 import { ERC20_INTERFACE, hasTransferLog } from '../src/chain/erc20';
 import type { Treasury } from '../src/chain/treasury';
 import { formatAmount, parseAmount } from '../src/domain/amount';
@@ -8,6 +9,7 @@ import type { Logger } from '../src/logger';
 import { isDuplicateKey } from '../src/persistence/errors';
 import { PayoutClaimedByAnotherRefund, type PayoutAttemptRecord, type PayoutLedger } from '../src/persistence/payout-ledger';
 import type { RefundRepository } from '../src/persistence/refund-repository';
+import type { SubscriptionModel } from '../src/persistence/subscription-model';
 
 /**
  * Paying a refund on-chain, exactly once, in two activities:
@@ -57,6 +59,7 @@ export type ConfirmationResult =
 
 interface PayoutDeps {
   ledger: PayoutLedger;
+  subscriptions: SubscriptionModel;
   refunds: RefundRepository;
   treasury: Treasury;
   logger: Logger;
@@ -66,7 +69,7 @@ interface PayoutDeps {
 
 const REBROADCAST_EVERY_MS = 15_000;
 
-export function createPayoutActivities({ ledger, refunds, treasury, logger, workerId }: PayoutDeps) {
+export function createPayoutActivities({ ledger, subscriptions, refunds, treasury, logger, workerId }: PayoutDeps) {
   const log = logger.child({ component: 'Chain' });
   const from = treasury.address;
   const walletKey = `${treasury.chainId}:${from}`;
@@ -252,7 +255,20 @@ export function createPayoutActivities({ ledger, refunds, treasury, logger, work
     }
   }
 
-  return { preparePayout, confirmPayout };
+  /**
+   * Where a retried payout should go: the address its claim is bound to if one
+   * was claimed (a payout never changes destination), else the subscription's
+   * current wallet, so a refund that failed on an invalid address can be
+   * retried once the subscription is corrected.
+   */
+  async function payoutDestination(input: { subscriptionId: string }): Promise<string | null> {
+    const claim = await ledger.findClaim(input.subscriptionId);
+    if (claim) return claim.to;
+    const doc = await subscriptions.findById(new Types.ObjectId(input.subscriptionId), { userWalletAddress: 1 }).lean();
+    return typeof doc?.userWalletAddress === 'string' ? doc.userWalletAddress : null;
+  }
+
+  return { preparePayout, confirmPayout, payoutDestination };
 }
 
 function recipientOf(address: string): string {

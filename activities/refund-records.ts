@@ -1,4 +1,3 @@
-import { ApplicationFailure } from '@temporalio/activity';
 import { Types, type Connection } from 'mongoose';
 import { formatAmount } from '../src/domain/amount';
 import type { Currency } from '../src/domain/currency';
@@ -9,6 +8,7 @@ import type { NotificationFailure, RefundView } from '../src/domain/refund';
 import type { StatusChange } from '../src/domain/refund-status';
 import { OBJECT_ID_PATTERN, parseSubscription } from '../src/domain/subscription';
 import type { Logger } from '../src/logger';
+import { reportError } from '../src/observability/sentry';
 import { RefundTransitionConflict, type RefundRepository } from '../src/persistence/refund-repository';
 import { subscriptionModel } from '../src/persistence/subscription-model';
 
@@ -81,7 +81,13 @@ export function createRefundRecordActivities(connection: Connection, refunds: Re
     log.info({ refundId: input.view.refundId, subscriptionId: input.view.subscriptionId, amount: input.view.amount }, 'refund recorded');
   }
 
-  async function transitionRefund(input: { refundId: string; change: StatusChange; fields?: TransitionFields }): Promise<void> {
+  /**
+   * Mirrors a status change of the workflow onto the record. The workflow is the
+   * source of truth: if the record drifted (edited by hand, or a write lost on a
+   * store without isolated updates), the change is not forced and the refund goes
+   * on; the sweep's reconciliation replays the workflow's history onto the record.
+   */
+  async function transitionRefund(input: { refundId: string; change: StatusChange; fields?: TransitionFields }): Promise<{ mirrored: boolean }> {
     const { decidedAt, completedAt, ...rest } = input.fields ?? {};
     try {
       await refunds.transition(input.refundId, input.change, {
@@ -90,11 +96,15 @@ export function createRefundRecordActivities(connection: Connection, refunds: Re
         ...(completedAt !== undefined ? { completedAt: completedAt ? new Date(completedAt) : null } : {}),
       });
     } catch (error) {
-      if (error instanceof RefundTransitionConflict) throw ApplicationFailure.nonRetryable(error.message, 'RefundRecordConflict');
-      throw error;
+      if (!(error instanceof RefundTransitionConflict)) throw error;
+      log.error({ refundId: input.refundId, status: input.change.status, recordStatus: error.current }, 'refund record drifted from its workflow: left for reconciliation');
+      reportError(error, { refundId: input.refundId, status: input.change.status });
+      return { mirrored: false };
     }
     log.info({ refundId: input.refundId, status: input.change.status, by: input.change.by }, `refund ${input.change.status}`);
+    return { mirrored: true };
   }
+
 
   /** Flags the subscription as refunded; re-running it for the same refund changes nothing. */
   async function markSubscriptionRefunded(input: { subscriptionId: string; refundId: string; at: string }): Promise<void> {

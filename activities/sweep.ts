@@ -46,8 +46,10 @@ export function createSweepActivities({ connection, refunds, refundClient, penal
 
   /**
    * Starts a refund for every cancelled, still refundable subscription of the
-   * page that has none. The workflow id is per subscription, so a refund that
-   * already runs is never doubled, whoever else starts one at the same time.
+   * page that has never had one. A refund an admin rejected or a user withdrew
+   * is not asked for again by the sweep (the user may still ask through the API).
+   * The workflow id is per subscription, so a refund that already runs is never
+   * doubled, whoever else starts one at the same time.
    */
   async function sweepSubscriptionsPage(input: { afterId: string | null; limit: number }): Promise<SweepPage> {
     const now = new Date();
@@ -61,8 +63,8 @@ export function createSweepActivities({ connection, refunds, refundClient, penal
       const subscriptionId = doc._id.toHexString();
       try {
         const subscription = parseSubscription(doc);
-        const existing = await refunds.findBlocking(subscriptionId);
-        if (existing || !checkRefundEligibility(subscription, existing, now, { penaltyBps }).eligible) {
+        const hadRefund = (await records.exists({ subscriptionId })) !== null;
+        if (hadRefund || !checkRefundEligibility(subscription, null, now, { penaltyBps }).eligible) {
           counts.skipped += 1;
           return;
         }

@@ -5,6 +5,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -258,6 +259,11 @@ export async function proRataRefundWorkflow(input: RefundWorkflowInput): Promise
       processingBy = retry!.by;
       processingNote = retry!.note;
       retry = undefined;
+      // Added after refunds were already running: older histories replay without it.
+      if (patched('retry-reads-current-wallet')) {
+        const wallet = await records.payoutDestination({ subscriptionId: input.subscriptionId });
+        if (wallet) request.to = wallet;
+      }
     }
   }
 

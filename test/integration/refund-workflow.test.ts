@@ -1,4 +1,5 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { ethers } from 'ethers';
 import { Types } from 'mongoose';
 import { approveSignal } from '../../workflows/refund-messages';
 import { balanceOf, blockNumber, countIncomingTransfers, countTokenTransfers, newFundedWallet, provider, setBalance } from '../support/chain';
@@ -202,13 +203,19 @@ describe('refund workflow (real Temporal, FerretDB, anvil)', () => {
     }
   });
 
-  test('an unusable wallet address fails for good without signing anything', async () => {
-    const { ref, subscriptionId } = await requestRefund({ userWalletAddress: '0x0000000000000000000000000000000000000000' });
+  test('an unusable wallet address fails without signing anything; once corrected, a retry pays the corrected wallet', async () => {
+    const { ref, refundId, refund, subscriptionId } = await requestRefund({ userWalletAddress: '0x0000000000000000000000000000000000000000' });
     await stack.refundClient.approve(ref, { by: 'admin-1' });
     const failed = await waitForStatus(ref, 'failed');
     expect(failed.failureReason).toMatch(/^InvalidAddress:/);
     expect(await stack.ledger.attemptsOf(subscriptionId)).toEqual([]);
-    await stack.refundClient.handle(ref.subscriptionId, ref.runId).terminate('test cleanup');
+
+    const corrected = ethers.Wallet.createRandom().address;
+    await stack.subscriptions.updateOne({ _id: new Types.ObjectId(subscriptionId) }, { $set: { userWalletAddress: corrected } });
+    await stack.refundClient.retry(ref, { by: 'admin-2', note: 'wallet corrected by support' });
+    await expect(stack.refundClient.result(ref)).resolves.toEqual({ refundId, outcome: 'completed' });
+    expect(await balanceOf(corrected)).toBe(BigInt(refund.amount));
+    await saveHistoryFixture('invalid-address-corrected-then-retried', stack.refundClient, ref);
   });
 
   test('a webhook retried after failures keeps its event id and is signed each time', async () => {

@@ -22,6 +22,11 @@ describe('periodic sweep on a Temporal Schedule (real stack)', () => {
     seeded.windowExpired = (await stack.insertSubscription({ startDate: new Date(Date.now() - 40 * DAY), endDate: new Date(Date.now() + 5 * DAY) })).subscriptionId;
     seeded.alreadyPending = (await stack.insertSubscription()).subscriptionId;
     await stack.refundClient.start({ subscriptionId: seeded.alreadyPending, requestedBy: 'user-1' });
+    seeded.rejectedBefore = (await stack.insertSubscription()).subscriptionId;
+    const rejected = await stack.refundClient.start({ subscriptionId: seeded.rejectedBefore, requestedBy: 'user-1' });
+    if (rejected.kind !== 'started') throw new Error('not started');
+    await stack.refundClient.reject({ subscriptionId: seeded.rejectedBefore, runId: rejected.runId }, { by: 'admin-1', reason: 'not owed' });
+    await stack.refundClient.result({ subscriptionId: seeded.rejectedBefore, runId: rejected.runId });
   }, 120_000);
   afterAll(async () => {
     await stack.client.schedule.getHandle(sweepScheduleId(stack.config.temporal.taskQueue)).delete().catch(() => undefined);
@@ -29,21 +34,35 @@ describe('periodic sweep on a Temporal Schedule (real stack)', () => {
   });
 
   async function triggerAndWait(previousId: string | undefined) {
+    // Scheduled runs are named <schedule>-run-<time to the second>: triggers within
+    // one second coalesce into one run, so a second trigger waits for the next second.
+    await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 50));
     await control.trigger();
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 25_000;
     for (;;) {
       const run = await latestSweepRun(stack.mongo);
       if (run && run._id !== previousId) return run;
-      if (Date.now() > deadline) throw new Error('the sweep did not finish in time');
+      if (Date.now() > deadline) throw new Error(`the sweep did not finish in time: ${await diagnose()}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
 
-  test('a triggered sweep starts exactly the refunds owed, and a second sweep starts none', async () => {
+  async function diagnose(): Promise<string> {
+    const description = await stack.client.schedule.getHandle(sweepScheduleId(stack.config.temporal.taskQueue)).describe();
+    const runs = [];
+    for (const action of description.info.recentActions) {
+      const handle = stack.client.workflow.getHandle(action.action.workflow.workflowId);
+      const history = await handle.fetchHistory();
+      runs.push({ id: action.action.workflow.workflowId, status: (await handle.describe()).status.name, events: history.events?.map((event) => event.eventType) });
+    }
+    return JSON.stringify({ running: description.info.runningActions, recent: runs }, null, 1);
+  }
+
+  test('a triggered sweep starts exactly the refunds owed (never one an admin rejected), and a second sweep starts none', async () => {
     expect(await ensureSweepSchedule(stack.client, { taskQueue: stack.config.temporal.taskQueue, intervalMs: HOUR })).toBe('created');
 
     const first = await triggerAndWait(undefined);
-    expect(first).toMatchObject({ found: 5, started: 3, skipped: 2, errors: 0 });
+    expect(first).toMatchObject({ found: 6, started: 3, skipped: 3, errors: 0 });
     expect(first.durationMs).toBeGreaterThanOrEqual(0);
     for (const name of ['eligibleA', 'eligibleB', 'eligibleC']) {
       const description = await stack.client.workflow.getHandle(refundWorkflowId(seeded[name]!)).describe();
@@ -53,8 +72,11 @@ describe('periodic sweep on a Temporal Schedule (real stack)', () => {
       await expect(stack.client.workflow.getHandle(refundWorkflowId(seeded[name]!)).describe()).rejects.toThrow();
     }
 
+    const rejectedRuns = await stack.refunds.listByUser('user-1', { limit: 100 });
+    expect(rejectedRuns.items.filter((refund) => refund.subscriptionId === seeded.rejectedBefore).map((refund) => refund.refundStatus)).toEqual(['rejected']);
+
     const second = await triggerAndWait(first._id);
-    expect(second).toMatchObject({ found: 5, started: 0, skipped: 5, errors: 0 });
+    expect(second).toMatchObject({ found: 6, started: 0, skipped: 6, errors: 0 });
 
     const status = await control.status();
     expect(status).toMatchObject({ scheduleId: sweepScheduleId(stack.config.temporal.taskQueue), intervalMs: HOUR, paused: false });
