@@ -1,7 +1,7 @@
 import type { Connection } from 'mongoose';
 import { SUBSCRIPTION_REFUND_DEFAULTS } from '../domain/subscription';
 import { PAYOUT_LEDGER_INDEXES } from './payout-ledger';
-import { REFUND_INDEXES, REFUND_TRANSITION_INDEXES } from './refund-model';
+import { NOTIFICATION_FAILURE_INDEXES, REFUND_INDEXES, REFUND_TRANSITION_INDEXES } from './refund-model';
 import { SUBSCRIPTION_INDEXES } from './subscription-model';
 
 interface IndexSpec {
@@ -13,13 +13,14 @@ interface IndexSpec {
 export const INDEXES: Record<string, readonly IndexSpec[]> = {
   proratarefunds: REFUND_INDEXES,
   refundtransitions: REFUND_TRANSITION_INDEXES,
+  refundnotificationfailures: NOTIFICATION_FAILURE_INDEXES,
   subscriptions: SUBSCRIPTION_INDEXES,
   ...PAYOUT_LEDGER_INDEXES,
 };
 
 const NAMESPACE_EXISTS = 48;
 
-export const COLLECTIONS = ['proratarefunds', 'refundtransitions', 'subscriptions', 'payouts', 'payoutattempts', 'walletlocks', 'idempotencykeys', 'sweepruns'];
+export const COLLECTIONS = ['proratarefunds', 'refundtransitions', 'refundnotificationfailures', 'subscriptions', 'payouts', 'payoutattempts', 'walletlocks', 'idempotencykeys', 'sweepruns'];
 
 export interface MigrationReport {
   createdCollections: string[];

@@ -1,13 +1,13 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import { REFUND_STATUSES, type RefundStatus } from '../domain/refund-status';
-import type { RefundView } from '../domain/refund';
+import type { NotificationFailure, RefundView } from '../domain/refund';
 
 /**
  * `proratarefunds`: the queryable projection of each refund workflow. The
  * workflow is the source of truth; this record is written by its activities.
  * `_id` is the refundId, so the primary key makes every write idempotent.
  */
-export interface RefundRecord extends Omit<RefundView, 'requestedAt' | 'autoApproveAt' | 'decidedAt' | 'completedAt'> {
+export interface RefundRecord extends Omit<RefundView, 'requestedAt' | 'autoApproveAt' | 'decidedAt' | 'completedAt' | 'notificationFailures'> {
   _id: string;
   runId: string | null;
   requestedAt: Date;
@@ -20,11 +20,6 @@ export interface RefundRecord extends Omit<RefundView, 'requestedAt' | 'autoAppr
 
 const statusChangeSchema = new Schema(
   { status: { type: String, enum: REFUND_STATUSES, required: true }, at: String, by: String, note: String },
-  { _id: false },
-);
-
-const notificationFailureSchema = new Schema(
-  { eventId: String, channel: { type: String, enum: ['email', 'webhook'] }, recipient: String, error: String, at: String },
   { _id: false },
 );
 
@@ -54,7 +49,6 @@ const refundSchema = new Schema<RefundRecord>(
     completedAt: { type: Date, default: null },
     failureReason: { type: String, default: null },
     statusHistory: { type: [statusChangeSchema], default: [] },
-    notificationFailures: { type: [notificationFailureSchema], default: [] },
     processingTimeMs: { type: Number, default: null },
   },
   { collection: 'proratarefunds', timestamps: true, versionKey: false, minimize: false },
@@ -113,5 +107,41 @@ export function refundTransitionModel(connection: Connection): RefundTransitionM
   return (
     (connection.models.RefundTransition as RefundTransitionModel | undefined) ??
     connection.model<RefundTransitionRecord>('RefundTransition', refundTransitionSchema)
+  );
+}
+
+/**
+ * `refundnotificationfailures`: notifications that failed for good, one document
+ * each (`_id` = refundId:eventId:channel:recipient). Kept apart from the refund
+ * record so that only the refund's workflow, one change at a time, ever updates
+ * the record: FerretDB rewrites whole documents, so two concurrent updates of one
+ * record could lose one of them.
+ */
+export interface NotificationFailureRecord extends NotificationFailure {
+  _id: string;
+  refundId: string;
+}
+
+const notificationFailureSchema = new Schema<NotificationFailureRecord>(
+  {
+    _id: String,
+    refundId: { type: String, required: true },
+    eventId: String,
+    channel: { type: String, enum: ['email', 'webhook'] },
+    recipient: String,
+    error: String,
+    at: String,
+  },
+  { collection: 'refundnotificationfailures', versionKey: false },
+);
+
+export const NOTIFICATION_FAILURE_INDEXES = [{ keys: { refundId: 1 } }] as const;
+
+export type NotificationFailureModel = Model<NotificationFailureRecord>;
+
+export function notificationFailureModel(connection: Connection): NotificationFailureModel {
+  return (
+    (connection.models.RefundNotificationFailure as NotificationFailureModel | undefined) ??
+    connection.model<NotificationFailureRecord>('RefundNotificationFailure', notificationFailureSchema)
   );
 }

@@ -4,7 +4,15 @@ import { parseAmount } from '../domain/amount';
 import type { NotificationFailure, RefundView } from '../domain/refund';
 import { BLOCKING_STATUSES, canTransition, REFUND_STATUSES, type RefundStatus, type StatusChange } from '../domain/refund-status';
 import { isDuplicateKey } from './errors';
-import { refundModel, refundTransitionModel, type RefundModel, type RefundRecord, type RefundTransitionModel } from './refund-model';
+import {
+  notificationFailureModel,
+  refundModel,
+  refundTransitionModel,
+  type NotificationFailureModel,
+  type RefundModel,
+  type RefundRecord,
+  type RefundTransitionModel,
+} from './refund-model';
 
 /** A status change the current record does not allow (it moved on, or never got there). */
 export class RefundTransitionConflict extends Error {
@@ -34,16 +42,19 @@ type RecordFields = Partial<Omit<RefundRecord, '_id' | 'refundId' | 'refundStatu
 export class RefundRepository {
   private readonly refunds: RefundModel;
   private readonly transitions: RefundTransitionModel;
+  private readonly notificationFailures: NotificationFailureModel;
 
   constructor(connection: Connection) {
     this.refunds = refundModel(connection);
     this.transitions = refundTransitionModel(connection);
+    this.notificationFailures = notificationFailureModel(connection);
   }
 
   /** Inserts the record once; a replayed insert of the same refund is a no-op. */
   async create(view: RefundView, runId: string | null): Promise<void> {
     try {
       await this.refunds.create({ ...fromView(view), _id: view.refundId, runId });
+      await Promise.all(view.notificationFailures.map((failure) => this.addNotificationFailure(view.refundId, failure)));
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
       const existing = await this.refunds.findById(view.refundId).lean();
@@ -91,13 +102,24 @@ export class RefundRepository {
     await this.refunds.updateOne({ _id: refundId }, { $set: fields });
   }
 
+  /** Records a notification that failed for good; recording the same one again is a no-op. */
   async addNotificationFailure(refundId: string, failure: NotificationFailure): Promise<void> {
-    await this.refunds.updateOne({ _id: refundId }, { $addToSet: { notificationFailures: failure } });
+    try {
+      await this.notificationFailures.create({ _id: `${refundId}:${failure.eventId}:${failure.channel}:${failure.recipient}`, refundId, ...failure });
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+    }
   }
 
   async findById(refundId: string): Promise<RefundView | null> {
     const record = await this.refunds.findById(refundId).lean();
-    return record ? toView(record) : null;
+    return record ? (await this.views([record]))[0]! : null;
+  }
+
+  /** The record and the workflow run it belongs to, so a decision or a live read addresses exactly that run. */
+  async findWithRunId(refundId: string): Promise<{ refund: RefundView; runId: string | null } | null> {
+    const record = await this.refunds.findById(refundId).lean();
+    return record ? { refund: (await this.views([record]))[0]!, runId: record.runId ?? null } : null;
   }
 
   /** A live or completed refund of the subscription, other than `exceptRefundId`. */
@@ -105,7 +127,7 @@ export class RefundRepository {
     const filter: FilterQuery<RefundRecord> = { subscriptionId, refundStatus: { $in: [...BLOCKING_STATUSES] } };
     if (exceptRefundId) filter._id = { $ne: exceptRefundId };
     const record = await this.refunds.findOne(filter).sort({ createdAt: -1 }).lean();
-    return record ? toView(record) : null;
+    return record ? (await this.views([record]))[0]! : null;
   }
 
   listByUser(userId: string, options: ListOptions): Promise<Page<RefundView>> {
@@ -144,11 +166,13 @@ export class RefundRepository {
 
   /** Mean of processingTimeMs over completed refunds (request to completion). */
   async averageProcessingTimeMs(): Promise<number | null> {
-    const [row] = await this.refunds.aggregate<{ total: number; count: number }>([
-      { $match: { refundStatus: 'completed', processingTimeMs: { $type: 'number' } } },
-      { $group: { _id: null, total: { $sum: '$processingTimeMs' }, count: { $sum: 1 } } },
+    const timed: FilterQuery<RefundRecord> = { refundStatus: 'completed', processingTimeMs: { $type: 'number' } };
+    // Two reads on purpose: FerretDB v1 answers 0 for `count: { $sum: 1 }` when a $group has a second accumulator.
+    const [[row], count] = await Promise.all([
+      this.refunds.aggregate<{ total: number }>([{ $match: timed }, { $group: { _id: null, total: { $sum: '$processingTimeMs' } } }]),
+      this.refunds.countDocuments(timed),
     ]);
-    return row && row.count > 0 ? Math.round(row.total / row.count) : null;
+    return row && count > 0 ? Math.round(row.total / count) : null;
   }
 
   async oldestPendingRequestedAt(): Promise<Date | null> {
@@ -172,9 +196,24 @@ export class RefundRepository {
     const items = records.slice(0, options.limit);
     const last = items[items.length - 1];
     return {
-      items: items.map(toView),
+      items: await this.views(items),
       nextCursor: records.length > options.limit && last ? encodeCursor(last.createdAt, last._id) : null,
     };
+  }
+
+  /** Views of records, with their notification failures joined in one query. */
+  private async views(records: RefundRecord[]): Promise<RefundView[]> {
+    if (records.length === 0) return [];
+    const failures = await this.notificationFailures
+      .find({ refundId: { $in: records.map((record) => record._id) } })
+      .sort({ at: 1 })
+      .lean();
+    return records.map((record) =>
+      toView(
+        record,
+        failures.filter((failure) => failure.refundId === record._id).map(({ eventId, channel, recipient, error, at }) => ({ eventId, channel, recipient, error, at })),
+      ),
+    );
   }
 }
 
@@ -204,7 +243,7 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   }
 }
 
-function fromView(view: RefundView): Omit<RefundRecord, '_id' | 'runId' | 'createdAt' | 'updatedAt'> {
+function fromView({ notificationFailures: _storedSeparately, ...view }: RefundView): Omit<RefundRecord, '_id' | 'runId' | 'createdAt' | 'updatedAt'> {
   return {
     ...view,
     requestedAt: new Date(view.requestedAt),
@@ -214,7 +253,7 @@ function fromView(view: RefundView): Omit<RefundRecord, '_id' | 'runId' | 'creat
   };
 }
 
-export function toView(record: RefundRecord): RefundView {
+export function toView(record: RefundRecord, notificationFailures: NotificationFailure[] = []): RefundView {
   return {
     refundId: record._id,
     subscriptionId: record.subscriptionId,
@@ -238,7 +277,7 @@ export function toView(record: RefundRecord): RefundView {
     completedAt: record.completedAt?.toISOString() ?? null,
     failureReason: record.failureReason ?? null,
     statusHistory: record.statusHistory.map(({ status, at, by, note }) => (note ? { status, at, by, note } : { status, at, by })),
-    notificationFailures: record.notificationFailures ?? [],
+    notificationFailures,
     processingTimeMs: record.processingTimeMs ?? null,
   };
 }

@@ -104,6 +104,20 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
       expect(stored!.statusHistory.map((entry) => entry.status)).toEqual(['pending_approval', 'approved']);
     });
 
+    test('notification failures recorded during a status change lose neither', async () => {
+      const view = refundView();
+      await refunds.create(view, null);
+      const failures = Array.from({ length: 5 }, (_, i) => ({ eventId: `evt_${i}`, channel: 'webhook' as const, recipient: 'admin webhook', error: '503', at: new Date(Date.now() + i).toISOString() }));
+      await Promise.all([
+        refunds.transition(view.refundId, { status: 'approved', at: new Date().toISOString(), by: 'admin-1' }),
+        ...failures.map((failure) => refunds.addNotificationFailure(view.refundId, failure)),
+        refunds.addNotificationFailure(view.refundId, failures[0]!),
+      ]);
+      const stored = await refunds.findById(view.refundId);
+      expect(stored!.refundStatus).toBe('approved');
+      expect(stored!.notificationFailures).toEqual(failures);
+    });
+
     test('lists page through a user\'s refunds newest first without gaps or repeats', async () => {
       const userId = `pager-${Date.now()}`;
       const created: string[] = [];
