@@ -1,0 +1,61 @@
+import Koa from 'koa';
+import { IdempotencyKeys } from '../persistence/idempotency-keys';
+import { RefundRepository } from '../persistence/refund-repository';
+import type { ApiDeps, ApiServices, ApiState } from './context';
+import { apiError, errorHandler } from './errors';
+import { createApiMetrics } from './metrics';
+import { accessLog } from './middleware/access-log';
+import { corsFor } from './middleware/cors';
+import { jsonBody } from './middleware/json-body';
+import { requestId } from './middleware/request-id';
+import { securityHeaders } from './middleware/security-headers';
+import { createRouters } from './router';
+import { handlers } from './routes';
+
+/**
+ * The HTTP API as a Koa app (not listening: src/api/main.ts does that, tests
+ * use port 0). Outer to inner: request id, access log and latency, the one
+ * error path, security headers, CORS, the JSON body, then the routes of the
+ * route table.
+ */
+export function createApp(deps: ApiDeps): Koa<ApiState> {
+  const logger = deps.logger.child({ component: 'API' });
+  const services: ApiServices = {
+    config: deps.config,
+    logger,
+    mongo: deps.mongo,
+    refundClient: deps.refundClient,
+    sweep: deps.sweep,
+    metrics: deps.metrics ?? createApiMetrics(deps.mongo),
+    refunds: new RefundRepository(deps.mongo),
+    idempotency: new IdempotencyKeys(deps.mongo),
+    now: deps.now ?? (() => new Date()),
+  };
+
+  const app = new Koa<ApiState>();
+  app.silent = true; // every error is answered and logged by errorHandler
+  app.use(requestId());
+  app.use(accessLog(logger, services.metrics));
+  app.use(errorHandler(logger, services.metrics));
+  app.use(securityHeaders({ hsts: deps.config.nodeEnv === 'production' }));
+  const cors = corsFor(deps.config.corsOrigins);
+  if (cors) app.use(cors);
+  app.use(unmatchedAsErrors());
+  app.use(jsonBody());
+  for (const router of createRouters(handlers, services)) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
+  return app;
+}
+
+/** The routers leave unknown paths as an empty 404 and wrong methods as an empty 405/501: answer those in the one error shape. */
+function unmatchedAsErrors(): Koa.Middleware<ApiState> {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.body !== undefined && ctx.body !== null) return;
+    if (ctx.status === 404) throw apiError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+    if (ctx.status === 405) throw apiError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here; allowed: ${ctx.response.get('Allow')}`);
+    if (ctx.status === 501) throw apiError('NOT_IMPLEMENTED', `${ctx.method} is not supported`);
+  };
+}

@@ -1,0 +1,45 @@
+import type { Connection } from 'mongoose';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import type { IdempotencyKeys } from '../persistence/idempotency-keys';
+import type { RefundRepository } from '../persistence/refund-repository';
+import type { SweepControl } from '../sweep/schedule';
+import type { RefundWorkflowClient } from '../temporal/refund-client';
+import type { Caller } from './auth';
+import type { ApiMetrics } from './metrics';
+
+/** What the API is built from. Everything that talks to the outside comes in here, so tests pass real or broken ones. */
+export interface ApiDeps {
+  config: Config;
+  logger: Logger;
+  mongo: Connection;
+  refundClient: RefundWorkflowClient;
+  sweep: SweepControl;
+  /** A registry per app instance; created when absent. */
+  metrics?: ApiMetrics;
+  /** The clock of eligibility previews and statistics ages (tests may pin it). */
+  now?: () => Date;
+}
+
+/** What route handlers use: the deps plus the stores built on the Mongo connection. */
+export interface ApiServices {
+  config: Config;
+  logger: Logger;
+  mongo: Connection;
+  refundClient: RefundWorkflowClient;
+  sweep: SweepControl;
+  metrics: ApiMetrics;
+  refunds: RefundRepository;
+  idempotency: IdempotencyKeys;
+  now: () => Date;
+}
+
+/** `ctx.state` of every request. */
+export interface ApiState {
+  requestId: string;
+  caller?: Caller;
+  /** The parsed JSON body; undefined when the request had none. */
+  body?: unknown;
+  /** The route template that matched, for logs and metrics. */
+  route?: string;
+}

@@ -1,0 +1,137 @@
+import type { Connection } from 'mongoose';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { REFUND_STATUSES, type RefundStatus } from '../domain/refund-status';
+import { RefundRepository } from '../persistence/refund-repository';
+import { sweepRunModel } from '../sweep/sweep-runs';
+import { within } from './within';
+
+/**
+ * The API's Prometheus metrics, one registry per app instance. HTTP metrics are
+ * recorded as requests pass; the refund and scheduler metrics are read from
+ * MongoDB at scrape time, so every API instance reports the same values. When
+ * MongoDB cannot be read, a scrape still succeeds with the last values read
+ * and `proratarefund_metrics_source_up 0`.
+ */
+export interface ApiMetrics {
+  registry: Registry;
+  httpDuration: Histogram<'method' | 'route' | 'status'>;
+  httpErrors: Counter<'code'>;
+}
+
+interface StoreSnapshot {
+  counts: Record<RefundStatus, number>;
+  sweepRuns: number;
+  sweepDurationsSeconds: number[];
+}
+
+const SCRAPE_READ_TIMEOUT_MS = 2_000;
+const SWEEP_DURATION_SAMPLE = 1_000;
+
+export function createApiMetrics(mongo: Connection): ApiMetrics {
+  const registry = new Registry();
+  const refunds = new RefundRepository(mongo);
+  const sweepRuns = sweepRunModel(mongo);
+  const snapshot = oncePerScrape(async (): Promise<StoreSnapshot> => {
+    const [counts, runs, latest] = await within(
+      Promise.all([
+        refunds.countsByStatus(),
+        sweepRuns.countDocuments(),
+        sweepRuns.find({}, { durationMs: 1 }).sort({ finishedAt: -1 }).limit(SWEEP_DURATION_SAMPLE).lean(),
+      ]),
+      SCRAPE_READ_TIMEOUT_MS,
+      'MongoDB',
+    );
+    return { counts, sweepRuns: runs, sweepDurationsSeconds: latest.filter((run) => typeof run.durationMs === 'number').map((run) => run.durationMs / 1000) };
+  });
+  const read = async (): Promise<StoreSnapshot | null> => {
+    try {
+      const value = await snapshot();
+      sourceUp.set(1);
+      return value;
+    } catch {
+      sourceUp.set(0);
+      return null;
+    }
+  };
+
+  const sourceUp = new Gauge({
+    name: 'proratarefund_metrics_source_up',
+    help: '1 when this scrape could read MongoDB, else 0 (the store-derived metrics then keep their last values)',
+    registers: [registry],
+    async collect() {
+      await read();
+    },
+  });
+
+  new Counter({
+    name: 'proratarefund_refunds_total',
+    help: 'Refund records ever created (all statuses)',
+    registers: [registry],
+    async collect() {
+      const store = await read();
+      if (!store) return;
+      this.reset();
+      this.inc(Object.values(store.counts).reduce((sum, count) => sum + count, 0));
+    },
+  });
+
+  new Gauge({
+    name: 'proratarefund_refunds_status',
+    help: 'Refund records by current status',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      const store = await read();
+      if (!store) return;
+      for (const status of REFUND_STATUSES) this.set({ status }, store.counts[status]);
+    },
+  });
+
+  new Counter({
+    name: 'proratarefund_scheduler_runs_total',
+    help: 'Sweeps run by the Temporal Schedule (documents in sweepruns)',
+    registers: [registry],
+    async collect() {
+      const store = await read();
+      if (!store) return;
+      this.reset();
+      this.inc(store.sweepRuns);
+    },
+  });
+
+  new Histogram({
+    name: 'proratarefund_scheduler_duration_seconds',
+    help: `Duration of the latest ${SWEEP_DURATION_SAMPLE} sweeps`,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers: [registry],
+    async collect() {
+      const store = await read();
+      if (!store) return;
+      this.reset();
+      for (const seconds of store.sweepDurationsSeconds) this.observe(seconds);
+    },
+  });
+
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request latency by method, route template and status',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    httpErrors: new Counter({ name: 'http_errors_total', help: 'HTTP error answers by error code', labelNames: ['code'] as const, registers: [registry] }),
+  };
+}
+
+/** One MongoDB read shared by every metric of a scrape: they collect concurrently, so callers share the read in flight. */
+function oncePerScrape<T>(load: () => Promise<T>): () => Promise<T> {
+  let inFlight: Promise<T> | undefined;
+  return () => {
+    inFlight ??= load().finally(() => {
+      inFlight = undefined;
+    });
+    return inFlight;
+  };
+}

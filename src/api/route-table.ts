@@ -1,0 +1,250 @@
+import type { z } from 'zod';
+import type { Caller, Role } from './auth';
+import type { ApiServices } from './context';
+import {
+  ApproveBody,
+  CalculateBody,
+  CancelBody,
+  CreateRefundBody,
+  CreatorIdParams,
+  HealthSchema,
+  ListQuery,
+  PendingListQuery,
+  RefundCalculationSchema,
+  RefundIdParams,
+  RefundPageSchema,
+  RefundSchema,
+  RejectBody,
+  RetryBody,
+  StatisticsSchema,
+  SubscriptionIdParams,
+  TriggerSchema,
+  UserIdParams,
+} from './schemas';
+
+/**
+ * Every route of the service, once. The Koa routers are registered from this
+ * table (src/api/router.ts) and the OpenAPI document is generated from it
+ * (src/api/openapi.ts), so the two cannot drift. Order matters: static paths
+ * come before `/:refundId`, so `/statistics` is never read as a refund id.
+ *
+ * `access` is the role gate checked before anything else; `ownership` states
+ * the rule the handler then checks against the stored subscription or refund.
+ */
+export interface RouteSpec {
+  method: 'get' | 'post';
+  /** Full path in Koa syntax (`:param`). */
+  path: string;
+  tag: 'Refunds' | 'Operations';
+  summary: string;
+  description?: string;
+  access: 'public' | readonly Role[];
+  ownership?: string;
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  success: { status: number; description: string; schema?: z.ZodType; contentType?: 'application/json' | 'text/plain' };
+  /** Error statuses this route may answer besides the generic ones (500, 503). */
+  errors: readonly number[];
+}
+
+const route = <const S extends RouteSpec>(spec: S): S => spec;
+
+const ADMIN = ['admin'] as const;
+const AUTH_ERRORS = [401, 403] as const;
+
+export const ROUTES = {
+  calculateRefund: route({
+    method: 'post',
+    path: '/api/refunds/pro-rata/calculate',
+    tag: 'Refunds',
+    summary: 'Preview a refund: eligibility, reason codes, amount and breakdown (no side effect)',
+    access: ['user', 'admin'],
+    ownership: 'a user may only preview their own subscription',
+    body: CalculateBody,
+    success: { status: 200, description: 'the refund a request made now would get', schema: RefundCalculationSchema },
+    errors: [400, ...AUTH_ERRORS, 404, 413, 415, 422],
+  }),
+  getEligibility: route({
+    method: 'get',
+    path: '/api/refunds/pro-rata/eligibility/:subscriptionId',
+    tag: 'Refunds',
+    summary: 'Whether the subscription can be refunded now, with reason codes',
+    access: ['user', 'admin'],
+    ownership: 'a user may only ask about their own subscription',
+    params: SubscriptionIdParams,
+    success: { status: 200, description: 'eligibility, reasons and the amount', schema: RefundCalculationSchema },
+    errors: [400, ...AUTH_ERRORS, 404, 422],
+  }),
+  listUserRefunds: route({
+    method: 'get',
+    path: '/api/refunds/pro-rata/user/:userId',
+    tag: 'Refunds',
+    summary: 'Refunds of a user, newest first',
+    access: ['user', 'admin'],
+    ownership: 'a user may only list their own refunds',
+    params: UserIdParams,
+    query: ListQuery,
+    success: { status: 200, description: 'one page of refunds', schema: RefundPageSchema },
+    errors: [400, ...AUTH_ERRORS],
+  }),
+  listCreatorRefunds: route({
+    method: 'get',
+    path: '/api/refunds/pro-rata/creator/:creatorId',
+    tag: 'Refunds',
+    summary: 'Refunds against a creator\'s subscriptions, newest first, filterable by status',
+    access: ['creator', 'admin'],
+    ownership: 'a creator may only list refunds against their own subscriptions',
+    params: CreatorIdParams,
+    query: ListQuery,
+    success: { status: 200, description: 'one page of refunds', schema: RefundPageSchema },
+    errors: [400, ...AUTH_ERRORS],
+  }),
+  listPendingRefunds: route({
+    method: 'get',
+    path: '/api/refunds/pro-rata/pending/all',
+    tag: 'Refunds',
+    summary: 'Refunds awaiting approval, oldest first',
+    access: ADMIN,
+    query: PendingListQuery,
+    success: { status: 200, description: 'one page of pending refunds', schema: RefundPageSchema },
+    errors: [400, ...AUTH_ERRORS],
+  }),
+  getStatistics: route({
+    method: 'get',
+    path: '/api/refunds/pro-rata/statistics',
+    tag: 'Refunds',
+    summary: 'Counts by status, completed totals per token, processing time, success rate, sweep info',
+    access: ADMIN,
+    success: { status: 200, description: 'refund statistics', schema: StatisticsSchema },
+    errors: [...AUTH_ERRORS],
+  }),
+  triggerSweep: route({
+    method: 'post',
+    path: '/api/refunds/pro-rata/trigger',
+    tag: 'Refunds',
+    summary: 'Run the periodic sweep now (triggers the Temporal Schedule)',
+    access: ADMIN,
+    success: { status: 202, description: 'the sweep was started', schema: TriggerSchema },
+    errors: [...AUTH_ERRORS],
+  }),
+  requestRefund: route({
+    method: 'post',
+    path: '/api/refunds/pro-rata',
+    tag: 'Refunds',
+    summary: 'Request a pro-rata refund: starts the refund workflow',
+    description: 'Answers once the refund is recorded, pending approval. Concurrent identical requests start exactly one refund; the others get 409 with its id.',
+    access: ['user'],
+    ownership: 'only the subscriber (the subscription\'s userId) may request its refund',
+    body: CreateRefundBody,
+    success: { status: 202, description: 'the refund, pending approval', schema: RefundSchema },
+    errors: [400, ...AUTH_ERRORS, 404, 409, 413, 415, 422],
+  }),
+  getRefund: route({
+    method: 'get',
+    path: '/api/refunds/pro-rata/:refundId',
+    tag: 'Refunds',
+    summary: 'A refund\'s current state (live from its workflow while it runs)',
+    access: ['user', 'creator', 'admin'],
+    ownership: 'the refund\'s user, the creator of its subscription, or an admin',
+    params: RefundIdParams,
+    success: { status: 200, description: 'the refund', schema: RefundSchema },
+    errors: [400, ...AUTH_ERRORS, 404],
+  }),
+  approveRefund: route({
+    method: 'post',
+    path: '/api/refunds/pro-rata/:refundId/approve',
+    tag: 'Refunds',
+    summary: 'Approve a pending refund now; the payout follows',
+    access: ADMIN,
+    params: RefundIdParams,
+    body: ApproveBody,
+    success: { status: 200, description: 'the refund after the decision', schema: RefundSchema },
+    errors: [400, ...AUTH_ERRORS, 404, 409, 413, 415],
+  }),
+  rejectRefund: route({
+    method: 'post',
+    path: '/api/refunds/pro-rata/:refundId/reject',
+    tag: 'Refunds',
+    summary: 'Reject a pending refund, with a reason',
+    access: ADMIN,
+    params: RefundIdParams,
+    body: RejectBody,
+    success: { status: 200, description: 'the refund after the decision', schema: RefundSchema },
+    errors: [400, ...AUTH_ERRORS, 404, 409, 413, 415],
+  }),
+  cancelRefund: route({
+    method: 'post',
+    path: '/api/refunds/pro-rata/:refundId/cancel',
+    tag: 'Refunds',
+    summary: 'Withdraw a refund request while it is pending',
+    access: ['user'],
+    ownership: 'only the refund\'s user',
+    params: RefundIdParams,
+    body: CancelBody,
+    success: { status: 200, description: 'the refund after the decision', schema: RefundSchema },
+    errors: [400, ...AUTH_ERRORS, 404, 409, 413, 415],
+  }),
+  retryRefund: route({
+    method: 'post',
+    path: '/api/refunds/pro-rata/:refundId/retry',
+    tag: 'Refunds',
+    summary: 'Retry the payout of a refund that failed for good',
+    access: ADMIN,
+    params: RefundIdParams,
+    body: RetryBody,
+    success: { status: 200, description: 'the refund, processing again', schema: RefundSchema },
+    errors: [400, ...AUTH_ERRORS, 404, 409, 413, 415],
+  }),
+  getStatus: route({
+    method: 'get',
+    path: '/api/status',
+    tag: 'Operations',
+    summary: 'Health: Temporal and MongoDB reachability, sweep schedule, refund counts',
+    description: '200 when Temporal and MongoDB are both reachable, 503 (same body) otherwise.',
+    access: 'public',
+    success: { status: 200, description: 'healthy (503 with the same shape when degraded)', schema: HealthSchema },
+    errors: [],
+  }),
+  getMetrics: route({
+    method: 'get',
+    path: '/metrics',
+    tag: 'Operations',
+    summary: 'Prometheus metrics',
+    access: 'public',
+    success: { status: 200, description: 'Prometheus text exposition format', contentType: 'text/plain' },
+    errors: [],
+  }),
+  getOpenApi: route({
+    method: 'get',
+    path: '/api/docs/openapi.json',
+    tag: 'Operations',
+    summary: 'This OpenAPI 3.1 document',
+    access: 'public',
+    success: { status: 200, description: 'the OpenAPI document' },
+    errors: [],
+  }),
+} as const satisfies Record<string, RouteSpec>;
+
+export type OperationId = keyof typeof ROUTES;
+
+type Parsed<S, K extends 'params' | 'query' | 'body'> = S extends { [P in K]: infer Schema extends z.ZodType } ? z.output<Schema> : undefined;
+type ResponseBody<S> = S extends { success: { schema: infer Schema extends z.ZodType } } ? z.input<Schema> : unknown;
+
+export interface HandlerInput<S extends RouteSpec> {
+  params: Parsed<S, 'params'>;
+  query: Parsed<S, 'query'>;
+  body: Parsed<S, 'body'>;
+  caller: S['access'] extends 'public' ? undefined : Caller;
+  requestId: string;
+}
+
+/** What a handler answers: the body, and a status when it differs from the route's success status. */
+export interface Reply<Body = unknown> {
+  status?: number;
+  body: Body;
+  headers?: Record<string, string>;
+}
+
+export type Handler<S extends RouteSpec> = (input: HandlerInput<S>, services: ApiServices) => Promise<Reply<ResponseBody<S>>>;
+export type Handlers = { [K in OperationId]: Handler<(typeof ROUTES)[K]> };

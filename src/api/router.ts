@@ -1,0 +1,80 @@
+import Router, { type RouterMiddleware } from '@koa/router';
+import type { ParameterizedContext } from 'koa';
+import type { z } from 'zod';
+import type { StoredResponse } from '../persistence/idempotency-keys';
+import { authenticate, requireRole, type Caller } from './auth';
+import type { ApiServices, ApiState } from './context';
+import { apiError } from './errors';
+import { runIdempotently } from './idempotency';
+import { ROUTES, type HandlerInput, type Handlers, type OperationId, type Reply, type RouteSpec } from './route-table';
+
+/** The seed mounts the refund routes as `app.use('/api/refunds', proRataRefundRoutes)`; they live under `/pro-rata`. */
+export const REFUNDS_PREFIX = '/api/refunds';
+
+/**
+ * Registers every route of the table on two routers: the refund routes under
+ * REFUNDS_PREFIX, the rest at the root. Each route runs the same pipeline:
+ * authenticate -> role gate -> validate params, query, body -> handler
+ * (through Idempotency-Key when one is sent with a POST) -> JSON answer.
+ */
+export function createRouters(handlers: Handlers, services: ApiServices): Router<ApiState>[] {
+  const refunds = new Router<ApiState>({ prefix: REFUNDS_PREFIX });
+  const root = new Router<ApiState>();
+  for (const operationId of Object.keys(ROUTES) as OperationId[]) {
+    const spec: RouteSpec = ROUTES[operationId];
+    const [router, path] = spec.path.startsWith(`${REFUNDS_PREFIX}/`) ? [refunds, spec.path.slice(REFUNDS_PREFIX.length)] : [root, spec.path];
+    router[spec.method](operationId, path, endpoint(spec, handlers[operationId] as GenericHandler, services));
+  }
+  return [refunds, root];
+}
+
+type GenericHandler = (input: HandlerInput<RouteSpec>, services: ApiServices) => Promise<Reply>;
+
+function endpoint(spec: RouteSpec, handler: GenericHandler, services: ApiServices): RouterMiddleware<ApiState> {
+  return async (ctx) => {
+    ctx.state.route = spec.path;
+    let caller: Caller | undefined;
+    if (spec.access !== 'public') {
+      caller = await authenticate(ctx.get('Authorization') || undefined, services.config.auth.jwtSecret);
+      ctx.state.caller = caller;
+      requireRole(caller, spec.access);
+    }
+    const input = {
+      params: validate(spec.params, ctx.params, 'params'),
+      query: validate(spec.query, ctx.query, 'query'),
+      body: validate(spec.body, ctx.state.body ?? {}, 'body'),
+      caller,
+      requestId: ctx.state.requestId,
+    } as HandlerInput<RouteSpec>;
+
+    const execute = async (): Promise<StoredResponse> => {
+      const reply = await handler(input, services);
+      return { status: reply.status ?? spec.success.status, body: serialize(reply.body, spec), headers: reply.headers ?? {} };
+    };
+    const idempotencyKey = ctx.get('Idempotency-Key');
+    const response =
+      spec.method === 'post' && idempotencyKey && caller
+        ? await runIdempotently(services.idempotency, { key: idempotencyKey, caller, method: ctx.method, path: ctx.path, body: ctx.state.body, requestId: ctx.state.requestId }, execute)
+        : await execute();
+    send(ctx, spec, response);
+  };
+}
+
+function validate(schema: z.ZodType | undefined, value: unknown, where: 'params' | 'query' | 'body'): unknown {
+  if (!schema) return undefined;
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const details = result.error.issues.map((issue) => ({ path: [where, ...issue.path.map(String)].join('.'), message: issue.message }));
+  throw apiError('VALIDATION_ERROR', `invalid ${details.map((detail) => detail.path).join(', ')}`, details);
+}
+
+function serialize(body: unknown, spec: RouteSpec): string {
+  return spec.success.contentType === 'text/plain' ? String(body) : JSON.stringify(body);
+}
+
+function send(ctx: ParameterizedContext<ApiState>, spec: RouteSpec, response: StoredResponse): void {
+  ctx.status = response.status;
+  ctx.set(response.headers);
+  ctx.type = spec.success.contentType === 'text/plain' ? 'text/plain; version=0.0.4; charset=utf-8' : 'application/json; charset=utf-8';
+  ctx.body = response.body;
+}

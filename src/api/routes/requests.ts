@@ -1,0 +1,111 @@
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { checkRefundEligibility } from '../../domain/eligibility';
+import { BLOCKING_STATUSES, isTerminal, type RefundStatus } from '../../domain/refund-status';
+import type { RefundView } from '../../domain/refund';
+import type { Subscription } from '../../domain/subscription';
+import type { StartRefundResult } from '../../temporal/refund-client';
+import type { Caller } from '../auth';
+import type { ApiServices } from '../context';
+import { apiError } from '../errors';
+import type { Handlers } from '../route-table';
+import { loadRefund, loadSubscription, mayView, type LoadedRefund } from './loaders';
+
+/**
+ * Asking for a refund and following it. Starting is guarded three times: the
+ * store (a live or completed refund answers 409), the domain rules (422 with
+ * reason codes), and Temporal itself: one workflow id per subscription, so of
+ * any number of concurrent requests exactly one starts a refund.
+ */
+export const requestHandlers = {
+  async requestRefund({ body, caller }, services) {
+    const subscription = await loadSubscription(services, body.subscriptionId, caller, (who, owners) => who.role === 'user' && who.sub === owners.userId);
+    const blocking = await blockingRefund(services, subscription.id);
+    if (blocking) throw refundExists(blocking.refundId, blocking.refundStatus);
+    const eligibility = checkRefundEligibility(subscription, null, services.now(), { penaltyBps: services.config.refunds.penaltyBps });
+    if (!eligibility.eligible) throw apiError('NOT_ELIGIBLE', 'the subscription cannot be refunded', { reasons: eligibility.reasons });
+
+    const started = await startRefund(services, subscription, caller, body.reason ?? null);
+    const { state } = started;
+    switch (state.phase) {
+      case 'registered':
+        return { body: state.refund!, headers: { Location: `/api/refunds/pro-rata/${started.refundId}` } };
+      case 'ineligible':
+        throw apiError('NOT_ELIGIBLE', 'the subscription cannot be refunded', { reasons: state.ineligibility?.reasons ?? [] });
+      case 'invalid':
+        if (state.invalid?.code === 'SUBSCRIPTION_NOT_FOUND') throw apiError('SUBSCRIPTION_NOT_FOUND', state.invalid.message);
+        throw apiError('INVALID_SUBSCRIPTION', state.invalid?.message ?? 'the subscription document is invalid');
+      case 'preparing':
+        throw new Error(`refund ${started.refundId} answered its registration while still preparing`);
+    }
+  },
+
+  async getRefund({ params, caller }, services) {
+    const loaded = await loadRefund(services, params.refundId);
+    if (!mayView(caller, loaded.refund)) throw apiError('FORBIDDEN', 'this refund is not yours');
+    return { body: await currentRefund(services, loaded) };
+  },
+} satisfies Pick<Handlers, 'requestRefund' | 'getRefund'>;
+
+/** While the workflow runs it holds the truth (the record may lag an activity behind); finished refunds come from the store. */
+export async function currentRefund(services: ApiServices, { refund, run }: LoadedRefund): Promise<RefundView> {
+  if (isTerminal(refund.refundStatus)) return refund;
+  try {
+    const state = await services.refundClient.state(run);
+    return state.refund ?? refund;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return refund; // past the namespace's retention: the record is all there is
+    throw error;
+  }
+}
+
+/**
+ * The live or completed refund that blocks a new one. A record still pending
+ * may lag its workflow by one activity (a cancel answers before the record is
+ * written), so a record that is not final is confirmed against the live run.
+ */
+async function blockingRefund(services: ApiServices, subscriptionId: string): Promise<{ refundId: string; refundStatus: RefundStatus } | null> {
+  const record = await services.refunds.findBlocking(subscriptionId);
+  if (!record || isTerminal(record.refundStatus)) return record;
+  const live = await liveRefund(services, subscriptionId).catch(() => null); // Temporal unreachable: the record decides
+  if (live?.refundId === record.refundId && !BLOCKING_STATUSES.includes(live.refundStatus)) return null;
+  return record;
+}
+
+const CLOSING_WAIT_MS = 5_000;
+
+type Started = Extract<StartRefundResult, { kind: 'started' }>;
+
+/**
+ * Starts the workflow. A cancelled or rejected refund's run stays open for a
+ * moment while its notifications go out; a new request waits for it to close
+ * (briefly) instead of being refused.
+ */
+async function startRefund(services: ApiServices, subscription: Subscription, caller: Caller, reason: string | null): Promise<Started> {
+  const request = { subscriptionId: subscription.id, requestedBy: caller.sub, reason };
+  const first = await services.refundClient.start(request);
+  if (first.kind === 'started') return first;
+  const running = await liveRefund(services, subscription.id);
+  if (!running || BLOCKING_STATUSES.includes(running.refundStatus)) throw refundExists(first.refundId ?? running?.refundId ?? null, running?.refundStatus);
+
+  await services.refundClient.client.withDeadline(Date.now() + CLOSING_WAIT_MS, () => services.refundClient.result({ subscriptionId: subscription.id })).catch(() => undefined);
+  const second = await services.refundClient.start(request);
+  if (second.kind === 'started') return second;
+  throw apiError('REFUND_CLOSING', 'the previous refund of this subscription is still finishing; retry in a few seconds', {
+    refundId: running.refundId,
+    refundStatus: running.refundStatus,
+  });
+}
+
+/** The refund of the subscription's latest workflow run, live; null when there is none (or it is still preparing). */
+async function liveRefund(services: ApiServices, subscriptionId: string): Promise<RefundView | null> {
+  try {
+    return (await services.refundClient.state({ subscriptionId })).refund;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return null;
+    throw error;
+  }
+}
+
+function refundExists(refundId: string | null, refundStatus?: RefundStatus) {
+  return apiError('REFUND_EXISTS', 'a refund of this subscription is already in progress or completed', { refundId, ...(refundStatus ? { refundStatus } : {}) });
+}

@@ -1,0 +1,71 @@
+import { createApp } from '../../../src/api/app';
+import { mintToken, type Role } from '../../../src/api/auth';
+import type { ApiDeps } from '../../../src/api/context';
+import { createLogger } from '../../../src/logger';
+import { SweepControl } from '../../../src/sweep/schedule';
+import { startRefundStack, type RefundStackOptions } from '../../support/refund-stack';
+import { apiClient, listen } from './http';
+
+/**
+ * One refund stack (real worker, Mongo, Temporal, anvil) with the HTTP API in
+ * front of it on a real port. `app()` builds further apps on the same stack
+ * with some dependencies swapped (a broken Mongo, an unreachable Temporal).
+ */
+export async function startApiStack(options: RefundStackOptions = {}) {
+  const stack = await startRefundStack(options);
+  const logger = createLogger('silent');
+  const sweep = new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: stack.config.refunds.scheduleIntervalMs });
+  const baseDeps: ApiDeps = { config: stack.config, logger, mongo: stack.mongo, refundClient: stack.refundClient, sweep };
+  const servers: { close(): Promise<void> }[] = [];
+
+  async function app(overrides: Partial<ApiDeps> = {}) {
+    const server = await listen(createApp({ ...baseDeps, ...overrides }));
+    servers.push(server);
+    return { url: server.url, request: apiClient(server.url) };
+  }
+
+  const main = await app();
+  return {
+    ...stack,
+    stack,
+    sweep,
+    deps: baseDeps,
+    url: main.url,
+    request: main.request,
+    app,
+    /** A valid token for `sub` with `role` (ttl in seconds, or like "1h"; negative = already expired). */
+    token(sub: string, role: Role, ttl: number | string = '1h') {
+      return mintToken(stack.config.auth.jwtSecret, { sub, role }, ttl);
+    },
+    /**
+     * Terminates the sweep runs this file triggered (nothing polls their task queue here), then deletes the
+     * schedule. Left running, each run keeps one of the server's schedule watchers busy for a minute,
+     * which starves other test files' schedules.
+     */
+    async removeSweepSchedule() {
+      const handle = stack.client.schedule.getHandle(sweep.scheduleId);
+      const description = await handle.describe().catch(() => null);
+      if (!description) return;
+      const runs = [...description.info.runningActions, ...description.info.recentActions.map((result) => result.action)];
+      await Promise.all(runs.map(({ workflow }) => stack.client.workflow.getHandle(workflow.workflowId).terminate('test cleanup').catch(() => undefined)));
+      await handle.delete().catch(() => undefined);
+    },
+    async close() {
+      await Promise.all(servers.map((server) => server.close()));
+      await stack.close();
+    },
+  };
+}
+
+export type ApiStack = Awaited<ReturnType<typeof startApiStack>>;
+
+/** Polls `read` until `done` says so (no fixed sleeps). */
+export async function pollUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, { timeoutMs = 30_000, intervalMs = 100, what = 'condition' } = {}): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
