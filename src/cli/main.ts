@@ -3,9 +3,14 @@
  * node_modules first). One file per command; this only dispatches.
  */
 const commands: Record<string, { describe: string; load: () => Promise<{ run(args: string[]): Promise<number | void> }> }> = {
+  dev: { describe: 'local services + worker + API, the whole product on this machine', load: () => import('./dev') },
   services: { describe: 'only the local services on their default ports', load: () => import('./services') },
   test: { describe: 'type-check, then the whole test suite against real local services', load: () => import('./test') },
   migrate: { describe: 'create indexes and backfill subscriptions (idempotent)', load: () => import('./migrate') },
+  token: { describe: 'mint a local API token: --sub <id> --role <user|creator|admin> [--ttl 1h]', load: () => import('./token') },
+  smoke: { describe: 'smoke-check a running deployment: --url <base> | --env=<name> [--token <admin JWT>]', load: () => import('./smoke') },
+  load: { describe: 'load-test a running deployment: [--url <base>] [--duration=10m] [--rate=100] [--connections N]', load: () => import('./load') },
+  bench: { describe: 'benchmarks: pro-rata computation, memory per breakdown, API read latency on a local stack', load: () => import('./bench') },
 };
 
 async function main(): Promise<void> {
