@@ -16,7 +16,7 @@ const SHUTDOWN_GRACE_MS = 15_000;
 
 /** `npm start`: the HTTP API. Starts even while Temporal is down (the connection is lazy; /api/status tells). */
 async function main(): Promise<void> {
-  const config = loadConfigOrExit();
+  const config = loadConfigOrExit('api');
   const logger = createLogger(config.logLevel);
   const log = logger.child({ component: 'API' });
   initSentry(config, 'api');

@@ -55,11 +55,20 @@ export interface Config {
   };
 }
 
+/** Which process loads the config: each refuses, in production, only the development secrets it uses. */
+export type Component = 'api' | 'worker' | 'cli';
+
+const SECRETS_USED_BY: Record<Component, (keyof Env)[]> = {
+  api: ['AUTH_JWT_SECRET'],
+  worker: ['TREASURY_PRIVATE_KEY', 'ADMIN_WEBHOOK_SECRET'],
+  cli: ['AUTH_JWT_SECRET', 'TREASURY_PRIVATE_KEY', 'ADMIN_WEBHOOK_SECRET'],
+};
+
 /**
  * Validates the environment and shapes it into the one config object the code uses.
  * Messages name the variable and the rule, never the value (some are secrets).
  */
-export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(source: NodeJS.ProcessEnv = process.env, component: Component = 'cli'): Config {
   const parsed = envSchema.safeParse(source);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
@@ -67,7 +76,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const env = parsed.data;
   if (env.NODE_ENV === 'production') {
     const devDefaults = Object.entries(DEV_ONLY_DEFAULTS)
-      .filter(([name, devValue]) => env[name as keyof Env] === devValue)
+      .filter(([name, devValue]) => SECRETS_USED_BY[component].includes(name as keyof Env) && env[name as keyof Env] === devValue)
       .map(([name]) => `${name}: must be set in production (the development default is public)`);
     if (devDefaults.length > 0) throw new ConfigError(devDefaults);
   }
@@ -126,10 +135,10 @@ export function loadDotEnv(file = path.resolve(process.cwd(), '.env')): void {
 }
 
 /** For entry points: load `.env`, validate, and stop the process with a readable message on bad config. */
-export function loadConfigOrExit(): Config {
+export function loadConfigOrExit(component: Component = 'cli'): Config {
   loadDotEnv();
   try {
-    return loadConfig();
+    return loadConfig(process.env, component);
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);

@@ -64,6 +64,9 @@ export const envSchema = z.object({
   WORKER_MAX_CACHED_WORKFLOWS: integer(0, 100_000).default(500),
   WORKER_SHUTDOWN_GRACE_MS: integer(0, 3_600_000).default(30_000),
   WORKER_METRICS_PORT: integer(0, 65535).default(9464),
+}).refine((env) => Boolean(env.TEMPORAL_TLS_CERT_PATH) === Boolean(env.TEMPORAL_TLS_KEY_PATH), {
+  message: 'TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH go together: set both for mTLS, or neither',
+  path: ['TEMPORAL_TLS_CERT_PATH'],
 });
 
 export type EnvInput = z.input<typeof envSchema>;

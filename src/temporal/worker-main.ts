@@ -12,7 +12,7 @@ import { createRefundWorker, installTemporalRuntime } from './worker';
 
 /** `npm run worker`: one worker process. Start several for horizontal scale. */
 async function main(): Promise<void> {
-  const config = loadConfigOrExit();
+  const config = loadConfigOrExit('worker');
   const logger = createLogger(config.logLevel).child({ component: 'Worker' });
   initSentry(config, 'worker');
   installTemporalRuntime(config, logger);
