@@ -20,6 +20,7 @@ export interface ApiMetrics {
 
 interface StoreSnapshot {
   counts: Record<RefundStatus, number>;
+  oldestPendingRequestedAt: Date | null;
   sweepRuns: number;
   sweepDurationsSeconds: number[];
 }
@@ -32,16 +33,17 @@ export function createApiMetrics(mongo: Connection): ApiMetrics {
   const refunds = new RefundRepository(mongo);
   const sweepRuns = sweepRunModel(mongo);
   const snapshot = oncePerScrape(async (): Promise<StoreSnapshot> => {
-    const [counts, runs, latest] = await within(
+    const [counts, oldestPendingRequestedAt, runs, latest] = await within(
       Promise.all([
         refunds.countsByStatus(),
+        refunds.oldestPendingRequestedAt(),
         sweepRuns.countDocuments(),
         sweepRuns.find({}, { durationMs: 1 }).sort({ finishedAt: -1 }).limit(SWEEP_DURATION_SAMPLE).lean(),
       ]),
       SCRAPE_READ_TIMEOUT_MS,
       'MongoDB',
     );
-    return { counts, sweepRuns: runs, sweepDurationsSeconds: latest.filter((run) => typeof run.durationMs === 'number').map((run) => run.durationMs / 1000) };
+    return { counts, oldestPendingRequestedAt, sweepRuns: runs, sweepDurationsSeconds: latest.filter((run) => typeof run.durationMs === 'number').map((run) => run.durationMs / 1000) };
   });
   const read = async (): Promise<StoreSnapshot | null> => {
     try {
@@ -84,6 +86,17 @@ export function createApiMetrics(mongo: Connection): ApiMetrics {
       const store = await read();
       if (!store) return;
       for (const status of REFUND_STATUSES) this.set({ status }, store.counts[status]);
+    },
+  });
+
+  new Gauge({
+    name: 'proratarefund_oldest_pending_age_seconds',
+    help: 'Age of the oldest refund awaiting approval (0 when none): alert when it nears PRO_RATA_REFUND_AUTO_APPROVE_DAYS',
+    registers: [registry],
+    async collect() {
+      const store = await read();
+      if (!store) return;
+      this.set(store.oldestPendingRequestedAt ? Math.max(0, (Date.now() - store.oldestPendingRequestedAt.getTime()) / 1000) : 0);
     },
   });
 

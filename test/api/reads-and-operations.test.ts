@@ -166,6 +166,15 @@ describe('lists, statistics and operations', () => {
     expect(metrics).toMatch(/^proratarefund_scheduler_duration_seconds_sum 4\.5$/m);
     expect(metrics).toMatch(/^proratarefund_scheduler_duration_seconds_bucket\{le="1"\} 1$/m);
     expect(metrics).toMatch(/^proratarefund_metrics_source_up 1$/m);
+    const oldestPendingAge = Number(/^proratarefund_oldest_pending_age_seconds (\S+)$/m.exec(metrics)?.[1]);
+    const pending = inserted.filter((view) => view.refundStatus === 'pending_approval');
+    if (pending.length > 0) {
+      const oldest = Math.min(...pending.map((view) => Date.parse(view.requestedAt)));
+      expect(oldestPendingAge).toBeGreaterThanOrEqual((Date.now() - oldest) / 1000 - 60);
+      expect(oldestPendingAge).toBeGreaterThan(0);
+    } else {
+      expect(oldestPendingAge).toBe(0);
+    }
     expect(metrics).toMatch(/^http_request_duration_seconds_count\{method="GET",route="\/api\/refunds\/pro-rata\/statistics",status="200"\} \d+$/m);
     expect(metrics).toMatch(/^http_errors_total\{code="FORBIDDEN"\} [1-9]\d*$/m);
 
