@@ -8,7 +8,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -24,7 +23,6 @@ func main() {
 	// deadlocks on updates. Tests use a throw-away directory instead.
 	dataDir := flag.String("data-dir", "", "directory for the SQLite files (required)")
 	logLevel := flag.String("log-level", "error", "debug, info, warn or error")
-	exitOnStdinEOF := flag.Bool("exit-on-stdin-eof", false, "stop when stdin closes (the parent process died)")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: parseLevel(*logLevel)}))
@@ -48,13 +46,6 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	if *exitOnStdinEOF {
-		go func() {
-			_, _ = io.Copy(io.Discard, os.Stdin)
-			stop()
-		}()
-	}
 
 	fmt.Fprintf(os.Stderr, "ferretdb-server listening on %s (%s)\n", *listen, sqliteURL)
 	if err := db.Run(ctx); err != nil {

@@ -11,9 +11,26 @@ export interface ManagedProcess {
   exited: Promise<number | null>;
 }
 
+/**
+ * Runs the command under a tiny shell watchdog that stops it when our end of its
+ * stdin pipe closes, i.e. when this process dies, even by SIGKILL: a crashed test
+ * run or dev session leaves no Temporal or anvil behind holding ports. A TERM or
+ * INT to the watchdog is passed on, and it waits for the service to shut down.
+ */
+const WATCHDOG = [
+  // Background jobs of a non-interactive shell get /dev/null as stdin, so keep the pipe on fd 3 first.
+  'exec 3<&0',
+  'trap \'kill -TERM "$service" 2>/dev/null\' TERM INT',
+  '"$@" </dev/null 3<&- & service=$!',
+  '(cat <&3 >/dev/null; kill -TERM "$service" 2>/dev/null) &',
+  'wait "$service"; status=$?',
+  'wait "$service" 2>/dev/null',
+  'exit $status',
+].join('\n');
+
 export function startProcess(name: string, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): ManagedProcess {
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(command, args, { stdio: ['pipe', out, out], env, detached: false });
+  const child = spawn('sh', ['-c', WATCHDOG, `${name}-watchdog`, command, ...args], { stdio: ['pipe', out, out], env, detached: false });
   fs.closeSync(out);
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code) => resolve(code));

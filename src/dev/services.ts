@@ -129,7 +129,7 @@ async function startFerretdb(binary: string, port: number, options: LocalService
     if (!(await isListening(port))) throw new Error('not listening yet');
   };
   if (await reuseIfRunning('MongoDB-compatible store', port, options, log)) return {};
-  const args = ['-listen', `127.0.0.1:${port}`, '-exit-on-stdin-eof', '-data-dir', path.join(dataDir, 'mongo')];
+  const args = ['-listen', `127.0.0.1:${port}`, '-data-dir', path.join(dataDir, 'mongo')];
   const child = startProcess('ferretdb', binary, args, path.join(logDir, 'ferretdb.log'));
   await waitUntilReady('FerretDB', probe, { timeoutMs: 30_000, process: child });
   log(`[services] MongoDB-compatible store (FerretDB) mongodb://127.0.0.1:${port}`);
