@@ -32,10 +32,11 @@ async function main(): Promise<void> {
   const refundClient = new RefundWorkflowClient(client, refundPolicySettings(config));
   const activities = createActivities({ config, connection: mongo, treasury, logger, workerId, refundClient });
   const worker = await createRefundWorker({ connection, config, activities });
+  // The SDK also stops the worker on these signals; a second signal (Ctrl-C, then the supervisor's TERM) is harmless.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
+    process.on(signal, () => {
       logger.info({ signal, graceMs: config.worker.shutdownGraceMs }, 'worker shutting down: finishing running activities');
-      worker.shutdown();
+      if (worker.getState() === 'RUNNING') worker.shutdown();
     });
   }
   logger.info({ taskQueue: config.temporal.taskQueue, maxCachedWorkflows: config.worker.maxCachedWorkflows }, 'worker running');
