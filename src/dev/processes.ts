@@ -30,7 +30,9 @@ const WATCHDOG = [
 
 export function startProcess(name: string, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): ManagedProcess {
   const out = fs.openSync(logFile, 'a');
-  const child = spawn('sh', ['-c', WATCHDOG, `${name}-watchdog`, command, ...args], { stdio: ['pipe', out, out], env, detached: false });
+  // A process group of its own: Ctrl-C in a terminal reaches the API and the worker, which finish first;
+  // whoever started the service stops it afterwards (or the watchdog does, if that owner dies).
+  const child = spawn('sh', ['-c', WATCHDOG, `${name}-watchdog`, command, ...args], { stdio: ['pipe', out, out], env, detached: true });
   fs.closeSync(out);
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code) => resolve(code));
