@@ -8,17 +8,10 @@ import type { Logger } from '../src/logger';
 import { refundModel } from '../src/persistence/refund-model';
 import type { RefundRepository } from '../src/persistence/refund-repository';
 import { subscriptionModel } from '../src/persistence/subscription-model';
-import { sweepRunModel, type SweepRunRecord } from '../src/sweep/sweep-runs';
-import type { RefundWorkflowClient } from '../src/temporal/refund-client';
+import { sweepRunModel, type SweepCounts, type SweepRunRecord } from '../src/sweep/sweep-runs';
 
-export interface SweepCounts {
-  found: number;
-  started: number;
-  skipped: number;
-  reconciled: number;
-  errors: number;
-  errorSamples: string[];
-}
+export type { SweepCounts };
+import type { RefundWorkflowClient } from '../src/temporal/refund-client';
 
 export interface SweepPage extends SweepCounts {
   nextCursor: string | null;

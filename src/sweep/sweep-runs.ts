@@ -1,17 +1,21 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 
-/** `sweepruns`: one document per sweep, what it found and did. */
-export interface SweepRunRecord {
-  _id: string;
-  startedAt: Date;
-  finishedAt: Date;
-  durationMs: number;
+/** What a sweep found and did. */
+export interface SweepCounts {
   found: number;
   started: number;
   skipped: number;
   reconciled: number;
   errors: number;
   errorSamples: string[];
+}
+
+/** `sweepruns`: one document per sweep. */
+export interface SweepRunRecord extends SweepCounts {
+  _id: string;
+  startedAt: Date;
+  finishedAt: Date;
+  durationMs: number;
 }
 
 const sweepRunSchema = new Schema<SweepRunRecord>(
