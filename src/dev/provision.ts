@@ -12,6 +12,7 @@ import path from 'node:path';
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 export const FERRETDB_VERSION = 'v1.24.2';
 
+const MIN_GO = [1, 24] as const;
 const projectRoot = path.resolve(__dirname, '..', '..');
 const ferretdbSourceDir = path.join(projectRoot, 'ferretdb-server');
 
@@ -90,17 +91,19 @@ interface GoBuild {
 /** Builds into a temporary folder, then renames into the cache so a half-built binary is never used. */
 async function goBuild(build: GoBuild): Promise<void> {
   const go = findOnPath('go');
-  if (!go) {
+  const version = go ? goVersion(go) : '';
+  const [, major, minor] = /go(\d+)\.(\d+)/.exec(version) ?? [];
+  if (!go || Number(major) < MIN_GO[0] || (Number(major) === MIN_GO[0] && Number(minor) < MIN_GO[1])) {
     throw new Error(
-      `Building the ${build.what} needs Go 1.24 or newer, which is not on PATH.\n` +
-        'Install it (https://go.dev/dl/ or `apt install golang-go`), or point TEMPORAL_CLI_PATH / FERRETDB_SERVER_PATH at existing binaries.',
+      `Building the ${build.what} needs Go ${MIN_GO.join('.')} or newer; ${go ? `found ${version}` : 'no go on PATH'}.\n` +
+        'Install it from https://go.dev/dl/ (distribution packages are often older), or point TEMPORAL_CLI_PATH / FERRETDB_SERVER_PATH at existing binaries.',
     );
   }
   const targetDir = path.dirname(build.target);
   fs.mkdirSync(path.dirname(targetDir), { recursive: true });
   const tmpDir = fs.mkdtempSync(`${targetDir}.building-`);
   const started = Date.now();
-  build.log(`[provision] building the ${build.what} with ${goVersion(go)} (first time only, takes a few minutes)...`);
+  build.log(`[provision] building the ${build.what} with ${version} (first time only, takes a few minutes)...`);
   const ticker = setInterval(() => build.log(`[provision]   still building the ${build.what}: ${Math.round((Date.now() - started) / 1000)} s`), 20_000);
   try {
     await new Promise<void>((resolve, reject) => {
