@@ -1,4 +1,3 @@
-import { Client, Connection } from '@temporalio/client';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics } from 'prom-client';
@@ -7,8 +6,8 @@ import { createLogger } from '../logger';
 import { flushSentry, initSentry } from '../observability/sentry';
 import { connectMongo } from '../persistence/mongo';
 import { SweepControl } from '../sweep/schedule';
+import { lazyClient } from '../temporal/connection';
 import { RefundWorkflowClient, refundPolicySettings } from '../temporal/refund-client';
-import { temporalConnectionOptions } from './temporal-connection';
 import { createApp } from './app';
 import { createApiMetrics } from './metrics';
 
@@ -22,8 +21,7 @@ async function main(): Promise<void> {
   initSentry(config, 'api');
 
   const mongo = await connectMongo(config.db.uri, logger);
-  const temporal = Connection.lazy(temporalConnectionOptions(config.temporal));
-  const client = new Client({ connection: temporal, namespace: config.temporal.namespace });
+  const client = lazyClient(config.temporal);
   const refundClient = new RefundWorkflowClient(client, refundPolicySettings(config));
   const sweep = new SweepControl(client, mongo, { taskQueue: config.temporal.taskQueue, intervalMs: config.refunds.scheduleIntervalMs });
   const metrics = createApiMetrics(mongo);
