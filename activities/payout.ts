@@ -85,13 +85,13 @@ export function createPayoutActivities({ ledger, subscriptions, refunds, treasur
       const latest = await ledger.latestAttempt(request.subscriptionId);
       if (latest && (latest.status === 'signed' || latest.status === 'confirmed')) return prepared(latest);
 
-      await ensureFunds(to, amount, token, request.currency);
+      const unsigned = await unsignedPayout(to, amount, token, request.currency);
       const created = await ledger.withWalletLock(walletKey, `${workerId}:${request.refundId}`, async () => {
         // Look again under the lock: another execution may have signed meanwhile.
         const current = await ledger.latestAttempt(request.subscriptionId);
         if (current?._id !== latest?._id) return null;
         const nonce = Math.max(await treasury.provider.getTransactionCount(from, 'pending'), (await ledger.highestNonce(treasury.chainId, from)) + 1);
-        const rawTransaction = await treasury.wallet.signTransaction(await buildTransaction(to, amount, token, nonce));
+        const rawTransaction = await treasury.wallet.signTransaction({ ...unsigned, nonce });
         const attemptNumber = (latest?.attempt ?? 0) + 1;
         try {
           return await ledger.recordAttempt({
@@ -224,35 +224,38 @@ export function createPayoutActivities({ ledger, subscriptions, refunds, treasur
     }
   }
 
-  async function buildTransaction(to: string, amount: bigint, token: string | null, nonce: number): Promise<TransactionRequest> {
-    const call = token ? { to: token, value: 0n, data: ERC20_INTERFACE.encodeFunctionData('transfer', [to, amount]) } : { to, value: amount, data: '0x' };
-    const [gasLimit, fees] = await Promise.all([estimateGas(call), treasury.provider.getFeeData()]);
-    return { ...call, nonce, chainId: treasury.chainId, type: 2, gasLimit, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas };
-  }
-
-  async function estimateGas(call: { to: string; value: bigint; data: string }): Promise<bigint> {
-    const estimate = await treasury.provider.estimateGas({ ...call, from });
-    return call.data === '0x' && estimate === 21_000n ? estimate : (estimate * 125n) / 100n; // headroom for contracts
-  }
-
-  /** Refuses before a nonce is spent when the treasury cannot cover the payout (and its gas). */
-  async function ensureFunds(to: string, amount: bigint, token: string | null, currency: Currency): Promise<void> {
-    const fees = await treasury.provider.getFeeData();
-    const maxFee = fees.maxFeePerGas ?? fees.gasPrice ?? 0n;
+  /**
+   * The payout transaction without its nonce (that is allocated under the wallet
+   * lock), refused before a nonce is spent when the treasury cannot cover it.
+   * Balances are checked before gas is estimated: estimating a transfer the
+   * treasury cannot make fails with an opaque error instead of this one.
+   */
+  async function unsignedPayout(to: string, amount: bigint, token: string | null, currency: Currency): Promise<TransactionRequest> {
     const nativeBalance = await treasury.provider.getBalance(from);
     if (token) {
       const tokenBalance = (await new Contract(token, ERC20_INTERFACE, treasury.provider).getFunction('balanceOf')(from)) as bigint;
       if (tokenBalance < amount) {
         throw insufficient(`treasury holds ${formatAmount(tokenBalance, currency.decimals)} ${currency.symbol}, the refund needs ${formatAmount(amount, currency.decimals)}`);
       }
-      const gasCost = (await estimateGas({ to: token, value: 0n, data: ERC20_INTERFACE.encodeFunctionData('transfer', [to, amount]) })) * maxFee;
-      if (nativeBalance < gasCost) throw insufficient(`treasury has ${formatAmount(nativeBalance, 18)} of the native coin for gas, needs ${formatAmount(gasCost, 18)}`);
-      return;
+    } else if (nativeBalance < amount) {
+      throw insufficient(`treasury holds ${formatAmount(nativeBalance, currency.decimals)} ${currency.symbol}, the refund needs ${formatAmount(amount, currency.decimals)} plus gas`);
     }
-    const needed = amount + 21_000n * maxFee;
+    const call = token ? { to: token, value: 0n, data: ERC20_INTERFACE.encodeFunctionData('transfer', [to, amount]) } : { to, value: amount, data: '0x' };
+    const [gasLimit, fees] = await Promise.all([estimateGas(call), treasury.provider.getFeeData()]);
+    const needed = call.value + gasLimit * (fees.maxFeePerGas ?? fees.gasPrice ?? 0n);
     if (nativeBalance < needed) {
-      throw insufficient(`treasury holds ${formatAmount(nativeBalance, currency.decimals)} ${currency.symbol}, the refund needs ${formatAmount(needed, currency.decimals)} with gas`);
+      throw insufficient(
+        token
+          ? `treasury has ${formatAmount(nativeBalance, 18)} of the native coin for gas, needs ${formatAmount(needed, 18)}`
+          : `treasury holds ${formatAmount(nativeBalance, currency.decimals)} ${currency.symbol}, the refund needs ${formatAmount(needed, currency.decimals)} with gas`,
+      );
     }
+    return { ...call, chainId: treasury.chainId, type: 2, gasLimit, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas };
+  }
+
+  async function estimateGas(call: { to: string; value: bigint; data: string }): Promise<bigint> {
+    const estimate = await treasury.provider.estimateGas({ ...call, from });
+    return call.data === '0x' && estimate === 21_000n ? estimate : (estimate * 125n) / 100n; // headroom for contracts
   }
 
   /**

@@ -284,7 +284,7 @@ export async function proRataRefundWorkflow(input: RefundWorkflowInput): Promise
 function activitiesFor(timings: RefundTimings) {
   const records = proxyActivities<Activities>({
     startToCloseTimeout: '30s',
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: ['RefundRecordConflict'] },
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
   });
   const payouts = proxyActivities<Activities>({
     startToCloseTimeout: '2m',
