@@ -35,8 +35,14 @@ export type PreparedRefund =
 
 /** Fields a transition may set alongside the status (JSON from the workflow: times are ISO strings). */
 export type TransitionFields = Partial<
-  Pick<RefundView, 'decidedBy' | 'decidedAt' | 'decisionNote' | 'completedAt' | 'failureReason' | 'processingTimeMs' | 'transactionId' | 'payout'>
+  Pick<
+    RefundView,
+    'decidedBy' | 'decidedAt' | 'decisionNote' | 'completedAt' | 'failureReason' | 'failureCode' | 'retryable' | 'waitingReason' | 'processingTimeMs' | 'transactionId' | 'payout'
+  >
 >;
+
+/** Fields the workflow updates without a status change: the payout as it progresses, why the refund waits. */
+export type ProgressFields = Partial<Pick<RefundView, 'transactionId' | 'payout' | 'waitingReason' | 'autoApproveAt'>>;
 
 export function createRefundRecordActivities(connection: Connection, refunds: RefundRepository, logger: Logger) {
   const subscriptions = subscriptionModel(connection);
@@ -87,14 +93,19 @@ export function createRefundRecordActivities(connection: Connection, refunds: Re
    * store without isolated updates), the change is not forced and the refund goes
    * on; the sweep's reconciliation replays the workflow's history onto the record.
    */
-  async function transitionRefund(input: { refundId: string; change: StatusChange; fields?: TransitionFields }): Promise<{ mirrored: boolean }> {
+  async function transitionRefund(input: { refundId: string; change: StatusChange; fields?: TransitionFields; runId?: string; base?: RefundView }): Promise<{ mirrored: boolean }> {
     const { decidedAt, completedAt, ...rest } = input.fields ?? {};
     try {
-      await refunds.transition(input.refundId, input.change, {
-        ...rest,
-        ...(decidedAt !== undefined ? { decidedAt: decidedAt ? new Date(decidedAt) : null } : {}),
-        ...(completedAt !== undefined ? { completedAt: completedAt ? new Date(completedAt) : null } : {}),
-      });
+      await refunds.transition(
+        input.refundId,
+        input.change,
+        {
+          ...rest,
+          ...(decidedAt !== undefined ? { decidedAt: decidedAt ? new Date(decidedAt) : null } : {}),
+          ...(completedAt !== undefined ? { completedAt: completedAt ? new Date(completedAt) : null } : {}),
+        },
+        input.runId && input.base ? { runId: input.runId, base: input.base } : undefined,
+      );
     } catch (error) {
       if (!(error instanceof RefundTransitionConflict)) throw error;
       log.error({ refundId: input.refundId, status: input.change.status, recordStatus: error.current }, 'refund record drifted from its workflow: left for reconciliation');
@@ -114,10 +125,16 @@ export function createRefundRecordActivities(connection: Connection, refunds: Re
     );
   }
 
+  /** Mirrors what the workflow learnt without a status change; the workflow is the only writer of the record. */
+  async function recordRefundProgress(input: { refundId: string; fields: ProgressFields }): Promise<void> {
+    const { autoApproveAt, ...rest } = input.fields;
+    await refunds.setFields(input.refundId, { ...rest, ...(autoApproveAt !== undefined ? { autoApproveAt: new Date(autoApproveAt) } : {}) });
+  }
+
   async function recordNotificationFailure(input: { refundId: string; failure: NotificationFailure }): Promise<void> {
     await refunds.addNotificationFailure(input.refundId, input.failure);
     log.warn({ refundId: input.refundId, ...input.failure }, 'notification failed for good');
   }
 
-  return { prepareRefund, createRefundRecord, transitionRefund, markSubscriptionRefunded, recordNotificationFailure };
+  return { prepareRefund, createRefundRecord, transitionRefund, markSubscriptionRefunded, recordRefundProgress, recordNotificationFailure };
 }

@@ -7,6 +7,7 @@ import { parseSubscription } from '../src/domain/subscription';
 import type { Logger } from '../src/logger';
 import { refundModel } from '../src/persistence/refund-model';
 import type { RefundRepository } from '../src/persistence/refund-repository';
+import { registeredRefund } from '../workflows/refund-messages';
 import { subscriptionModel } from '../src/persistence/subscription-model';
 import { sweepRunModel, type SweepCounts, type SweepRunRecord } from '../src/sweep/sweep-runs';
 
@@ -100,24 +101,32 @@ export function createSweepActivities({ connection, refunds, refundClient, penal
     return { ...counts, nextCursor: page.length === input.limit && last ? last._id : null };
   }
 
+  /**
+   * Looks at the subscription's workflow as it is now (its latest run, so a
+   * reset run counts), and only touches the record if that run is this refund.
+   */
   async function reconcile(refundId: string, ref: { subscriptionId: string; runId: string | null }): Promise<boolean> {
     const record = await refunds.findById(refundId);
     if (!record) return false;
     let status: string;
+    let runsThisRefund = false;
     try {
-      status = (await refundClient.handle(ref.subscriptionId, ref.runId).describe()).status.name;
+      const description = await refundClient.handle(ref.subscriptionId).describe();
+      status = description.status.name;
+      runsThisRefund = description.memo?.refundId === refundId;
     } catch (error) {
       if (!(error instanceof WorkflowNotFoundError)) throw error;
       status = 'NOT_FOUND';
     }
-    if (status === 'RUNNING' || status === 'COMPLETED') {
-      const state = await refundClient.state(ref);
-      return state.refund?.refundId === refundId ? catchUp(record, state.refund) : false;
+    if (runsThisRefund && (status === 'RUNNING' || status === 'COMPLETED')) {
+      const live = registeredRefund(await refundClient.state({ subscriptionId: ref.subscriptionId }));
+      return live?.refundId === refundId ? catchUp(record, live) : false;
     }
+    if (runsThisRefund && status === 'CONTINUED_AS_NEW') return false;
     if (record.refundStatus !== 'pending_approval') {
-      throw new Error(`refund is ${record.refundStatus} but its workflow is ${status}: needs a human (see DEPLOYMENT.md, troubleshooting)`);
+      throw new Error(`refund is ${record.refundStatus} but its workflow is ${runsThisRefund ? status : 'gone'}: needs a human (see docs/RUNBOOK.md)`);
     }
-    await refunds.transition(refundId, { status: 'cancelled', at: new Date().toISOString(), by: 'system', note: `workflow ${status.toLowerCase()}` });
+    await refunds.transition(refundId, { status: 'cancelled', at: new Date().toISOString(), by: 'system', note: `workflow ${runsThisRefund ? status.toLowerCase() : 'gone'}` });
     log.warn({ refundId, workflowStatus: status }, 'pending refund without a live workflow marked cancelled');
     return true;
   }

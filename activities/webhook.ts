@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Config } from '../src/config';
 import type { Logger } from '../src/logger';
-import type { RefundEvent } from '../src/notifications/events';
+import type { WebhookEvent } from '../src/notifications/events';
 import { SIGNATURE_HEADER, signWebhook } from '../src/notifications/webhook-signature';
 
 export interface WebhookResult {
@@ -13,7 +13,7 @@ export interface WebhookResult {
 export function createWebhookActivities(config: Config['webhook'], logger: Logger) {
   const log = logger.child({ component: 'Notifications' });
 
-  async function sendAdminWebhook(event: RefundEvent): Promise<WebhookResult> {
+  async function sendAdminWebhook(event: WebhookEvent): Promise<WebhookResult> {
     if (!config.url) return { delivered: false };
     const body = JSON.stringify(event);
     const response = await fetch(config.url, {

@@ -9,6 +9,7 @@ import type { RefundStatus } from '../src/domain/refund-status';
  * as signals, so an operator can send them from the Temporal CLI or Web UI
  * (`temporal workflow signal --name approve --input '{"by":"ops-alice"}'`), and
  * as updates with validators, so the API gets a synchronous, validated answer.
+ * Each constant is named after its name on the wire.
  */
 
 export interface RefundWorkflowInput {
@@ -33,29 +34,38 @@ export interface RefundTimings {
   notificationInitialIntervalMs: number;
 }
 
-export interface ApproveDecision {
+/**
+ * Decisions address the subscription's workflow (whatever run is current, so a
+ * reset does not strand them); `refundId`, when given, must be this refund's,
+ * so a decision meant for an earlier refund of the subscription never lands on a later one.
+ */
+interface Addressed {
   by: string;
+  refundId?: string;
+}
+export interface ApproveDecision extends Addressed {
   note?: string;
 }
-export interface RejectDecision {
-  by: string;
+export interface RejectDecision extends Addressed {
   reason: string;
 }
-export interface CancelDecision {
-  by: string;
-}
-export interface RetryDecision {
-  by: string;
+export type CancelDecision = Addressed;
+export interface RetryDecision extends Addressed {
   note?: string;
 }
 
-export type RefundPhase = 'preparing' | 'registered' | 'ineligible' | 'invalid';
+/** What the refund workflow holds, by phase: only a registered refund has a record. */
+export type RefundWorkflowState =
+  | { phase: 'preparing' }
+  | { phase: 'registered'; refund: RefundView }
+  | { phase: 'ineligible'; ineligibility: { reasons: IneligibilityReason[]; amount: string; breakdown: RefundBreakdown } }
+  | { phase: 'invalid'; invalid: { code: string; message: string } };
 
-export interface RefundWorkflowState {
-  phase: RefundPhase;
-  refund: RefundView | null;
-  ineligibility: { reasons: IneligibilityReason[]; amount: string; breakdown: RefundBreakdown } | null;
-  invalid: { code: string; message: string } | null;
+export type RefundPhase = RefundWorkflowState['phase'];
+
+/** The refund of a registered run; null while preparing, or when the run found nothing to refund. */
+export function registeredRefund(state: RefundWorkflowState): RefundView | null {
+  return state.phase === 'registered' ? state.refund : null;
 }
 
 export interface RefundWorkflowResult {
@@ -68,6 +78,8 @@ export const DECISION_ERRORS = {
   notReady: 'RefundNotReady',
   notPending: 'RefundNotPending',
   notFailed: 'RefundNotFailed',
+  notRetryable: 'RefundNotRetryable',
+  otherRefund: 'DecisionForAnotherRefund',
   invalidInput: 'InvalidDecision',
 } as const;
 
@@ -76,12 +88,12 @@ export const rejectSignal = defineSignal<[RejectDecision]>('reject');
 export const cancelSignal = defineSignal<[CancelDecision]>('cancel');
 export const retrySignal = defineSignal<[RetryDecision]>('retry');
 
-export const approveUpdate = defineUpdate<RefundView, [ApproveDecision]>('approveRefund');
-export const rejectUpdate = defineUpdate<RefundView, [RejectDecision]>('rejectRefund');
-export const cancelUpdate = defineUpdate<RefundView, [CancelDecision]>('cancelRefund');
-export const retryUpdate = defineUpdate<RefundView, [RetryDecision]>('retryPayout');
+export const approveRefundUpdate = defineUpdate<RefundView, [ApproveDecision]>('approveRefund');
+export const rejectRefundUpdate = defineUpdate<RefundView, [RejectDecision]>('rejectRefund');
+export const cancelRefundUpdate = defineUpdate<RefundView, [CancelDecision]>('cancelRefund');
+export const retryPayoutUpdate = defineUpdate<RefundView, [RetryDecision]>('retryPayout');
 
 /** Completes once the refund is recorded (or found ineligible): the API's answer to "start a refund". */
-export const registrationUpdate = defineUpdate<RefundWorkflowState>('awaitRegistration');
+export const awaitRegistrationUpdate = defineUpdate<RefundWorkflowState>('awaitRegistration');
 
-export const refundStateQuery = defineQuery<RefundWorkflowState>('getRefund');
+export const getRefundQuery = defineQuery<RefundWorkflowState>('getRefund');

@@ -1,41 +1,15 @@
-import {
-  ActivityFailure,
-  allHandlersFinished,
-  ApplicationFailure,
-  condition,
-  isCancellation,
-  log,
-  patched,
-  proxyActivities,
-  setHandler,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { allHandlersFinished, CancellationScope, condition, isCancellation, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { PayoutRequest } from '../activities/payout';
-import type { RefundSubject, TransitionFields } from '../activities/refund-records';
-import type { NotificationFailure, PayoutDetails, RefundView } from '../src/domain/refund';
-import type { RefundStatus, StatusChange } from '../src/domain/refund-status';
-import { EMAIL_RULES, type RefundEvent, type RefundEventType } from '../src/notifications/events';
+import type { PreparedRefund, RefundSubject } from '../activities/refund-records';
+import type { PayoutDetails, RefundView } from '../src/domain/refund';
+import { adminMayRetry } from '../src/payout/failures';
 import { CreatorIdKey, RefundStatusKey, SubscriptionIdKey, UserIdKey } from '../src/temporal/search-attributes';
-import {
-  approveSignal,
-  approveUpdate,
-  cancelSignal,
-  cancelUpdate,
-  DECISION_ERRORS,
-  refundStateQuery,
-  registrationUpdate,
-  rejectSignal,
-  rejectUpdate,
-  retrySignal,
-  retryUpdate,
-  type RefundTimings,
-  type RefundWorkflowInput,
-  type RefundWorkflowResult,
-  type RefundWorkflowState,
-  type RetryDecision,
-} from './refund-messages';
+import { refundActivities, type RefundActivityProxies } from './refund-activities';
+import { RefundInbox, type Decision } from './refund-inbox';
+import type { RefundTimings, RefundWorkflowInput, RefundWorkflowResult } from './refund-messages';
+import { describeFailure, failureType, RefundNotifier } from './refund-notifier';
+import { payOut } from './refund-payout';
+import { nowIso, RefundState } from './refund-state';
 
 const DEFAULT_TIMINGS: RefundTimings = {
   payoutHeartbeatTimeoutMs: 30_000,
@@ -44,286 +18,217 @@ const DEFAULT_TIMINGS: RefundTimings = {
   notificationInitialIntervalMs: 2_000,
 };
 
-type Decision = { kind: 'approve'; by: string; note?: string } | { kind: 'reject'; by: string; reason: string } | { kind: 'cancel'; by: string };
-
 /**
- * One refund, from request to payout:
- * check and compute -> record -> wait for approve / reject / cancel (or approve
- * automatically when the timer ends) -> pay out on-chain exactly once -> mark
- * the subscription refunded -> notify. A payout that fails for good parks the
- * refund in `failed` until an admin asks to retry; it never pays twice.
+ * One refund, from request to payout: check and compute -> record -> wait for
+ * approve / reject / cancel (or approve automatically when the timer ends) ->
+ * pay out on-chain exactly once -> mark the subscription refunded -> notify.
+ * A payout that fails parks the refund in `failed` until an admin retries; it
+ * never pays twice. Once approved, nothing (not even a cancel from the Web UI)
+ * interrupts the money path: it ends `completed` or `failed`.
  */
 export async function proRataRefundWorkflow(input: RefundWorkflowInput): Promise<RefundWorkflowResult> {
-  const timings = { ...DEFAULT_TIMINGS, ...input.timings };
-  const { records, payouts, confirmations, notifications } = activitiesFor(timings);
-  const state: RefundWorkflowState = { phase: 'preparing', refund: null, ineligibility: null, invalid: null };
-  let subject: RefundSubject | undefined;
-  let decision: Decision | undefined;
-  let retry: RetryDecision | undefined;
-  const deliveries: Promise<void>[] = [];
+  const run = new RefundRun(input);
+  const prepared = await run.activities.records.prepareRefund({ refundId: input.refundId, subscriptionId: input.subscriptionId, requestedAt: input.requestedAt, penaltyBps: input.penaltyBps });
+  if (prepared.kind !== 'eligible') return run.notRegistered(prepared);
 
-  const refund = (): RefundView => {
-    if (!state.refund) throw ApplicationFailure.nonRetryable('the refund is still being prepared', DECISION_ERRORS.notReady);
-    return state.refund;
-  };
+  await run.register(prepared);
+  const decision = await run.awaitDecision();
+  return CancellationScope.nonCancellable(async () => {
+    if (decision.kind !== 'approve') return run.close(decision);
+    await run.approve(decision);
+    const outcome = await run.payUntilSettled();
+    if (outcome === 'failed') return run.finish('failed');
+    await run.complete(outcome);
+    return run.finish('completed');
+  });
+}
 
-  // --- messages -----------------------------------------------------------
-  const assertPending = (by: unknown) => {
-    assertActor(by);
-    if (refund().refundStatus !== 'pending_approval' || decision) {
-      throw ApplicationFailure.nonRetryable(`refund is ${refund().refundStatus}, not pending approval`, DECISION_ERRORS.notPending);
+/** The steps of one refund run, in the order the workflow above takes them. */
+class RefundRun {
+  readonly activities: RefundActivityProxies;
+  private readonly refund: RefundState;
+  private readonly inbox: RefundInbox;
+  private readonly notifier: RefundNotifier;
+  private subject: RefundSubject | undefined;
+  private cancelRequested = false;
+
+  constructor(private readonly input: RefundWorkflowInput) {
+    this.activities = refundActivities({ ...DEFAULT_TIMINGS, ...input.timings });
+    this.refund = new RefundState(input.refundId, this.activities.records);
+    this.inbox = new RefundInbox(input.refundId, this.refund);
+    this.inbox.listen();
+    this.notifier = new RefundNotifier(input.refundId, this.refund, this.activities.notifications, this.activities.records, () => this.subject?.userEmail ?? null);
+    // A cancel from the Web UI or CLI: honoured while the refund waits for a decision (or a retry), never once money moves.
+    CancellationScope.current().cancelRequested.catch(() => {
+      this.cancelRequested = true;
+    });
+  }
+
+  notRegistered(prepared: Exclude<PreparedRefund, { kind: 'eligible' }>): Promise<RefundWorkflowResult> {
+    if (prepared.kind === 'invalid') {
+      this.refund.state = { phase: 'invalid', invalid: { code: prepared.code, message: prepared.message } };
+      return this.finish('invalid');
     }
-  };
-  const assertFailed = (by: unknown) => {
-    assertActor(by);
-    if (refund().refundStatus !== 'failed' || retry) {
-      throw ApplicationFailure.nonRetryable(`refund is ${refund().refundStatus}, only a failed payout can be retried`, DECISION_ERRORS.notFailed);
+    this.refund.state = { phase: 'ineligible', ineligibility: { reasons: prepared.reasons, amount: prepared.amount, breakdown: prepared.breakdown } };
+    return this.finish('ineligible');
+  }
+
+  async register(prepared: Extract<PreparedRefund, { kind: 'eligible' }>): Promise<void> {
+    const { input } = this;
+    const subject = prepared.subject;
+    this.subject = subject;
+    const autoApproveAt = new Date(Date.parse(input.requestedAt) + input.autoApproveAfterMs);
+    const view: RefundView = {
+      refundId: input.refundId,
+      subscriptionId: input.subscriptionId,
+      userId: subject.userId,
+      creatorId: subject.creatorId,
+      workflowId: workflowInfo().workflowId,
+      refundStatus: 'pending_approval',
+      amount: prepared.amount,
+      amountFormatted: prepared.amountFormatted,
+      currency: subject.currency,
+      breakdown: prepared.breakdown,
+      reason: input.reason,
+      requestedAt: input.requestedAt,
+      requestedBy: input.requestedBy,
+      autoApproveAt: autoApproveAt.toISOString(),
+      decidedBy: null,
+      decidedAt: null,
+      decisionNote: null,
+      transactionId: null,
+      payout: null,
+      completedAt: null,
+      failureReason: null,
+      failureCode: null,
+      retryable: null,
+      waitingReason: null,
+      statusHistory: [{ status: 'pending_approval', at: input.requestedAt, by: input.requestedBy }],
+      notificationFailures: [],
+      processingTimeMs: null,
+    };
+    upsertSearchAttributes([
+      { key: RefundStatusKey, value: 'pending_approval' },
+      { key: SubscriptionIdKey, value: input.subscriptionId },
+      { key: UserIdKey, value: subject.userId },
+      { key: CreatorIdKey, value: subject.creatorId },
+    ]);
+    const { runId } = workflowInfo();
+    await this.activities.records.createRefundRecord({ view, runId });
+    this.refund.set(view);
+    this.notifier.notify('refund.requested');
+  }
+
+  /** The admin's (or user's) decision; the timer's approval when none comes in time; a cancel request cancels. */
+  async awaitDecision(): Promise<Decision> {
+    const resumed = await this.paymentAlreadyUnderway();
+    if (resumed) return resumed;
+    const autoApproveAt = Date.parse(this.refund.refund.autoApproveAt);
+    const decided = await this.untilCancelled(() => condition(() => this.inbox.decision !== undefined, Math.max(1, autoApproveAt - Date.now())));
+    if (this.inbox.decision) return this.inbox.decision;
+    if (this.cancelRequested || decided === 'cancelled') return { kind: 'cancel', by: 'operator' };
+    if (patched('auto-approve-limit')) {
+      const { amount, currency } = this.refund.refund;
+      const check = await this.activities.records.autoApprovalAllowed({ amount, currency });
+      if (!check.allowed) {
+        await this.refund.update({ waitingReason: check.reason });
+        await this.untilCancelled(() => condition(() => this.inbox.decision !== undefined));
+        return this.inbox.decision ?? { kind: 'cancel', by: 'operator' };
+      }
     }
-  };
-  const assertReason = (reason: unknown) => {
-    if (typeof reason !== 'string' || reason.trim() === '') throw ApplicationFailure.nonRetryable('a rejection needs a reason', DECISION_ERRORS.invalidInput);
-  };
-  const decide = async (next: Decision) => {
-    decision = next;
-    await condition(() => refund().refundStatus !== 'pending_approval');
-    return refund();
-  };
-  const requestRetry = async (next: RetryDecision) => {
-    retry = next;
-    await condition(() => refund().refundStatus !== 'failed');
-    return refund();
-  };
-
-  setHandler(refundStateQuery, () => state);
-  setHandler(registrationUpdate, async () => {
-    await condition(() => state.phase !== 'preparing');
-    return state;
-  });
-  setHandler(approveUpdate, (d) => decide({ kind: 'approve', by: d.by, note: d.note }), { validator: (d) => assertPending(d?.by) });
-  setHandler(rejectUpdate, (d) => decide({ kind: 'reject', by: d.by, reason: d.reason }), {
-    validator: (d) => (assertPending(d?.by), assertReason(d?.reason)),
-  });
-  setHandler(cancelUpdate, (d) => decide({ kind: 'cancel', by: d.by }), { validator: (d) => assertPending(d?.by) });
-  setHandler(retryUpdate, (d) => requestRetry({ by: d.by, note: d.note }), { validator: (d) => assertFailed(d?.by) });
-  setHandler(approveSignal, (d) => ignoringInvalid('approve', () => (assertPending(d?.by), void decide({ kind: 'approve', by: d.by, note: d.note }))));
-  setHandler(rejectSignal, (d) =>
-    ignoringInvalid('reject', () => (assertPending(d?.by), assertReason(d?.reason), void decide({ kind: 'reject', by: d.by, reason: d.reason }))),
-  );
-  setHandler(cancelSignal, (d) => ignoringInvalid('cancel', () => (assertPending(d?.by), void decide({ kind: 'cancel', by: d.by }))));
-  setHandler(retrySignal, (d) => ignoringInvalid('retry', () => (assertFailed(d?.by), void requestRetry({ by: d.by, note: d.note }))));
-
-  // --- state changes, mirrored to MongoDB and the search attributes --------
-  const moveTo = async (status: RefundStatus, by: string, note: string | undefined, fields: TransitionFields = {}) => {
-    const change: StatusChange = { status, at: nowIso(), by, ...(note ? { note } : {}) };
-    state.refund = { ...refund(), ...fields, refundStatus: status, statusHistory: [...refund().statusHistory, change] };
-    upsertSearchAttributes([{ key: RefundStatusKey, value: status }]);
-    await records.transitionRefund({ refundId: input.refundId, change, fields });
-  };
-
-  const notify = (type: RefundEventType) => {
-    const snapshot = refund();
-    const event: RefundEvent = { id: `evt_${input.refundId}_${snapshot.statusHistory.length}_${type.slice('refund.'.length)}`, type, createdAt: nowIso(), data: { refund: snapshot } };
-    deliver(event, 'webhook', 'admin webhook', () => notifications.sendAdminWebhook(event));
-    const rules = EMAIL_RULES[type];
-    const userEmail = subject?.userEmail;
-    if (rules.user && userEmail) deliver(event, 'email', userEmail, () => notifications.sendRefundEmail({ event, audience: 'user', to: userEmail }));
-    if (rules.finance) deliver(event, 'email', 'finance', () => notifications.sendRefundEmail({ event, audience: 'finance' }));
-  };
-
-  // Notifications run beside the money path: they never hold it back or undo it.
-  const deliver = (event: RefundEvent, channel: NotificationFailure['channel'], recipient: string, send: () => Promise<unknown>) => {
-    deliveries.push(
-      send().then(
-        () => undefined,
-        async (error: unknown) => {
-          const failure: NotificationFailure = { eventId: event.id, channel, recipient, error: describeFailure(error), at: nowIso() };
-          state.refund = { ...refund(), notificationFailures: [...refund().notificationFailures, failure] };
-          await records.recordNotificationFailure({ refundId: input.refundId, failure }).catch(() => log.warn('could not record a notification failure', { ...failure }));
-        },
-      ),
-    );
-  };
-
-  const finish = async (outcome: RefundWorkflowResult['outcome']): Promise<RefundWorkflowResult> => {
-    await Promise.all(deliveries);
-    await condition(allHandlersFinished);
-    return { refundId: input.refundId, outcome };
-  };
-
-  // --- 1. check the subscription and compute the amount (recorded once) ----
-  const prepared = await records.prepareRefund({
-    refundId: input.refundId,
-    subscriptionId: input.subscriptionId,
-    requestedAt: input.requestedAt,
-    penaltyBps: input.penaltyBps,
-  });
-  if (prepared.kind === 'invalid') {
-    Object.assign(state, { phase: 'invalid', invalid: { code: prepared.code, message: prepared.message } });
-    return finish('invalid');
+    return { kind: 'approve', by: 'auto' };
   }
-  if (prepared.kind === 'ineligible') {
-    Object.assign(state, { phase: 'ineligible', ineligibility: { reasons: prepared.reasons, amount: prepared.amount, breakdown: prepared.breakdown } });
-    return finish('ineligible');
-  }
-  subject = prepared.subject;
 
-  // --- 2. record it ---------------------------------------------------------
-  const autoApproveAt = new Date(Date.parse(input.requestedAt) + input.autoApproveAfterMs);
-  state.refund = {
-    refundId: input.refundId,
-    subscriptionId: input.subscriptionId,
-    userId: subject.userId,
-    creatorId: subject.creatorId,
-    workflowId: workflowInfo().workflowId,
-    refundStatus: 'pending_approval',
-    amount: prepared.amount,
-    amountFormatted: prepared.amountFormatted,
-    currency: subject.currency,
-    breakdown: prepared.breakdown,
-    reason: input.reason,
-    requestedAt: input.requestedAt,
-    requestedBy: input.requestedBy,
-    autoApproveAt: autoApproveAt.toISOString(),
-    decidedBy: null,
-    decidedAt: null,
-    decisionNote: null,
-    transactionId: null,
-    payout: null,
-    completedAt: null,
-    failureReason: null,
-    statusHistory: [{ status: 'pending_approval', at: input.requestedAt, by: input.requestedBy }],
-    notificationFailures: [],
-    processingTimeMs: null,
-  };
-  upsertSearchAttributes([
-    { key: RefundStatusKey, value: 'pending_approval' },
-    { key: SubscriptionIdKey, value: input.subscriptionId },
-    { key: UserIdKey, value: subject.userId },
-    { key: CreatorIdKey, value: subject.creatorId },
-  ]);
-  await records.createRefundRecord({ view: state.refund, runId: workflowInfo().runId });
-  state.phase = 'registered';
-  notify('refund.requested');
-
-  // --- 3. wait for a decision, or approve automatically ---------------------
-  await condition(() => decision !== undefined, Math.max(1, autoApproveAt.getTime() - Date.now()));
-  const chosen: Decision = decision ?? { kind: 'approve', by: 'auto' };
-  const decided = { decidedBy: chosen.by, decidedAt: nowIso() };
-  if (chosen.kind === 'reject') {
-    await moveTo('rejected', chosen.by, chosen.reason, { ...decided, decisionNote: chosen.reason });
-    notify('refund.rejected');
-    return finish('rejected');
+  /**
+   * A run reset (from the Web UI or CLI) to before the approval repeats the
+   * registration. If this refund's payout was already signed, money may be on
+   * its way: follow it through instead of asking for a decision again.
+   */
+  private async paymentAlreadyUnderway(): Promise<Decision | null> {
+    const info = workflowInfo();
+    if (info.runId === info.originalExecutionRunId || !patched('reset-follows-payout')) return null;
+    const payout = await this.activities.records.payoutStarted({ subscriptionId: this.input.subscriptionId, refundId: this.input.refundId });
+    return payout.started ? { kind: 'approve', by: 'system', note: `payout ${payout.txHash} was already under way when the workflow was reset` } : null;
   }
-  if (chosen.kind === 'cancel') {
-    await moveTo('cancelled', chosen.by, undefined, decided);
-    notify('refund.cancelled');
-    return finish('cancelled');
-  }
-  await moveTo('approved', chosen.by, chosen.note, { ...decided, decisionNote: chosen.note ?? null });
-  notify('refund.approved');
 
-  // --- 4. pay out, exactly once; park in `failed` until an admin retries ----
-  const request: PayoutRequest = {
-    refundId: input.refundId,
-    subscriptionId: input.subscriptionId,
-    to: subject.userWalletAddress,
-    amount: prepared.amount,
-    currency: subject.currency,
-  };
-  const recordPayout = (payout: PayoutDetails) => {
-    state.refund = { ...refund(), transactionId: payout.txHash, payout };
-  };
-  let processingBy = 'system';
-  let processingNote: string | undefined;
-  for (;;) {
-    await moveTo('processing', processingBy, processingNote);
+  /** Runs a wait in the cancellable root scope; a cancel request ends it instead of failing the workflow. */
+  private async untilCancelled<T>(wait: () => Promise<T>): Promise<T | 'cancelled'> {
     try {
-      let attempt = await payouts.preparePayout(request);
-      for (;;) {
-        recordPayout({ ...attempt, blockNumber: attempt.blockNumber, confirmations: null });
-        const result = await confirmations.confirmPayout({ refundId: input.refundId, attemptId: attempt.attemptId });
-        if (result.status === 'confirmed') {
-          recordPayout({ ...result });
-          break;
-        }
-        log.warn('payout transaction dropped, signing a new one', { txHash: result.txHash });
-        attempt = await payouts.preparePayout(request);
-      }
-      break;
+      return await wait();
     } catch (error) {
-      if (isCancellation(error)) throw error;
-      const reason = describeFailure(error);
-      await moveTo('failed', 'system', reason, { failureReason: reason });
-      notify('refund.failed');
-      await condition(() => retry !== undefined);
-      processingBy = retry!.by;
-      processingNote = retry!.note;
-      retry = undefined;
-      // Added after refunds were already running: older histories replay without it.
-      if (patched('retry-reads-current-wallet')) {
-        const wallet = await records.payoutDestination({ subscriptionId: input.subscriptionId });
-        if (wallet) request.to = wallet;
+      if (!isCancellation(error)) throw error;
+      this.cancelRequested = true;
+      return 'cancelled';
+    }
+  }
+
+  async close(decision: Exclude<Decision, { kind: 'approve' }>): Promise<RefundWorkflowResult> {
+    const decided = { decidedBy: decision.by, decidedAt: nowIso() };
+    if (decision.kind === 'reject') {
+      await this.refund.moveTo('rejected', decision.by, decision.reason, { ...decided, decisionNote: decision.reason });
+      this.notifier.notify('refund.rejected');
+      return this.finish('rejected');
+    }
+    await this.refund.moveTo('cancelled', decision.by, undefined, decided);
+    this.notifier.notify('refund.cancelled');
+    return this.finish('cancelled');
+  }
+
+  async approve(decision: Extract<Decision, { kind: 'approve' }>): Promise<void> {
+    await this.refund.moveTo('approved', decision.by, decision.note, { decidedBy: decision.by, decidedAt: nowIso(), decisionNote: decision.note ?? null });
+    this.notifier.notify('refund.approved');
+  }
+
+  /** Pays, parking in `failed` until an admin retries; 'failed' when it ends there (not retryable, or the run was cancelled). */
+  async payUntilSettled(): Promise<PayoutDetails | 'failed'> {
+    const { input, subject } = this;
+    const request: PayoutRequest = { refundId: input.refundId, subscriptionId: input.subscriptionId, to: subject!.userWalletAddress, amount: this.refund.refund.amount, currency: subject!.currency };
+    let by = 'system';
+    let note: string | undefined;
+    for (;;) {
+      await this.refund.moveTo('processing', by, note);
+      try {
+        return await payOut(this.activities, this.refund, request);
+      } catch (error) {
+        if (isCancellation(error)) throw error;
+        const reason = describeFailure(error);
+        const code = failureType(error);
+        const retryable = adminMayRetry(code);
+        await this.refund.moveTo('failed', 'system', reason, { failureReason: reason, failureCode: code, retryable });
+        this.notifier.notify('refund.failed');
+        if (!retryable && patched('final-failures-end')) return 'failed';
+        await this.untilCancelled(() => condition(() => this.inbox.retryRequested || this.cancelRequested));
+        const retry = this.inbox.takeRetry();
+        if (!retry) return 'failed';
+        by = retry.by;
+        note = retry.note;
+        // Added after refunds were already running: older histories replay without it.
+        if (patched('retry-reads-current-wallet')) {
+          const wallet = await this.activities.records.payoutDestination({ subscriptionId: input.subscriptionId });
+          if (wallet) request.to = wallet;
+        }
       }
     }
   }
 
-  // --- 5. paid: flag the subscription, complete, tell everyone -------------
-  const completedAt = nowIso();
-  await records.markSubscriptionRefunded({ subscriptionId: input.subscriptionId, refundId: input.refundId, at: completedAt });
-  await moveTo('completed', 'system', undefined, {
-    completedAt,
-    failureReason: null,
-    processingTimeMs: Date.parse(completedAt) - Date.parse(input.requestedAt),
-    transactionId: refund().transactionId,
-    payout: refund().payout,
-  });
-  notify('refund.completed');
-  return finish('completed');
-}
-
-function activitiesFor(timings: RefundTimings) {
-  const records = proxyActivities<Activities>({
-    startToCloseTimeout: '30s',
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-  });
-  const payouts = proxyActivities<Activities>({
-    startToCloseTimeout: '2m',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: timings.payoutMaxAttempts },
-  });
-  const confirmations = proxyActivities<Activities>({
-    startToCloseTimeout: '15m',
-    heartbeatTimeout: timings.payoutHeartbeatTimeoutMs,
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: timings.payoutMaxAttempts },
-  });
-  const notifications = proxyActivities<Activities>({
-    startToCloseTimeout: '30s',
-    retry: { initialInterval: timings.notificationInitialIntervalMs, backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: timings.notificationMaxAttempts },
-  });
-  return { records, payouts, confirmations, notifications };
-}
-
-function assertActor(by: unknown): void {
-  if (typeof by !== 'string' || by.trim() === '') throw ApplicationFailure.nonRetryable('a decision needs "by": who made it', DECISION_ERRORS.invalidInput);
-}
-
-/** Signals cannot be refused like updates; an invalid one is logged and ignored. */
-function ignoringInvalid(name: string, apply: () => void): void {
-  try {
-    apply();
-  } catch (error) {
-    log.warn(`ignored ${name} signal`, { reason: (error as Error).message });
+  async complete(payout: PayoutDetails): Promise<void> {
+    const completedAt = nowIso();
+    await this.activities.records.markSubscriptionRefunded({ subscriptionId: this.input.subscriptionId, refundId: this.input.refundId, at: completedAt });
+    await this.refund.moveTo('completed', 'system', undefined, {
+      completedAt,
+      failureReason: null,
+      failureCode: null,
+      retryable: null,
+      processingTimeMs: Date.parse(completedAt) - Date.parse(this.input.requestedAt),
+      transactionId: payout.txHash,
+      payout,
+    });
+    this.notifier.notify('refund.completed');
   }
-}
 
-/** "<ErrorType>: <message>" from an activity failure, for failureReason and alerts. */
-function describeFailure(error: unknown): string {
-  let cause: unknown = error;
-  while (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
-  if (cause instanceof ApplicationFailure) return `${cause.type ?? 'Error'}: ${cause.message}`;
-  return cause instanceof Error ? cause.message : String(cause);
-}
-
-/** Workflow time: deterministic on replay. */
-function nowIso(): string {
-  return new Date().toISOString();
+  async finish(outcome: RefundWorkflowResult['outcome']): Promise<RefundWorkflowResult> {
+    await this.notifier.settled();
+    await condition(allHandlersFinished);
+    return { refundId: this.input.refundId, outcome };
+  }
 }

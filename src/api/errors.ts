@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   REFUND_EXISTS: { status: 409, meaning: 'a live or completed refund of the subscription exists; details.refundId names it' },
   REFUND_NOT_PENDING: { status: 409, meaning: 'the refund is no longer pending approval; details.refundStatus says where it is' },
   REFUND_NOT_FAILED: { status: 409, meaning: 'only a refund whose payout failed can be retried; details.refundStatus says where it is' },
+  REFUND_NOT_RETRYABLE: { status: 409, meaning: 'this failed payout must not be retried (money may have moved, or the refund itself is wrong); details.failureCode says why' },
   REFUND_CLOSING: { status: 409, meaning: 'the previous refund of the subscription (cancelled or rejected) is still finishing; retry in a few seconds' },
   REFUND_NOT_READY: { status: 409, meaning: 'the refund is still being prepared; retry in a moment' },
   IDEMPOTENCY_IN_PROGRESS: { status: 409, meaning: 'a request with this Idempotency-Key is still running; retry later for its answer' },

@@ -35,3 +35,36 @@ export class WrongNetworkError extends Error {
     this.name = 'WrongNetworkError';
   }
 }
+
+/**
+ * What a payout waits for, and when it counts as stuck, by chain: a reorg
+ * deeper than `confirmations` is not expected there, and a transaction still
+ * unmined after `stuckAfterMs` is replaced with higher fees. `maxFeePerGasWei`
+ * caps what a replacement may offer. Documented in docs/PAYOUTS.md; each value
+ * can be overridden (PAYOUT_CONFIRMATIONS, PAYOUT_STUCK_AFTER_MS, PAYOUT_MAX_FEE_PER_GAS).
+ */
+export interface NetworkPayoutDefaults {
+  confirmations: number;
+  stuckAfterMs: number;
+  maxFeePerGasWei: bigint;
+}
+
+const GWEI = 1_000_000_000n;
+
+export const NETWORK_PAYOUT_DEFAULTS: Record<number, NetworkPayoutDefaults & { name: string }> = {
+  31337: { name: 'anvil / hardhat', confirmations: 1, stuckAfterMs: 15_000, maxFeePerGasWei: 500n * GWEI },
+  1: { name: 'Ethereum mainnet', confirmations: 12, stuckAfterMs: 180_000, maxFeePerGasWei: 500n * GWEI },
+  11155111: { name: 'Sepolia', confirmations: 12, stuckAfterMs: 180_000, maxFeePerGasWei: 500n * GWEI },
+  17000: { name: 'Holesky', confirmations: 12, stuckAfterMs: 180_000, maxFeePerGasWei: 500n * GWEI },
+  10: { name: 'OP Mainnet', confirmations: 20, stuckAfterMs: 60_000, maxFeePerGasWei: 50n * GWEI },
+  8453: { name: 'Base', confirmations: 20, stuckAfterMs: 60_000, maxFeePerGasWei: 50n * GWEI },
+  42161: { name: 'Arbitrum One', confirmations: 20, stuckAfterMs: 60_000, maxFeePerGasWei: 50n * GWEI },
+  137: { name: 'Polygon PoS', confirmations: 128, stuckAfterMs: 60_000, maxFeePerGasWei: 5_000n * GWEI },
+};
+
+/** Chains not in the table get mainnet-like caution. */
+export const UNKNOWN_NETWORK_PAYOUT_DEFAULTS: NetworkPayoutDefaults = { confirmations: 12, stuckAfterMs: 180_000, maxFeePerGasWei: 500n * GWEI };
+
+export function payoutDefaultsFor(chainId: number): NetworkPayoutDefaults {
+  return NETWORK_PAYOUT_DEFAULTS[chainId] ?? UNKNOWN_NETWORK_PAYOUT_DEFAULTS;
+}

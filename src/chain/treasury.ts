@@ -1,44 +1,69 @@
 import { JsonRpcProvider, Network, Wallet } from 'ethers';
 import type { Config } from '../config';
-import { expectedChainId, WrongNetworkError } from './network';
+import { expectedChainId, payoutDefaultsFor, WrongNetworkError } from './network';
 
-/** The chain as the payout code sees it: a provider, the treasury signer and the checked chain id. */
-export interface Treasury {
+/** How payouts behave on this chain: the configured values, or the network's defaults. */
+export interface PayoutSettings {
+  /** Depth at which a receipt, or another transaction at our nonce, is believed. */
+  confirmations: number;
+  /** A payout not mined after this long is replaced at the same nonce with higher fees. */
+  stuckAfterMs: number;
+  feeBumpPercent: number;
+  maxFeePerGasWei: bigint;
+  /** How long one run of the watcher lasts before it starts afresh. */
+  confirmationTimeoutMs: number;
+  pollIntervalMs: number;
+  /** An unmined transaction is sent again this often (nodes forget transactions). */
+  rebroadcastEveryMs: number;
+}
+
+/** The chain as the payout code sees it: a provider, the treasury signer, the checked chain id and the payout settings. */
+export interface Treasury extends PayoutSettings {
   provider: JsonRpcProvider;
   wallet: Wallet;
   address: string;
   chainId: number;
-  confirmations: number;
-  confirmationTimeoutMs: number;
-  pollIntervalMs: number;
+}
+
+export interface TreasuryOptions {
+  pollIntervalMs?: number;
+  rebroadcastEveryMs?: number;
 }
 
 /**
  * Connects to BLOCKCHAIN_PROVIDER_URL and refuses to go on if it serves another
  * chain than BLOCKCHAIN_NETWORK names: paying on the wrong chain is not a retry.
  */
-export async function connectTreasury(chain: Config['chain'], options: { pollIntervalMs?: number } = {}): Promise<Treasury> {
+export async function connectTreasury(chain: Config['chain'], options: TreasuryOptions = {}): Promise<Treasury> {
   const chainId = expectedChainId(chain.network);
-  // cacheTimeout -1: ethers otherwise answers identical calls from a 250 ms cache,
-  // which returns stale nonces, balances and receipts to code that polls them.
-  const provider = new JsonRpcProvider(chain.providerUrl, undefined, {
-    staticNetwork: Network.from(chainId),
-    cacheTimeout: -1,
-    pollingInterval: options.pollIntervalMs ?? 1000,
-  });
+  const provider = connectProvider(chain.providerUrl, chainId, options.pollIntervalMs ?? 1000);
   const actual = Number(await provider.send('eth_chainId', []));
   if (actual !== chainId) {
     provider.destroy();
     throw new WrongNetworkError(chainId, actual);
   }
   const wallet = new Wallet(chain.treasuryPrivateKey, provider);
+  return { provider, wallet, address: wallet.address, chainId, ...payoutSettings(chain, chainId, options) };
+}
+
+export function payoutSettings(chain: Config['chain'], chainId: number, options: TreasuryOptions = {}): PayoutSettings {
+  const defaults = payoutDefaultsFor(chainId);
   return {
-    provider,
-    wallet,
-    address: wallet.address,
-    chainId,
-    confirmations: chain.confirmations,
+    confirmations: chain.confirmations ?? defaults.confirmations,
+    stuckAfterMs: chain.stuckAfterMs ?? defaults.stuckAfterMs,
+    feeBumpPercent: chain.feeBumpPercent,
+    maxFeePerGasWei: chain.maxFeePerGas ?? defaults.maxFeePerGasWei,
     confirmationTimeoutMs: chain.confirmationTimeoutMs,
     pollIntervalMs: options.pollIntervalMs ?? 1000,
+    rebroadcastEveryMs: options.rebroadcastEveryMs ?? 15_000,
   };
+}
+
+/**
+ * A provider with ethers' response cache off: by default identical calls within
+ * 250 ms are answered from a cache, which hands stale nonces, balances and
+ * receipts to code that polls them.
+ */
+export function connectProvider(url: string, chainId: number, pollIntervalMs = 1000): JsonRpcProvider {
+  return new JsonRpcProvider(url, undefined, { staticNetwork: Network.from(chainId), cacheTimeout: -1, pollingInterval: pollIntervalMs });
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseCurrencyLimits, type CurrencyLimit } from '../domain/currency-limits';
 import { DEV_ONLY_DEFAULTS, envSchema, type Env } from './schema';
 
 export { envSchema, ENV_DESCRIPTIONS, SECRET_VARIABLES, type Env } from './schema';
@@ -24,8 +25,18 @@ export interface Config {
     providerUrl: string;
     network: string;
     treasuryPrivateKey: string;
-    confirmations: number;
+    /** Unset: the network's default (src/chain/network.ts). */
+    confirmations?: number;
     confirmationTimeoutMs: number;
+    stuckAfterMs?: number;
+    feeBumpPercent: number;
+    /** Wei; unset: the network's default. */
+    maxFeePerGas?: bigint;
+  };
+  payoutLimits: {
+    maxAmount: CurrencyLimit[];
+    dailyLimit: CurrencyLimit[];
+    lowBalance: CurrencyLimit[];
   };
   logLevel: Env['LOG_LEVEL'];
   sentryDsn?: string;
@@ -99,6 +110,14 @@ function toConfig(env: Env): Config {
       treasuryPrivateKey: env.TREASURY_PRIVATE_KEY,
       confirmations: env.PAYOUT_CONFIRMATIONS,
       confirmationTimeoutMs: env.PAYOUT_CONFIRMATION_TIMEOUT_MS,
+      stuckAfterMs: env.PAYOUT_STUCK_AFTER_MS,
+      feeBumpPercent: env.PAYOUT_FEE_BUMP_PERCENT,
+      maxFeePerGas: env.PAYOUT_MAX_FEE_PER_GAS === undefined ? undefined : weiPerGas(env.PAYOUT_MAX_FEE_PER_GAS),
+    },
+    payoutLimits: {
+      maxAmount: parseCurrencyLimits(env.PAYOUT_MAX_AMOUNT),
+      dailyLimit: parseCurrencyLimits(env.PAYOUT_DAILY_LIMIT),
+      lowBalance: parseCurrencyLimits(env.TREASURY_LOW_BALANCE),
     },
     logLevel: env.LOG_LEVEL,
     sentryDsn: env.SENTRY_DSN,
@@ -127,6 +146,13 @@ function toConfig(env: Env): Config {
       metricsPort: env.WORKER_METRICS_PORT,
     },
   };
+}
+
+/** "30 gwei" or "30000000000" (wei) -> wei. */
+function weiPerGas(text: string): bigint {
+  const gwei = /^\s*(\d+)(?:\.(\d+))?\s*gwei\s*$/i.exec(text);
+  if (!gwei) return BigInt(text.trim());
+  return BigInt(gwei[1]!) * 1_000_000_000n + BigInt((gwei[2] ?? '').slice(0, 9).padEnd(9, '0'));
 }
 
 /** Reads `.env` from the working directory into process.env; variables already set win. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseCurrencyLimits } from '../domain/currency-limits';
 
 /**
  * Every environment variable the service reads, with the seed guide's names and
@@ -22,6 +23,26 @@ const booleanString = z
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** An integer, or nothing: for settings whose default depends on the network. */
+const optionalInteger = (min: number, max: number) =>
+  z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), z.coerce.number().int().min(min).max(max).optional());
+
+/** `SYMBOL=amount,...` in whole units of each currency (see src/domain/currency-limits.ts). */
+const currencyLimits = optionalString.superRefine((value, ctx) => {
+  try {
+    parseCurrencyLimits(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+  }
+});
+
+/** Wei per gas, written as an integer number of wei or as `<n> gwei`. */
+const feePerGas = optionalString.superRefine((value, ctx) => {
+  if (value !== undefined && !/^\s*\d+(\.\d+)?\s*gwei\s*$/i.test(value) && !/^\d+$/.test(value.trim())) {
+    ctx.addIssue({ code: 'custom', message: 'must be an integer number of wei or "<n> gwei"' });
+  }
+});
+
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: integer(1, 65535).default(5000),
@@ -34,9 +55,15 @@ export const envSchema = z.object({
   BLOCKCHAIN_PROVIDER_URL: z.url({ protocol: /^(https?|wss?)$/ }).default('http://127.0.0.1:8545'),
   BLOCKCHAIN_NETWORK: z.string().min(1).default('anvil'),
   TREASURY_PRIVATE_KEY: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 0x-prefixed 32-byte hex key').default(DEV_TREASURY_PRIVATE_KEY),
-  PAYOUT_CONFIRMATIONS: integer(1, 200).default(1),
+  PAYOUT_CONFIRMATIONS: optionalInteger(1, 1000),
   // Below the confirm activity's 15-minute start-to-close timeout (workflows/refund-workflow.ts).
   PAYOUT_CONFIRMATION_TIMEOUT_MS: integer(1000, 14 * 60 * 1000).default(600_000),
+  PAYOUT_STUCK_AFTER_MS: optionalInteger(1000, 24 * 3600 * 1000),
+  PAYOUT_FEE_BUMP_PERCENT: integer(10, 1000).default(20),
+  PAYOUT_MAX_FEE_PER_GAS: feePerGas,
+  PAYOUT_MAX_AMOUNT: currencyLimits,
+  PAYOUT_DAILY_LIMIT: currencyLimits,
+  TREASURY_LOW_BALANCE: currencyLimits,
 
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SENTRY_DSN: optionalString.pipe(z.url().optional()),
@@ -100,8 +127,14 @@ export const ENV_DESCRIPTIONS: Record<keyof Env, string> = {
   BLOCKCHAIN_PROVIDER_URL: 'JSON-RPC endpoint of the chain payouts are sent on',
   BLOCKCHAIN_NETWORK: 'network name (mainnet, sepolia, anvil, ...) or chain id; checked against the provider at start',
   TREASURY_PRIVATE_KEY: 'private key of the wallet refunds are paid from',
-  PAYOUT_CONFIRMATIONS: 'blocks a payout must be buried under before the refund is completed',
-  PAYOUT_CONFIRMATION_TIMEOUT_MS: 'how long one payout attempt waits for its confirmations before retrying',
+  PAYOUT_CONFIRMATIONS: 'blocks a payout must be buried under before it is believed (default per network: 1 on anvil, 12 on mainnet; see docs/PAYOUTS.md)',
+  PAYOUT_CONFIRMATION_TIMEOUT_MS: 'how long one run of the payout watcher lasts before it starts afresh (it never gives up on a broadcast payout)',
+  PAYOUT_STUCK_AFTER_MS: 'a payout not mined after this long is replaced at the same nonce with higher fees (default per network)',
+  PAYOUT_FEE_BUMP_PERCENT: 'how much each replacement raises both fee fields, in percent (at least 10, the nodes\' minimum)',
+  PAYOUT_MAX_FEE_PER_GAS: 'highest max fee per gas a payout may offer, in wei or "<n> gwei" (default per network); at the cap a stuck payout alerts and waits',
+  PAYOUT_MAX_AMOUNT: 'per-currency amount above which a refund is never approved automatically, e.g. ETH=5,USDC=2500',
+  PAYOUT_DAILY_LIMIT: 'per-currency total a rolling 24 hours of payouts may reach; beyond it payouts wait and alert, e.g. ETH=50',
+  TREASURY_LOW_BALANCE: 'per-currency treasury balance under which a treasury.low_balance alert is raised, e.g. ETH=2,USDC=1000',
   LOG_LEVEL: 'pino log level',
   SENTRY_DSN: 'Sentry DSN; errors are reported when set',
   SENDGRID_API_KEY: 'SendGrid API key; without it emails are logged instead of sent',

@@ -44,3 +44,20 @@ export function formatAmount(amount: bigint, decimals: number): string {
   const fraction = digits.slice(digits.length - decimals).replace(/0+$/, '');
   return fraction ? `${whole}.${fraction}` : whole;
 }
+
+const DECIMAL_NUMBER = /^(0|[1-9][0-9]*)(\.[0-9]+)?$/;
+
+/**
+ * "1.5" in a token with 18 decimals -> 1500000000000000000n: for amounts people
+ * write in configuration. Exact; more fraction digits than the token has are refused
+ * rather than rounded.
+ */
+export function parseDecimalAmount(text: string, decimals: number, field = 'amount'): bigint {
+  assertDecimals(decimals);
+  if (!DECIMAL_NUMBER.test(text)) throw new DomainError('INVALID_AMOUNT', `${field} must be a plain decimal number like 1.5, got "${text}"`);
+  const [whole = '0', fraction = ''] = text.split('.');
+  if (fraction.length > decimals) throw new DomainError('INVALID_AMOUNT', `${field} has ${fraction.length} decimals; the token has only ${decimals}`);
+  const amount = BigInt(whole + fraction.padEnd(decimals, '0'));
+  if (amount > MAX_UINT256) throw new DomainError('INVALID_AMOUNT', `${field} exceeds 2^256 - 1`);
+  return amount;
+}

@@ -29,6 +29,12 @@ export interface RefundView {
   payout: PayoutDetails | null;
   completedAt: string | null;
   failureReason: string | null;
+  /** The failure's type (src/payout/failures.ts) while `failed`. */
+  failureCode: string | null;
+  /** While `failed`: whether an admin's retry may try again (never when money may have moved). */
+  retryable: boolean | null;
+  /** Why the refund waits when it would otherwise move on (an amount above PAYOUT_MAX_AMOUNT, PAYOUT_DAILY_LIMIT reached). */
+  waitingReason: string | null;
   statusHistory: StatusChange[];
   notificationFailures: NotificationFailure[];
   processingTimeMs: number | null;

@@ -27,3 +27,21 @@ export interface RefundEvent {
 }
 
 export type EmailAudience = 'user' | 'finance';
+
+/**
+ * Alerts about the treasury rather than one refund, sent to the same webhook with
+ * the same signature and id rules. Each is sent once per episode (see
+ * src/persistence/treasury-store.ts); docs/ADMIN.md says what to do about each.
+ */
+export const TREASURY_EVENT_TYPES = ['treasury.low_balance', 'treasury.payout_stuck', 'treasury.daily_limit'] as const;
+export type TreasuryEventType = (typeof TREASURY_EVENT_TYPES)[number];
+
+export interface TreasuryEvent {
+  id: string;
+  type: TreasuryEventType;
+  createdAt: string;
+  data: { message: string; [detail: string]: unknown };
+}
+
+/** Everything the admin webhook receives. */
+export type WebhookEvent = RefundEvent | TreasuryEvent;

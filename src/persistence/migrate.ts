@@ -1,8 +1,9 @@
 import type { Connection } from 'mongoose';
 import { SUBSCRIPTION_REFUND_DEFAULTS } from '../domain/subscription';
-import { PAYOUT_LEDGER_INDEXES } from './payout-ledger';
+import { OBSOLETE_PAYOUT_LEDGER_INDEXES, PAYOUT_LEDGER_COLLECTIONS, PAYOUT_LEDGER_INDEXES } from './payout-ledger';
 import { NOTIFICATION_FAILURE_INDEXES, REFUND_INDEXES, REFUND_TRANSITION_INDEXES } from './refund-model';
 import { SUBSCRIPTION_INDEXES } from './subscription-model';
+import { TREASURY_COLLECTIONS } from './treasury-store';
 
 interface IndexSpec {
   keys: Record<string, 1 | -1>;
@@ -20,11 +21,15 @@ export const INDEXES: Record<string, readonly IndexSpec[]> = {
 
 const NAMESPACE_EXISTS = 48;
 
-export const COLLECTIONS = ['proratarefunds', 'refundtransitions', 'refundnotificationfailures', 'subscriptions', 'payouts', 'payoutattempts', 'walletlocks', 'idempotencykeys', 'sweepruns'];
+/** Indexes of earlier versions that the current code must not have (e.g. a uniqueness it no longer wants). */
+const OBSOLETE_INDEXES: Record<string, readonly { keys: Record<string, 1 | -1>; unique: boolean }[]> = OBSOLETE_PAYOUT_LEDGER_INDEXES;
+
+export const COLLECTIONS = ['proratarefunds', 'refundtransitions', 'refundnotificationfailures', 'subscriptions', ...PAYOUT_LEDGER_COLLECTIONS, ...TREASURY_COLLECTIONS, 'idempotencykeys', 'sweepruns'];
 
 export interface MigrationReport {
   createdCollections: string[];
   createdIndexes: string[];
+  droppedIndexes: string[];
   backfilled: Record<string, number>;
 }
 
@@ -36,7 +41,7 @@ export interface MigrationReport {
 export async function migrate(connection: Connection): Promise<MigrationReport> {
   const db = connection.db;
   if (!db) throw new Error('MongoDB connection is not open');
-  const report: MigrationReport = { createdCollections: [], createdIndexes: [], backfilled: {} };
+  const report: MigrationReport = { createdCollections: [], createdIndexes: [], droppedIndexes: [], backfilled: {} };
 
   const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((collection) => collection.name));
   for (const name of COLLECTIONS) {
@@ -46,6 +51,16 @@ export async function migrate(connection: Connection): Promise<MigrationReport> 
       report.createdCollections.push(name);
     } catch (error) {
       if ((error as { code?: number }).code !== NAMESPACE_EXISTS) throw error; // created concurrently: fine
+    }
+  }
+
+  for (const [collectionName, specs] of Object.entries(OBSOLETE_INDEXES)) {
+    const collection = db.collection(collectionName);
+    for (const index of await collection.indexes()) {
+      const obsolete = specs.some((spec) => keySignature(spec.keys) === keySignature(index.key as Record<string, number>) && Boolean(index.unique) === spec.unique);
+      if (!obsolete || !index.name) continue;
+      await collection.dropIndex(index.name);
+      report.droppedIndexes.push(`${collectionName}.${index.name}`);
     }
   }
 
@@ -76,6 +91,7 @@ function keySignature(keys: Record<string, number>): string {
 export function describeReport(report: MigrationReport): string[] {
   const lines = [
     ...report.createdCollections.map((name) => `created collection ${name}`),
+    ...report.droppedIndexes.map((name) => `dropped obsolete index ${name}`),
     ...report.createdIndexes.map((name) => `created index ${name}`),
     ...Object.entries(report.backfilled)
       .filter(([, count]) => count > 0)

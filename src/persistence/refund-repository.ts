@@ -50,7 +50,11 @@ export class RefundRepository {
     this.notificationFailures = notificationFailureModel(connection);
   }
 
-  /** Inserts the record once; a replayed insert of the same refund is a no-op. */
+  /**
+   * Inserts the record once; a replayed insert by the same run is a no-op. A
+   * new run of the same refund (the workflow was reset) takes the record over:
+   * the record follows the run that is alive.
+   */
   async create(view: RefundView, runId: string | null): Promise<void> {
     try {
       await this.refunds.create({ ...fromView(view), _id: view.refundId, runId });
@@ -59,7 +63,13 @@ export class RefundRepository {
       if (!isDuplicateKey(error)) throw error;
       const existing = await this.refunds.findById(view.refundId).lean();
       if (existing?.subscriptionId !== view.subscriptionId) throw error;
+      if (runId && existing.runId !== runId) await this.rebind(view, runId);
     }
+  }
+
+  /** The record now mirrors `runId`, starting from that run's view of the refund. */
+  private async rebind(view: RefundView, runId: string): Promise<void> {
+    await this.refunds.updateOne({ _id: view.refundId }, { $set: { ...fromView(view), runId } });
   }
 
   /**
@@ -70,18 +80,25 @@ export class RefundRepository {
    * store (FerretDB v1 applies conditional updates as read-then-write). The claims
    * double as an append-only audit log. Re-applying a recorded change is a no-op.
    */
-  async transition(refundId: string, change: StatusChange, fields: RecordFields = {}): Promise<void> {
-    const current = await this.refunds.findById(refundId).lean();
+  async transition(refundId: string, change: StatusChange, fields: RecordFields = {}, run?: { runId: string; base: RefundView }): Promise<void> {
+    let current = await this.refunds.findById(refundId).lean();
     if (!current) throw new RefundTransitionConflict(refundId, change.status, null);
     if (current.statusHistory.some((entry) => sameChange(entry, change))) return;
+    if (run && current.runId !== run.runId) {
+      // A reset run writes for the first time: the record follows it from its own view on.
+      await this.rebind(run.base, run.runId);
+      current = (await this.refunds.findById(refundId).lean())!;
+    }
     if (!canTransition(current.refundStatus, change.status)) throw new RefundTransitionConflict(refundId, change.status, current.refundStatus);
 
     const seq = current.statusHistory.length;
+    // Claims are per run: a reset run numbers its changes afresh without colliding with the run it replaced.
+    const claimId = current.runId ? `${refundId}:${current.runId}:${seq}` : `${refundId}:${seq}`;
     try {
-      await this.transitions.create({ _id: `${refundId}:${seq}`, refundId, seq, from: current.refundStatus, ...change });
+      await this.transitions.create({ _id: claimId, refundId, seq, from: current.refundStatus, ...change });
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
-      const claim = await this.transitions.findById(`${refundId}:${seq}`).lean();
+      const claim = await this.transitions.findById(claimId).lean();
       // Someone else's change took this place first: ours lost. If the claim is
       // ours (an earlier attempt stopped before updating the record), finish it.
       if (!claim || !sameChange(claim, change)) throw new RefundTransitionConflict(refundId, change.status, claim?.status ?? current.refundStatus);
@@ -276,6 +293,9 @@ export function toView(record: RefundRecord, notificationFailures: NotificationF
     payout: record.payout ?? null,
     completedAt: record.completedAt?.toISOString() ?? null,
     failureReason: record.failureReason ?? null,
+    failureCode: record.failureCode ?? null,
+    retryable: record.retryable ?? null,
+    waitingReason: record.waitingReason ?? null,
     statusHistory: record.statusHistory.map(({ status, at, by, note }) => (note ? { status, at, by, note } : { status, at, by })),
     notificationFailures,
     processingTimeMs: record.processingTimeMs ?? null,

@@ -11,12 +11,12 @@ import type { Config } from '../config';
 import { refundWorkflowId, type RefundView } from '../domain/refund';
 import type { proRataRefundWorkflow } from '../../workflows/refund-workflow';
 import {
-  approveUpdate,
-  cancelUpdate,
-  refundStateQuery,
-  registrationUpdate,
-  rejectUpdate,
-  retryUpdate,
+  approveRefundUpdate,
+  awaitRegistrationUpdate,
+  cancelRefundUpdate,
+  getRefundQuery,
+  rejectRefundUpdate,
+  retryPayoutUpdate,
   type ApproveDecision,
   type CancelDecision,
   type RefundTimings,
@@ -35,10 +35,16 @@ export interface RefundPolicySettings {
   timings?: Partial<RefundTimings>;
 }
 
-/** Which refund run: records keep the runId, so decisions never reach a later refund of the same subscription. */
+/**
+ * Which refund: its subscription's workflow, and (for reads) the run the record
+ * follows. Decisions go to the workflow id, whatever run is current (a reset
+ * starts a new run), and carry the refundId so the workflow refuses a decision
+ * meant for another refund of the same subscription.
+ */
 export interface RefundRunRef {
   subscriptionId: string;
   runId?: string | null;
+  refundId?: string;
 }
 
 export interface StartRefundRequest {
@@ -93,7 +99,7 @@ export class RefundWorkflowClient {
   async start(request: StartRefundRequest): Promise<StartRefundResult> {
     const started = await this.startRun(request);
     if (started.kind === 'already-running') return started;
-    const state = await this.withDeadline(() => started.handle.executeUpdate(registrationUpdate), 30_000);
+    const state = await this.withDeadline(() => started.handle.executeUpdate(awaitRegistrationUpdate), 30_000);
     return { kind: 'started', refundId: started.refundId, runId: started.handle.firstExecutionRunId, state };
   }
 
@@ -142,23 +148,23 @@ export class RefundWorkflowClient {
 
   /** The live state of a refund run (the subscription's latest run when `runId` is omitted). */
   state(ref: RefundRunRef): Promise<RefundWorkflowState> {
-    return this.withDeadline(() => this.handle(ref.subscriptionId, ref.runId).query(refundStateQuery));
+    return this.withDeadline(() => this.handle(ref.subscriptionId, ref.runId).query(getRefundQuery));
   }
 
   approve(ref: RefundRunRef, decision: ApproveDecision): Promise<RefundView> {
-    return this.withDeadline(() => this.handle(ref.subscriptionId, ref.runId).executeUpdate(approveUpdate, { args: [decision] }));
+    return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(approveRefundUpdate, { args: [addressed(decision, ref)] }));
   }
 
   reject(ref: RefundRunRef, decision: RejectDecision): Promise<RefundView> {
-    return this.withDeadline(() => this.handle(ref.subscriptionId, ref.runId).executeUpdate(rejectUpdate, { args: [decision] }));
+    return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(rejectRefundUpdate, { args: [addressed(decision, ref)] }));
   }
 
   cancel(ref: RefundRunRef, decision: CancelDecision): Promise<RefundView> {
-    return this.withDeadline(() => this.handle(ref.subscriptionId, ref.runId).executeUpdate(cancelUpdate, { args: [decision] }));
+    return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(cancelRefundUpdate, { args: [addressed(decision, ref)] }));
   }
 
   retry(ref: RefundRunRef, decision: RetryDecision): Promise<RefundView> {
-    return this.withDeadline(() => this.handle(ref.subscriptionId, ref.runId).executeUpdate(retryUpdate, { args: [decision] }));
+    return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(retryPayoutUpdate, { args: [addressed(decision, ref)] }));
   }
 
   /** Waits for the run to end; for tests and scripts. */
@@ -176,4 +182,8 @@ export class RefundWorkflowClient {
   private withDeadline<T>(call: () => Promise<T>, timeoutMs = this.callTimeoutMs): Promise<T> {
     return this.client.withDeadline(Date.now() + timeoutMs, call);
   }
+}
+
+function addressed<D extends { refundId?: string }>(decision: D, ref: RefundRunRef): D {
+  return ref.refundId ? { ...decision, refundId: ref.refundId } : decision;
 }

@@ -29,7 +29,7 @@ describe('payout survives kill -9 of every worker right after broadcast', () => 
 
     const subscription = await stack.insertSubscription();
     const started = await stack.refundClient.start({ subscriptionId: subscription.subscriptionId, requestedBy: 'user-1' });
-    if (started.kind !== 'started' || !started.state.refund) throw new Error(`not started: ${JSON.stringify(started)}`);
+    if (started.kind !== 'started' || started.state.phase !== 'registered') throw new Error(`not started: ${JSON.stringify(started)}`);
     const ref = { subscriptionId: subscription.subscriptionId, runId: started.runId };
     const amount = BigInt(started.state.refund.amount);
     const fromBlock = Number(await anvil.rpc<string>('eth_blockNumber'));

@@ -57,7 +57,7 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
       expect(await subscriptions.findOne({ _id: notRefundable._id })).toMatchObject({ refundEligible: false, refundWindowDays: 7 });
 
       const second = await migrate(connection);
-      expect(second).toEqual({ createdCollections: [], createdIndexes: [], backfilled: { refundEligible: 0, refundWindowDays: 0, isRefundApplied: 0 } });
+      expect(second).toEqual({ createdCollections: [], createdIndexes: [], droppedIndexes: [], backfilled: { refundEligible: 0, refundWindowDays: 0, isRefundApplied: 0 } });
     });
   });
 
@@ -185,15 +185,21 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
       await expect(ledger.claim(subscriptionId, details('another-refund'))).rejects.toThrow(PayoutClaimedByAnotherRefund);
     });
 
-    test('a nonce or an attempt number is recorded once, whoever races for it', async () => {
+    test('a nonce is given to one payout and an attempt number recorded once, whoever races for them', async () => {
       await migrate(connection);
       const ledger = new PayoutLedger(connection);
       const from = `0xwallet${Date.now()}`;
-      const attempt = (subscriptionId: string, n: number, nonce: number) => ({
-        _id: `${subscriptionId}:${n}`,
-        subscriptionId,
-        refundId: `refund-of-${subscriptionId}`,
+      const reservations = await Promise.all(['s1', 's2', 's3'].map((subscriptionId) => ledger.reserveNonce(31337, from, 7, { subscriptionId, refundId: `refund-of-${subscriptionId}` })));
+      expect(reservations.filter(Boolean)).toHaveLength(1);
+      const owner = await ledger.nonceOwner(31337, from, 7);
+      expect(['s1', 's2', 's3']).toContain(owner);
+
+      const attempt = (n: number, nonce: number) => ({
+        _id: `s4-${from}:${n}`,
+        subscriptionId: `s4-${from}`,
+        refundId: 'refund-of-s4',
         attempt: n,
+        kind: 'payout' as const,
         chainId: 31337,
         from,
         to: '0xb',
@@ -201,13 +207,23 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
         tokenAddress: null,
         nonce,
         rawTransaction: '0x00',
-        txHash: `0xhash-${subscriptionId}-${n}`,
+        txHash: `0xhash-s4-${n}-${nonce}`,
+        signedAtBlock: 0,
       });
-      const sameNonce = await Promise.allSettled(['s1', 's2', 's3'].map((subscriptionId) => ledger.recordAttempt(attempt(`${subscriptionId}-${from}`, 1, 7))));
-      expect(sameNonce.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
-      const sameAttempt = await Promise.allSettled([8, 9, 10].map((nonce) => ledger.recordAttempt(attempt(`s4-${from}`, 1, nonce))));
+      const sameAttempt = await Promise.allSettled([8, 9, 10].map((nonce) => ledger.recordAttempt(attempt(1, nonce))));
       expect(sameAttempt.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
-      expect(await ledger.highestNonce(31337, from)).toBeGreaterThanOrEqual(7);
+      // Replacements share their nonce: the ledger takes several transactions at one nonce of one payout.
+      await expect(ledger.recordAttempt(attempt(2, 8))).resolves.toMatchObject({ nonce: 8, attempt: 2 });
+      expect(await ledger.highestNonce(31337, from)).toBeGreaterThanOrEqual(8);
+    });
+
+    test('a nonce reserved by an allocation that crashed before signing is taken over, never skipped', async () => {
+      const ledger = new PayoutLedger(connection);
+      const from = `0xorphan${Date.now()}`;
+      expect(await ledger.reserveNonce(31337, from, 0, { subscriptionId: 'crashed', refundId: 'r-crashed' })).toBe(true);
+      expect(await ledger.reserveNonce(31337, from, 0, { subscriptionId: 'next', refundId: 'r-next' })).toBe(false);
+      expect(await ledger.takeOverOrphanNonce(31337, from, 0, { subscriptionId: 'next', refundId: 'r-next' })).toBe(true);
+      expect(await ledger.nonceOwner(31337, from, 0)).toBe('next');
     });
   });
 });

@@ -1,7 +1,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ethers } from 'ethers';
 import { Types } from 'mongoose';
-import { approveSignal } from '../../workflows/refund-messages';
+import { approveSignal, registeredRefund } from '../../workflows/refund-messages';
 import { balanceOf, blockNumber, countIncomingTransfers, countTokenTransfers, newFundedWallet, provider, setBalance } from '../support/chain';
 import { deployTestToken, tokenBalance } from '../support/erc20';
 import { verifyWebhookSignature } from '../support/http-receiver';
@@ -24,15 +24,15 @@ describe('refund workflow (real Temporal, FerretDB, anvil)', () => {
     const subscription = await stack.insertSubscription(overrides);
     const started = await stack.refundClient.start({ subscriptionId: subscription.subscriptionId, requestedBy: String(subscription.doc.userId), reason: 'no longer needed' });
     if (started.kind !== 'started' || started.state.phase !== 'registered') throw new Error(`refund did not start: ${JSON.stringify(started)}`);
-    return { ...subscription, refundId: started.refundId, ref: { subscriptionId: subscription.subscriptionId, runId: started.runId }, refund: started.state.refund! };
+    return { ...subscription, refundId: started.refundId, ref: { subscriptionId: subscription.subscriptionId, runId: started.runId }, refund: started.state.refund };
   }
 
   async function waitForStatus(ref: RefundRunRef, status: string, timeoutMs = 30_000) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const state = await stack.refundClient.state(ref);
-      if (state.refund?.refundStatus === status) return state.refund;
-      if (Date.now() > deadline) throw new Error(`refund stayed ${state.refund?.refundStatus}, expected ${status}: ${JSON.stringify(state.refund)}`);
+      const refund = registeredRefund(await stack.refundClient.state(ref));
+      if (refund?.refundStatus === status) return refund;
+      if (Date.now() > deadline) throw new Error(`refund stayed ${refund?.refundStatus}, expected ${status}: ${JSON.stringify(refund)}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
@@ -82,9 +82,9 @@ describe('refund workflow (real Temporal, FerretDB, anvil)', () => {
     try {
       const subscription = await auto.insertSubscription();
       const started = await auto.refundClient.start({ subscriptionId: subscription.subscriptionId, requestedBy: 'user-1' });
-      if (started.kind !== 'started') throw new Error('not started');
+      if (started.kind !== 'started' || started.state.phase !== 'registered') throw new Error('not started');
       const ref = { subscriptionId: subscription.subscriptionId, runId: started.runId };
-      expect(Date.parse(started.state.refund!.autoApproveAt) - Date.parse(started.state.refund!.requestedAt)).toBe(1_500);
+      expect(Date.parse(started.state.refund.autoApproveAt) - Date.parse(started.state.refund.requestedAt)).toBe(1_500);
       await expect(auto.refundClient.result(ref)).resolves.toEqual({ refundId: started.refundId, outcome: 'completed' });
       await saveHistoryFixture('auto-approved', auto.refundClient, ref);
       const record = await auto.refunds.findById(started.refundId);

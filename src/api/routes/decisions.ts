@@ -2,7 +2,7 @@ import { ApplicationFailure, WorkflowNotFoundError, WorkflowUpdateFailedError } 
 import { isTerminal, type RefundStatus } from '../../domain/refund-status';
 import type { RefundView } from '../../domain/refund';
 import type { RefundRunRef } from '../../temporal/refund-client';
-import { DECISION_ERRORS } from '../../../workflows/refund-messages';
+import { DECISION_ERRORS, registeredRefund } from '../../../workflows/refund-messages';
 import type { ApiServices } from '../context';
 import { apiError, type ApiError } from '../errors';
 import type { Handlers } from '../route-table';
@@ -52,6 +52,14 @@ async function decide(
     if (refusal === DECISION_ERRORS.notPending || refusal === DECISION_ERRORS.notFailed) {
       throw wrongStatus(refusal === DECISION_ERRORS.notPending ? 'pending' : 'failed', await liveStatus(services, run, refund.refundStatus));
     }
+    if (refusal === DECISION_ERRORS.notRetryable) {
+      throw apiError('REFUND_NOT_RETRYABLE', (error as WorkflowUpdateFailedError).cause?.message ?? 'this payout must not be retried', {
+        refundStatus: refund.refundStatus,
+        failureCode: refund.failureCode,
+      });
+    }
+    // The subscription's workflow now runs a later refund: this one is over.
+    if (refusal === DECISION_ERRORS.otherRefund) throw wrongStatus(expected, refund.refundStatus);
     if (refusal === DECISION_ERRORS.notReady) throw apiError('REFUND_NOT_READY', 'the refund is still being prepared; retry in a moment');
     if (refusal === DECISION_ERRORS.invalidInput) throw apiError('INVALID_DECISION', (error as WorkflowUpdateFailedError).cause?.message ?? 'the decision is invalid');
     throw error;
@@ -65,7 +73,7 @@ function refusalType(error: unknown): string | undefined {
 
 async function liveStatus(services: ApiServices, run: RefundRunRef, fallback: RefundStatus): Promise<RefundStatus> {
   const state = await services.refundClient.state(run).catch(() => null);
-  return state?.refund?.refundStatus ?? fallback;
+  return (state && registeredRefund(state)?.refundStatus) ?? fallback;
 }
 
 function wrongStatus(expected: Expected, refundStatus: RefundStatus): ApiError {

@@ -36,7 +36,7 @@ export interface LoadedRefund {
 export async function loadRefund(services: ApiServices, refundId: string): Promise<LoadedRefund> {
   const found = await services.refunds.findWithRunId(refundId);
   if (!found) throw apiError('REFUND_NOT_FOUND', `refund ${refundId} does not exist`);
-  return { refund: found.refund, run: { subscriptionId: found.refund.subscriptionId, runId: found.runId } };
+  return { refund: found.refund, run: { subscriptionId: found.refund.subscriptionId, runId: found.runId, refundId } };
 }
 
 /** The refund's user, the creator of its subscription, or an admin. */

@@ -4,6 +4,7 @@ import { BLOCKING_STATUSES, isTerminal, type RefundStatus } from '../../domain/r
 import type { RefundView } from '../../domain/refund';
 import type { Subscription } from '../../domain/subscription';
 import type { StartRefundResult } from '../../temporal/refund-client';
+import { registeredRefund } from '../../../workflows/refund-messages';
 import type { Caller } from '../auth';
 import type { ApiServices } from '../context';
 import { apiError } from '../errors';
@@ -28,12 +29,12 @@ export const requestHandlers = {
     const { state } = started;
     switch (state.phase) {
       case 'registered':
-        return { body: state.refund!, headers: { Location: `/api/refunds/pro-rata/${started.refundId}` } };
+        return { body: state.refund, headers: { Location: `/api/refunds/pro-rata/${started.refundId}` } };
       case 'ineligible':
-        throw apiError('NOT_ELIGIBLE', 'the subscription cannot be refunded', { reasons: state.ineligibility?.reasons ?? [] });
+        throw apiError('NOT_ELIGIBLE', 'the subscription cannot be refunded', { reasons: state.ineligibility.reasons });
       case 'invalid':
-        if (state.invalid?.code === 'SUBSCRIPTION_NOT_FOUND') throw apiError('SUBSCRIPTION_NOT_FOUND', state.invalid.message);
-        throw apiError('INVALID_SUBSCRIPTION', state.invalid?.message ?? 'the subscription document is invalid');
+        if (state.invalid.code === 'SUBSCRIPTION_NOT_FOUND') throw apiError('SUBSCRIPTION_NOT_FOUND', state.invalid.message);
+        throw apiError('INVALID_SUBSCRIPTION', state.invalid.message);
       case 'preparing':
         throw new Error(`refund ${started.refundId} answered its registration while still preparing`);
     }
@@ -50,8 +51,8 @@ export const requestHandlers = {
 export async function currentRefund(services: ApiServices, { refund, run }: LoadedRefund): Promise<RefundView> {
   if (isTerminal(refund.refundStatus)) return refund;
   try {
-    const state = await services.refundClient.state(run);
-    return state.refund ?? refund;
+    const live = registeredRefund(await services.refundClient.state(run));
+    return live?.refundId === refund.refundId ? live : refund;
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) return refund; // past the namespace's retention: the record is all there is
     throw error;
@@ -99,7 +100,7 @@ async function startRefund(services: ApiServices, subscription: Subscription, ca
 /** The refund of the subscription's latest workflow run, live; null when there is none (or it is still preparing). */
 async function liveRefund(services: ApiServices, subscriptionId: string): Promise<RefundView | null> {
   try {
-    return (await services.refundClient.state({ subscriptionId })).refund;
+    return registeredRefund(await services.refundClient.state({ subscriptionId }));
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) return null;
     throw error;

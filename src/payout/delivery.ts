@@ -1,0 +1,39 @@
+import { Contract, getAddress, type JsonRpcProvider, type TransactionReceipt } from 'ethers';
+import { ERC20_INTERFACE, transferredTo } from '../chain/erc20';
+
+/**
+ * What a mined payout transaction delivered to the recipient. A successful
+ * receipt proves little for a token: some return false instead of reverting,
+ * some take a fee on transfer. So a token payout is judged by the recipient's
+ * balance change across the receipt's block, cross-checked with the token's
+ * Transfer logs in the receipt.
+ */
+export type Delivery =
+  | { kind: 'paid' }
+  /** Nothing reached the recipient: the nonce is spent, the refund is unpaid. */
+  | { kind: 'nothing'; reason: string }
+  /** Something else than asked reached the recipient: a person must look; never pay again automatically. */
+  | { kind: 'different'; delivered: bigint; expected: bigint };
+
+export interface DeliveryTarget {
+  to: string;
+  amount: string;
+  tokenAddress: string | null;
+}
+
+export async function judgeDelivery(provider: JsonRpcProvider, target: DeliveryTarget, receipt: TransactionReceipt): Promise<Delivery> {
+  if (receipt.status !== 1) return { kind: 'nothing', reason: `transaction reverted in block ${receipt.blockNumber}` };
+  if (!target.tokenAddress) return { kind: 'paid' }; // the protocol moves the value of a successful transaction, exactly
+
+  const expected = BigInt(target.amount);
+  const logged = transferredTo(receipt.logs, target.tokenAddress, target.to);
+  const token = new Contract(target.tokenAddress, ERC20_INTERFACE, provider);
+  const balanceAt = async (blockTag: number) => (await token.getFunction('balanceOf')(getAddress(target.to), { blockTag })) as bigint;
+  const change = (await balanceAt(receipt.blockNumber)) - (await balanceAt(receipt.blockNumber - 1));
+
+  if (change === expected && (logged === expected || logged === 0n)) return { kind: 'paid' }; // some tokens log nothing
+  // Someone else paid the recipient in the same block: the logs of our transaction decide.
+  if (logged === expected && change > expected) return { kind: 'paid' };
+  if (change <= 0n && logged === 0n) return { kind: 'nothing', reason: `token ${target.tokenAddress} moved nothing to ${target.to} in block ${receipt.blockNumber}` };
+  return { kind: 'different', delivered: change > 0n ? change : logged, expected };
+}

@@ -1,0 +1,275 @@
+import { Contract, getAddress, Transaction, ZeroAddress, type TransactionRequest } from 'ethers';
+import { ERC20_INTERFACE } from '../chain/erc20';
+import { formatAmount, parseAmount } from '../domain/amount';
+import { currencyKey, type Currency } from '../domain/currency';
+import { limitFor, type CurrencyLimit } from '../domain/currency-limits';
+import { isDuplicateKey } from '../persistence/errors';
+import { PayoutClaimedByAnotherRefund, walletKey, type PayoutAttemptRecord } from '../persistence/payout-ledger';
+import type { TreasuryStore } from '../persistence/treasury-store';
+import { PayoutFailure } from './failures';
+import { initialFees, type Fees } from './fees';
+import { committedFunds } from './funds';
+import { currentFees, judgeRound, roundOf, type PayoutDeps } from './rounds';
+import type { TreasuryAlerts } from './treasury-alerts';
+
+export interface PayoutRequest {
+  refundId: string;
+  subscriptionId: string;
+  to: string;
+  amount: string;
+  currency: Currency;
+}
+
+export type PreparedPayout =
+  /** A round is open at this transaction's nonce: watch it. */
+  | { kind: 'round'; attempt: PayoutAttemptRecord }
+  | { kind: 'paid'; attempt: PayoutAttemptRecord; blockNumber: number; confirmations: number }
+  /** PAYOUT_DAILY_LIMIT is reached for the currency: nothing was signed; ask again at `retryAt`. */
+  | { kind: 'limited'; retryAt: string; reason: string };
+
+export interface PreparerDeps extends PayoutDeps {
+  store: TreasuryStore;
+  alerts: TreasuryAlerts;
+  dailyLimits: readonly CurrencyLimit[];
+  /** Identifies this process in wallet locks. */
+  workerId: string;
+  now?: () => Date;
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * Gets a payout ready to be watched, exactly once per subscription:
+ * claims the subscription for the refund, and returns the open round if there
+ * is one. A new round, at a new nonce, is signed only when there is none or the
+ * chain has proven the last one unpaid at finality depth. Signing happens under
+ * the wallet lock, after checking that the treasury can cover this payout on
+ * top of everything already signed and not yet mined, and the daily limit.
+ */
+export class PayoutPreparer {
+  private readonly log;
+
+  constructor(private readonly deps: PreparerDeps) {
+    this.log = deps.logger.child({ subcomponent: 'PayoutPreparer' });
+  }
+
+  private get treasury() {
+    return this.deps.treasury;
+  }
+
+  async prepare(request: PayoutRequest): Promise<PreparedPayout> {
+    const to = recipientOf(request.to);
+    const amount = parseAmount(request.amount);
+    if (amount === 0n) throw new PayoutFailure('InvalidAmount', 'refund amount is zero: nothing to pay');
+    const token = request.currency.tokenAddress ? getAddress(request.currency.tokenAddress) : null;
+    await this.verifyCurrency(request.currency, token);
+    await this.claim(request, to, token);
+
+    for (;;) {
+      const claim = await this.deps.ledger.findClaim(request.subscriptionId);
+      if (claim?.status === 'review') throw new PayoutFailure('PayoutAmountMismatch', claim.failure ?? 'the payout delivered a different amount: a person must settle it');
+      const attempts = await this.deps.ledger.attemptsOf(request.subscriptionId);
+      const round = roundOf(attempts, claim?.nonce);
+      if (round.length > 0) {
+        const state = await judgeRound(this.deps, round);
+        if (state.kind === 'paid') return { kind: 'paid', attempt: state.attempt, blockNumber: state.blockNumber, confirmations: state.confirmations };
+        if (state.kind === 'open') return { kind: 'round', attempt: [...round].reverse().find((attempt) => attempt.kind === 'payout') ?? round.at(-1)! };
+        // Proven unpaid: a new round may be signed.
+      }
+      const limited = await this.dailyLimitReached(request.currency, amount);
+      if (limited) return limited;
+      const unsigned = await this.unsignedPayout(to, amount, token);
+      const outcome = await this.deps.ledger.withWalletLock(walletKey(this.treasury.chainId, this.treasury.address), `${this.deps.workerId}:${request.refundId}`, () =>
+        this.signNewRound(request, attempts.length, unsigned, amount, token),
+      );
+      if (outcome !== 'raced') return outcome;
+    }
+  }
+
+  /** Under the wallet lock. 'raced': another execution of this payout signed meanwhile; look again. */
+  private async signNewRound(request: PayoutRequest, knownAttempts: number, unsigned: Unsigned, amount: bigint, token: string | null): Promise<PreparedPayout | 'raced'> {
+    const { ledger } = this.deps;
+    const { chainId, address: from, provider } = this.treasury;
+    if ((await ledger.attemptsOf(request.subscriptionId)).length !== knownAttempts) return 'raced';
+
+    const limited = await this.dailyLimitReached(request.currency, amount);
+    if (limited) return limited;
+    const cost = unsigned.value + unsigned.gasLimit * unsigned.fees.maxFeePerGas;
+    await this.reserveFunds(request, cost, amount, token);
+
+    const nonce = await this.allocateNonce(request);
+    const rawTransaction = await this.treasury.wallet.signTransaction({ ...unsigned.call, chainId, type: 2, nonce, gasLimit: unsigned.gasLimit, ...unsigned.fees });
+    const signedAtBlock = await provider.getBlockNumber();
+    let attempt: PayoutAttemptRecord;
+    try {
+      attempt = await ledger.recordAttempt({
+        _id: `${request.subscriptionId}:${knownAttempts + 1}`,
+        subscriptionId: request.subscriptionId,
+        refundId: request.refundId,
+        attempt: knownAttempts + 1,
+        kind: 'payout',
+        chainId,
+        from,
+        to: recipientOf(request.to),
+        amount: amount.toString(),
+        tokenAddress: token,
+        nonce,
+        rawTransaction,
+        txHash: Transaction.from(rawTransaction).hash!,
+        signedAtBlock,
+      });
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+      await ledger.releaseNonce(chainId, from, nonce, request.subscriptionId);
+      return 'raced';
+    }
+    await ledger.setNextNonce(chainId, from, nonce + 1);
+    await ledger.openRound(request.subscriptionId, { nonce, reservedWei: cost, reservedTokens: token ? amount : 0n });
+    if (this.deps.dailyLimits.length > 0) await ledger.addSpend(this.spendBucket(request.currency, this.now()), amount);
+    this.log.info({ refundId: request.refundId, txHash: attempt.txHash, nonce, attempt: attempt.attempt }, 'payout signed and persisted');
+    return { kind: 'round', attempt };
+  }
+
+  /**
+   * The next nonce of the wallet, given to this payout for good. Never below
+   * what the node has seen (someone else may use the key) nor below what this
+   * service handed out. A reservation left without a transaction by a crashed
+   * allocation (we hold the lock, so its owner is gone) is taken over, so no
+   * nonce is ever skipped.
+   */
+  private async allocateNonce(request: PayoutRequest): Promise<number> {
+    const { ledger } = this.deps;
+    const { chainId, address: from, provider } = this.treasury;
+    const owner = { subscriptionId: request.subscriptionId, refundId: request.refundId };
+    let nonce = Math.max(await provider.getTransactionCount(from, 'pending'), await ledger.nextNonce(chainId, from));
+    for (;;) {
+      if (await ledger.reserveNonce(chainId, from, nonce, owner)) return nonce;
+      if (await ledger.takeOverOrphanNonce(chainId, from, nonce, owner)) return nonce;
+      nonce += 1;
+    }
+  }
+
+  /**
+   * Refuses, before any nonce is spent, a payout the treasury cannot cover on
+   * top of every payout signed and not yet mined.
+   */
+  private async reserveFunds(request: PayoutRequest, cost: bigint, amount: bigint, token: string | null): Promise<void> {
+    const { chainId, address: from, provider } = this.treasury;
+    const [open, minedCount, nativeBalance] = await Promise.all([this.deps.ledger.openClaims(chainId, from), provider.getTransactionCount(from, 'latest'), provider.getBalance(from, 'latest')]);
+    const committed = committedFunds(
+      open.filter((claim) => claim._id !== request.subscriptionId),
+      minedCount,
+    );
+    const promised = committed.payouts > 0 ? `, of which ${formatAmount(committed.wei, 18)} is promised to ${committed.payouts} payout(s) in flight` : '';
+    if (token) {
+      const tokenBalance = (await new Contract(token, ERC20_INTERFACE, provider).getFunction('balanceOf')(from)) as bigint;
+      const tokensPromised = committed.tokens.get(token.toLowerCase()) ?? 0n;
+      if (tokenBalance - tokensPromised < amount) {
+        throw insufficient(
+          `treasury holds ${formatAmount(tokenBalance, request.currency.decimals)} ${request.currency.symbol}${tokensPromised > 0n ? ` (${formatAmount(tokensPromised, request.currency.decimals)} promised to payouts in flight)` : ''}, the refund needs ${formatAmount(amount, request.currency.decimals)}`,
+        );
+      }
+      if (nativeBalance - committed.wei < cost) throw insufficient(`treasury has ${formatAmount(nativeBalance, 18)} of the native coin for gas${promised}; this payout needs up to ${formatAmount(cost, 18)}`);
+      return;
+    }
+    if (nativeBalance - committed.wei < cost) {
+      throw insufficient(`treasury holds ${formatAmount(nativeBalance, 18)} ${request.currency.symbol}${promised}; the refund needs ${formatAmount(amount, 18)} plus up to ${formatAmount(cost - amount, 18)} for gas`);
+    }
+  }
+
+  private async dailyLimitReached(currency: Currency, amount: bigint): Promise<PreparedPayout | null> {
+    const limit = limitFor(this.deps.dailyLimits, currency);
+    if (limit === null) return null;
+    const now = this.now();
+    const buckets = Array.from({ length: 24 }, (_, hoursAgo) => this.spendBucket(currency, new Date(now.getTime() - hoursAgo * HOUR_MS)));
+    const spent = await this.deps.ledger.spentIn(buckets);
+    const key = `${this.treasury.chainId}:${currencyKey(currency)}`;
+    if (spent + amount <= limit) {
+      await this.deps.alerts.clear('treasury.daily_limit', key, `payouts in ${currency.symbol} are back under PAYOUT_DAILY_LIMIT`);
+      return null;
+    }
+    const retryAt = new Date(Math.floor(now.getTime() / HOUR_MS) * HOUR_MS + HOUR_MS); // the oldest hour of the window drops out
+    const reason = `PAYOUT_DAILY_LIMIT for ${currency.symbol} is ${formatAmount(limit, currency.decimals)}; ${formatAmount(spent, currency.decimals)} was paid in the last 24 hours and this refund needs ${formatAmount(amount, currency.decimals)}: waiting until ${retryAt.toISOString()}`;
+    await this.deps.alerts.raise('treasury.daily_limit', key, reason, { currency: currency.symbol, limit: limit.toString(), spent: spent.toString() });
+    return { kind: 'limited', retryAt: retryAt.toISOString(), reason };
+  }
+
+  private spendBucket(currency: Currency, at: Date): string {
+    return `${this.treasury.chainId}:${currencyKey(currency)}:${at.toISOString().slice(0, 13)}`;
+  }
+
+  /**
+   * The refund's currency must be the token it names: a wrong `decimals` would
+   * pay a thousand times too much or too little. Checked once per currency.
+   */
+  private async verifyCurrency(currency: Currency, token: string | null): Promise<void> {
+    const { chainId, provider } = this.treasury;
+    const known = await this.deps.store.findCurrency(chainId, token);
+    const onChain = known?.decimals ?? (token ? Number(await new Contract(token, ERC20_INTERFACE, provider).getFunction('decimals')()) : 18);
+    if (onChain !== currency.decimals) {
+      throw new PayoutFailure('CurrencyMismatch', `${currency.symbol} is recorded with ${currency.decimals} decimals, but ${token ? `token ${token} has` : 'the native coin has'} ${onChain}: the payout is refused`);
+    }
+    if (!known) await this.deps.store.recordCurrency(chainId, { ...currency, tokenAddress: token });
+  }
+
+  private async claim(request: PayoutRequest, to: string, token: string | null): Promise<void> {
+    const { chainId, address: from } = this.treasury;
+    try {
+      const claim = await this.deps.ledger.claim(request.subscriptionId, { refundId: request.refundId, chainId, from, to, amount: request.amount, tokenAddress: token });
+      if (claim.to !== to || claim.amount !== request.amount || claim.tokenAddress !== token || claim.chainId !== chainId) {
+        throw new PayoutFailure(
+          'PayoutMismatch',
+          `refund ${request.refundId} asks to pay ${request.amount} to ${to}, but its payout was claimed for ${claim.amount} to ${claim.to} on chain ${claim.chainId}`,
+        );
+      }
+    } catch (error) {
+      if (error instanceof PayoutClaimedByAnotherRefund) throw new PayoutFailure('PayoutClaimedByAnotherRefund', error.message);
+      throw error;
+    }
+  }
+
+  /** The transaction without its nonce (allocated under the lock), with gas and fees settled before taking it. */
+  private async unsignedPayout(to: string, amount: bigint, token: string | null): Promise<Unsigned> {
+    const call = token ? { to: token, value: 0n, data: ERC20_INTERFACE.encodeFunctionData('transfer', [to, amount]) } : { to, value: amount, data: '0x' };
+    const [gasLimit, suggested] = await Promise.all([this.estimateGas(call, token !== null, amount), currentFees(this.treasury)]);
+    return { call, value: call.value, gasLimit, fees: initialFees(suggested, this.treasury.maxFeePerGasWei) };
+  }
+
+  private async estimateGas(call: { to: string; value: bigint; data: string }, isToken: boolean, amount: bigint): Promise<bigint> {
+    let estimate: bigint;
+    try {
+      estimate = await this.treasury.provider.estimateGas({ ...call, from: this.treasury.address });
+    } catch (error) {
+      // A plain transfer the treasury cannot fund fails to estimate: the funds check below says so in words.
+      if (!isToken) return 21_000n;
+      throw insufficient(`the token transfer of ${amount} cannot be estimated (${(error as Error).message.slice(0, 120)}); check the treasury's token balance`);
+    }
+    return !isToken && estimate === 21_000n ? estimate : (estimate * 125n) / 100n; // headroom for contracts
+  }
+
+  private now(): Date {
+    return this.deps.now?.() ?? new Date();
+  }
+}
+
+interface Unsigned {
+  call: TransactionRequest & { to: string; value: bigint; data: string };
+  value: bigint;
+  gasLimit: bigint;
+  fees: Fees;
+}
+
+export function recipientOf(address: string): string {
+  let checksummed: string;
+  try {
+    checksummed = getAddress(address);
+  } catch {
+    throw new PayoutFailure('InvalidAddress', `wallet address ${address} is not a valid address (bad checksum?)`);
+  }
+  if (checksummed === ZeroAddress) throw new PayoutFailure('InvalidAddress', 'wallet address is the zero address');
+  return checksummed;
+}
+
+function insufficient(message: string): PayoutFailure {
+  return new PayoutFailure('InsufficientFunds', `${message}: top up the treasury, then retry the refund`);
+}
