@@ -47,7 +47,9 @@ export function createSweepActivities({ connection, refunds, refundClient, penal
    */
   async function sweepSubscriptionsPage(input: { afterId: string | null; limit: number }): Promise<SweepPage> {
     const now = new Date();
-    const filter: Record<string, unknown> = { status: 'cancelled', refundEligible: true, isRefundApplied: { $ne: true }, endDate: { $gt: now } };
+    // The same rules as a request through the API: a missing refundEligible means eligible, and the window
+    // and the period are judged at the cancellation (checkRefundEligibility), not at the time of the sweep.
+    const filter: Record<string, unknown> = { status: 'cancelled', refundEligible: { $ne: false }, isRefundApplied: { $ne: true } };
     if (input.afterId) filter._id = { $gt: new Types.ObjectId(input.afterId) };
     const page = await subscriptions.find(filter).sort({ _id: 1 }).limit(input.limit).lean();
     const counts = emptyCounts();

@@ -4,6 +4,7 @@ import type { Logger } from '../logger';
 import type { IdempotencyKeys } from '../persistence/idempotency-keys';
 import type { RefundRepository } from '../persistence/refund-repository';
 import type { SweepControl } from '../sweep/schedule';
+import type { TreasuryMonitor } from '../payout/treasury-monitor';
 import type { RefundWorkflowClient } from '../temporal/refund-client';
 import type { Caller } from './auth';
 import type { ApiMetrics } from './metrics';
@@ -15,6 +16,8 @@ export interface ApiDeps {
   mongo: Connection;
   refundClient: RefundWorkflowClient;
   sweep: SweepControl;
+  /** The chain and the treasury as /api/status and /metrics report them; absent: not reported. */
+  treasury?: TreasuryMonitor;
   /** A registry per app instance; created when absent. */
   metrics?: ApiMetrics;
   /** The clock of eligibility previews and statistics ages (tests may pin it). */
@@ -28,6 +31,7 @@ export interface ApiServices {
   mongo: Connection;
   refundClient: RefundWorkflowClient;
   sweep: SweepControl;
+  treasury: TreasuryMonitor | null;
   metrics: ApiMetrics;
   refunds: RefundRepository;
   idempotency: IdempotencyKeys;

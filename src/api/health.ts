@@ -19,19 +19,24 @@ const startedAt = Date.now();
 export type Health = z.input<typeof HealthSchema>;
 
 export async function checkHealth(services: ApiServices): Promise<Health> {
-  const [mongoReachable, temporalReachable, schedule, counts] = await Promise.all([
+  const [mongoReachable, temporalReachable, schedule, counts, treasury] = await Promise.all([
     pingMongo(services.mongo, PROBE_TIMEOUT_MS),
     pingTemporal(services.refundClient.client),
     sweepStatusWithin(services, PROBE_TIMEOUT_MS),
     within(services.refunds.countsByStatus(), PROBE_TIMEOUT_MS).catch(() => null),
+    services.treasury ? within(services.treasury.report(), PROBE_TIMEOUT_MS).catch(() => null) : null,
   ]);
   const { temporal } = services.config;
+  const chainReachable = treasury?.chain.reachable ?? null;
   return {
-    status: mongoReachable && temporalReachable ? 'ok' : 'degraded',
+    // The API can serve while the chain is down (payouts wait), so the chain makes it degraded, not unavailable.
+    status: mongoReachable && temporalReachable && chainReachable !== false ? 'ok' : 'degraded',
     checkedAt: services.now().toISOString(),
     uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     temporal: { reachable: temporalReachable, address: temporal.address, namespace: temporal.namespace, taskQueue: temporal.taskQueue },
     mongo: { reachable: mongoReachable },
+    chain: treasury?.chain ?? null,
+    treasury: treasury?.treasury ?? null,
     proRataRefunds: { schedule, temporalReachable, mongoReachable, counts },
   };
 }

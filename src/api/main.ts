@@ -4,7 +4,12 @@ import { collectDefaultMetrics } from 'prom-client';
 import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
 import { flushSentry, initSentry } from '../observability/sentry';
+import { expectedChainId } from '../chain/network';
+import { connectProvider } from '../chain/treasury';
+import { TreasuryMonitor } from '../payout/treasury-monitor';
 import { connectMongo } from '../persistence/mongo';
+import { PayoutLedger } from '../persistence/payout-ledger';
+import { TreasuryStore } from '../persistence/treasury-store';
 import { SweepControl } from '../sweep/schedule';
 import { lazyClient } from '../temporal/connection';
 import { RefundWorkflowClient, refundPolicySettings } from '../temporal/refund-client';
@@ -24,10 +29,17 @@ async function main(): Promise<void> {
   const client = lazyClient(config.temporal);
   const refundClient = new RefundWorkflowClient(client, refundPolicySettings(config));
   const sweep = new SweepControl(client, mongo, { taskQueue: config.temporal.taskQueue, intervalMs: config.refunds.scheduleIntervalMs });
-  const metrics = createApiMetrics(mongo);
+  const treasury = new TreasuryMonitor({
+    provider: connectProvider(config.chain.providerUrl, expectedChainId(config.chain.network)),
+    chainId: expectedChainId(config.chain.network),
+    ledger: new PayoutLedger(mongo),
+    store: new TreasuryStore(mongo),
+    lowBalance: config.payoutLimits.lowBalance,
+  });
+  const metrics = createApiMetrics(mongo, treasury);
   collectDefaultMetrics({ register: metrics.registry });
 
-  const app = createApp({ config, logger, mongo, refundClient, sweep, metrics });
+  const app = createApp({ config, logger, mongo, refundClient, sweep, treasury, metrics });
   const server = http.createServer(app.callback());
   server.headersTimeout = 30_000;
   server.requestTimeout = 60_000;

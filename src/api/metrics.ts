@@ -4,6 +4,8 @@ import { REFUND_STATUSES, type RefundStatus } from '../domain/refund-status';
 import { RefundRepository } from '../persistence/refund-repository';
 import { sweepRunModel } from '../sweep/sweep-runs';
 import { within } from './within';
+import type { TreasuryMonitor, TreasuryStatus } from '../payout/treasury-monitor';
+import { TREASURY_EVENT_TYPES } from '../notifications/events';
 
 /**
  * The API's Prometheus metrics, one registry per app instance. HTTP metrics are
@@ -28,8 +30,9 @@ interface StoreSnapshot {
 const SCRAPE_READ_TIMEOUT_MS = 2_000;
 const SWEEP_DURATION_SAMPLE = 1_000;
 
-export function createApiMetrics(mongo: Connection): ApiMetrics {
+export function createApiMetrics(mongo: Connection, treasury?: TreasuryMonitor): ApiMetrics {
   const registry = new Registry();
+  if (treasury) registerTreasuryMetrics(registry, treasury);
   const refunds = new RefundRepository(mongo);
   const sweepRuns = sweepRunModel(mongo);
   const snapshot = oncePerScrape(async (): Promise<StoreSnapshot> => {
@@ -136,6 +139,61 @@ export function createApiMetrics(mongo: Connection): ApiMetrics {
     }),
     httpErrors: new Counter({ name: 'http_errors_total', help: 'HTTP error answers by error code', labelNames: ['code'] as const, registers: [registry] }),
   };
+}
+
+/**
+ * The chain and the treasury, from the same cached report as /api/status. Alert on
+ * chain_up 0, nonce_gap 1, payouts_stuck > 0, treasury_alerts > 0, and on
+ * oldest_unconfirmed_payout_age_seconds growing (docs/RUNBOOK.md says what to do).
+ */
+function registerTreasuryMetrics(registry: Registry, treasury: TreasuryMonitor): void {
+  const report = async () => treasury.report().catch(() => null);
+  new Gauge({
+    name: 'proratarefund_chain_up',
+    help: '1 when BLOCKCHAIN_PROVIDER_URL answered within its deadline at the last reading',
+    registers: [registry],
+    async collect() {
+      this.set((await report())?.chain.reachable ? 1 : 0);
+    },
+  });
+  const treasuryGauge = (name: string, help: string, value: (status: TreasuryStatus) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        const status = (await report())?.treasury;
+        if (status) this.set(value(status));
+      },
+    });
+  treasuryGauge('proratarefund_payouts_in_flight', 'Payouts signed and not yet final', (status) => status.payoutsInFlight);
+  treasuryGauge('proratarefund_oldest_unconfirmed_payout_age_seconds', 'Age of the oldest payout signed and not yet final (0 when none)', (status) => (status.oldestUnconfirmedAgeMs ?? 0) / 1000);
+  treasuryGauge('proratarefund_nonce_gap', '1 when a nonce the treasury signed has been missing from the node for more than 30 s', (status) => (status.nonceGap ? 1 : 0));
+  treasuryGauge('proratarefund_payouts_stuck', 'Payouts unmined at PAYOUT_MAX_FEE_PER_GAS', (status) => status.stuckPayouts);
+  new Gauge({
+    name: 'proratarefund_treasury_alerts',
+    help: 'Treasury alerts currently open, by type',
+    labelNames: ['type'] as const,
+    registers: [registry],
+    async collect() {
+      const status = (await report())?.treasury;
+      if (!status) return;
+      this.reset();
+      for (const type of TREASURY_EVENT_TYPES) this.set({ type }, status.alerts.filter((alert) => alert.type === type).length);
+    },
+  });
+  new Gauge({
+    name: 'proratarefund_treasury_balance',
+    help: 'Treasury balance per currency, in whole units (a float: for dashboards and alerts, never for accounting)',
+    labelNames: ['currency', 'token'] as const,
+    registers: [registry],
+    async collect() {
+      const status = (await report())?.treasury;
+      if (!status) return;
+      this.reset();
+      for (const balance of status.balances) this.set({ currency: balance.currency.symbol, token: balance.currency.tokenAddress ?? 'native' }, Number(balance.amountFormatted));
+    },
+  });
 }
 
 /** One MongoDB read shared by every metric of a scrape: they collect concurrently, so callers share the read in flight. */

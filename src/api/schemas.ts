@@ -121,6 +121,9 @@ export const RefundSchema = z
     payout: PayoutSchema.nullable(),
     completedAt: isoTime.nullable(),
     failureReason: z.string().nullable(),
+    failureCode: z.string().nullable().meta({ description: 'while failed: why (InsufficientFunds, PayoutReverted, PayoutAmountMismatch, ...; see docs/PAYOUTS.md)' }),
+    retryable: z.boolean().nullable().meta({ description: 'while failed: whether POST /retry may try again (false when money may have moved)' }),
+    waitingReason: z.string().nullable().meta({ description: 'why the refund waits: an amount above PAYOUT_MAX_AMOUNT (no auto-approval), PAYOUT_DAILY_LIMIT reached' }),
     statusHistory: z.array(StatusChangeSchema),
     notificationFailures: z.array(NotificationFailureSchema),
     processingTimeMs: z.number().nullable(),
@@ -189,6 +192,31 @@ export const StatisticsSchema = z
 
 export const TriggerSchema = z.object({ triggered: z.literal(true), scheduleId: z.string() }).register(components, { id: 'SweepTriggered' });
 
+export const ChainStatusSchema = z
+  .object({ reachable: z.boolean(), chainId: z.number().int(), blockNumber: z.number().int().nullable() })
+  .register(components, { id: 'ChainStatus' });
+
+export const TreasuryStatusSchema = z
+  .object({
+    address: z.string().nullable(),
+    balances: z.array(
+      z.object({
+        currency: CurrencySchema,
+        amount: integerString,
+        amountFormatted: z.string(),
+        lowBalanceThreshold: integerString.nullable(),
+        low: z.boolean(),
+      }),
+    ),
+    payoutsInFlight: z.number().int(),
+    oldestUnconfirmedAgeMs: z.number().nullable(),
+    nonceGap: z.boolean().meta({ description: 'a nonce the treasury signed is missing from the node for more than 30 s: later payouts wait behind it' }),
+    stuckPayouts: z.number().int().meta({ description: 'payouts at PAYOUT_MAX_FEE_PER_GAS, unmined' }),
+    alerts: z.array(z.object({ type: z.string(), message: z.string(), since: isoTime })),
+    observedAt: isoTime,
+  })
+  .register(components, { id: 'TreasuryStatus' });
+
 export const HealthSchema = z
   .object({
     status: z.enum(['ok', 'degraded']),
@@ -196,6 +224,8 @@ export const HealthSchema = z
     uptimeSeconds: z.number(),
     temporal: z.object({ reachable: z.boolean(), address: z.string(), namespace: z.string(), taskQueue: z.string() }),
     mongo: z.object({ reachable: z.boolean() }),
+    chain: ChainStatusSchema.nullable().meta({ description: 'null when this API does not watch the chain' }),
+    treasury: TreasuryStatusSchema.nullable().meta({ description: 'null until a worker has announced the treasury wallet, or when the store cannot be read' }),
     proRataRefunds: z.object({
       schedule: SweepStatusSchema,
       temporalReachable: z.boolean(),

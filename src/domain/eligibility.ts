@@ -25,7 +25,13 @@ export interface Eligibility {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** Checks every rule and reports all that fail, in a stable order. */
+/**
+ * Checks every rule and reports all that fail, in a stable order. The window
+ * and the end of the period are judged at the cancellation when there is one
+ * (else at `now`, the request): the moment the refund is owed for, the same
+ * instant the amount is computed at. So a late request, a paused or late sweep
+ * never drops a refund that was owed.
+ */
 export function checkRefundEligibility(
   subscription: Subscription,
   existingRefund: ExistingRefund | null,
@@ -33,10 +39,11 @@ export function checkRefundEligibility(
   policy: RefundPolicy = { penaltyBps: 0 },
 ): Eligibility {
   const reasons: IneligibilityReason[] = [];
+  const owedAt = (subscription.cancelledAt ?? now).getTime();
   if (!subscription.refundEligible) reasons.push('NOT_REFUND_ELIGIBLE');
   if (subscription.isRefundApplied) reasons.push('REFUND_ALREADY_APPLIED');
-  if (now.getTime() > refundWindowClosesAt(subscription).getTime()) reasons.push('REFUND_WINDOW_EXPIRED');
-  if (now.getTime() >= subscription.endDate.getTime()) reasons.push('PERIOD_ENDED');
+  if (owedAt > refundWindowClosesAt(subscription).getTime()) reasons.push('REFUND_WINDOW_EXPIRED');
+  if (owedAt >= subscription.endDate.getTime()) reasons.push('PERIOD_ENDED');
   if (calculateProRataRefund(subscription, now, policy).amount === 0n) reasons.push('NOTHING_TO_REFUND');
   if (existingRefund && BLOCKING_STATUSES.includes(existingRefund.refundStatus)) reasons.push('REFUND_EXISTS');
   return { eligible: reasons.length === 0, reasons };

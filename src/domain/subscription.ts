@@ -88,8 +88,23 @@ function parseId(value: unknown): string {
   return hex;
 }
 
+/** ISO 8601 date-times; the offset is optional (without one the time is UTC), and a space may stand for the T. */
+const ISO_DATE_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?))?(Z|[+-]\d{2}:?\d{2})?$/i;
+
+/**
+ * A Date, or an ISO 8601 string. JavaScript reads an offset-less date-time as
+ * the server's local time; here it is UTC, so the API and every worker read
+ * the same instant whatever their time zone.
+ */
 function parseDate(value: unknown, field: string): Date {
-  const date = value instanceof Date ? value : typeof value === 'string' ? new Date(value) : undefined;
+  let date: Date | undefined;
+  if (value instanceof Date) date = value;
+  else if (typeof value === 'string') {
+    const match = ISO_DATE_TIME.exec(value.trim());
+    if (!match) throw invalid(field, 'must be a date or an ISO 8601 date-time');
+    const [, day, time, offset] = match;
+    date = new Date(`${day}T${time ?? '00:00'}${offset ?? 'Z'}`);
+  }
   if (!date || Number.isNaN(date.getTime())) throw invalid(field, 'must be a date');
   return date;
 }

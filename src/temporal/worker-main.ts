@@ -4,6 +4,7 @@ import { connectTreasury } from '../chain/treasury';
 import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
 import { connectMongo } from '../persistence/mongo';
+import { TreasuryStore } from '../persistence/treasury-store';
 import { flushSentry, initSentry, reportError } from '../observability/sentry';
 import { ensureSweepSchedule } from '../sweep/schedule';
 import { connectClient, connectWorkerConnection } from './connection';
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
     connectClient(config.temporal),
   ]);
   logger.info({ treasury: treasury.address, chainId: treasury.chainId, taskQueue: config.temporal.taskQueue, workerId }, 'worker connected');
+  await new TreasuryStore(mongo).recordAccount(treasury.chainId, treasury.address); // so the API can report the treasury without its key
 
   const schedule = await ensureSweepSchedule(client, { taskQueue: config.temporal.taskQueue, intervalMs: config.refunds.scheduleIntervalMs });
   logger.child({ component: 'Scheduler' }).info({ intervalMs: config.refunds.scheduleIntervalMs }, `sweep schedule ${schedule}`);

@@ -1,3 +1,4 @@
+import { Types } from 'mongoose';
 import { ensureSweepSchedule, SweepControl, sweepScheduleId } from '../../src/sweep/schedule';
 import { latestSweepRun } from '../../src/sweep/sweep-runs';
 import { refundWorkflowId } from '../../src/domain/refund';
@@ -20,6 +21,12 @@ describe('periodic sweep on a Temporal Schedule (real stack)', () => {
     seeded.notRefundable = (await stack.insertSubscription({ refundEligible: false })).subscriptionId;
     seeded.alreadyRefunded = (await stack.insertSubscription({ isRefundApplied: true })).subscriptionId;
     seeded.windowExpired = (await stack.insertSubscription({ startDate: new Date(Date.now() - 40 * DAY), endDate: new Date(Date.now() + 5 * DAY) })).subscriptionId;
+    // Owed, though an older sweep would have dropped them: no refundEligible field (eligible, as for the API), and
+    // cancellations inside the window swept only after the window closed or after the period ended.
+    seeded.withoutFlag = (await stack.insertSubscription()).subscriptionId;
+    await stack.subscriptions.updateOne({ _id: new Types.ObjectId(seeded.withoutFlag) }, { $unset: { refundEligible: '' } });
+    seeded.sweptAfterWindow = (await stack.insertSubscription({ startDate: new Date(Date.now() - 40 * DAY), endDate: new Date(Date.now() + 5 * DAY), cancelledAt: new Date(Date.now() - 20 * DAY) })).subscriptionId;
+    seeded.sweptAfterEnd = (await stack.insertSubscription({ startDate: new Date(Date.now() - 40 * DAY), endDate: new Date(Date.now() - 2 * DAY), cancelledAt: new Date(Date.now() - 25 * DAY) })).subscriptionId;
     seeded.alreadyPending = (await stack.insertSubscription()).subscriptionId;
     await stack.refundClient.start({ subscriptionId: seeded.alreadyPending, requestedBy: 'user-1' });
     seeded.rejectedBefore = (await stack.insertSubscription()).subscriptionId;
@@ -62,9 +69,9 @@ describe('periodic sweep on a Temporal Schedule (real stack)', () => {
     expect(await ensureSweepSchedule(stack.client, { taskQueue: stack.config.temporal.taskQueue, intervalMs: HOUR })).toBe('created');
 
     const first = await triggerAndWait(undefined);
-    expect(first).toMatchObject({ found: 6, started: 3, skipped: 3, errors: 0 });
+    expect(first).toMatchObject({ found: 9, started: 6, skipped: 3, errors: 0 });
     expect(first.durationMs).toBeGreaterThanOrEqual(0);
-    for (const name of ['eligibleA', 'eligibleB', 'eligibleC']) {
+    for (const name of ['eligibleA', 'eligibleB', 'eligibleC', 'withoutFlag', 'sweptAfterWindow', 'sweptAfterEnd']) {
       const description = await stack.client.workflow.getHandle(refundWorkflowId(seeded[name]!)).describe();
       expect(description.status.name).toBe('RUNNING');
     }
@@ -76,7 +83,7 @@ describe('periodic sweep on a Temporal Schedule (real stack)', () => {
     expect(rejectedRuns.items.filter((refund) => refund.subscriptionId === seeded.rejectedBefore).map((refund) => refund.refundStatus)).toEqual(['rejected']);
 
     const second = await triggerAndWait(first._id);
-    expect(second).toMatchObject({ found: 6, started: 0, skipped: 6, errors: 0 });
+    expect(second).toMatchObject({ found: 9, started: 0, skipped: 9, errors: 0 });
 
     const status = await control.status();
     expect(status).toMatchObject({ scheduleId: sweepScheduleId(stack.config.temporal.taskQueue), intervalMs: HOUR, paused: false });
@@ -143,7 +150,7 @@ describe('periodic sweep on a Temporal Schedule (real stack)', () => {
       args: [{ pageSize: 2, pagesPerRun: 1 }],
     });
     const totals = await handle.result();
-    const candidates = await stack.subscriptions.countDocuments({ status: 'cancelled', refundEligible: true, isRefundApplied: { $ne: true }, endDate: { $gt: new Date() } });
+    const candidates = await stack.subscriptions.countDocuments({ status: 'cancelled', refundEligible: { $ne: false }, isRefundApplied: { $ne: true } });
     expect(totals.found).toBe(candidates);
     expect(totals.errors).toBe(0);
     const firstRun = await stack.client.workflow.getHandle(workflowId, handle.firstExecutionRunId).fetchHistory();

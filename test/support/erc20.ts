@@ -50,11 +50,17 @@ interface Solc {
   version(): string;
 }
 
-let compiled: CompiledContract | undefined;
+let compiled: Record<string, CompiledContract> | undefined;
 
 /** Compiles TestToken.sol with solc-js (offline, bundled compiler); once per process. */
-export function compileTestToken(): CompiledContract {
-  if (compiled) return compiled;
+export function compileTestToken(name: 'TestToken' | 'FeeOnTransferToken' = 'TestToken'): CompiledContract {
+  compiled ??= compileAll();
+  const contract = compiled[name];
+  if (!contract) throw new Error(`solc produced no ${name} contract`);
+  return contract;
+}
+
+function compileAll(): Record<string, CompiledContract> {
   // solc ships no type declarations; the part used here is typed by the Solc interface.
   const solc = require('solc') as Solc;
   const input = {
@@ -71,10 +77,17 @@ export function compileTestToken(): CompiledContract {
   if (errors.length > 0) {
     throw new Error(`solc ${solc.version()} failed to compile TestToken.sol:\n${errors.map((e) => e.formattedMessage).join('\n')}`);
   }
-  const contract = output.contracts?.['TestToken.sol']?.['TestToken'];
-  if (!contract) throw new Error('solc produced no TestToken contract');
-  compiled = { abi: contract.abi, bytecode: `0x${contract.evm.bytecode.object}` };
-  return compiled;
+  return Object.fromEntries(
+    Object.entries(output.contracts?.['TestToken.sol'] ?? {}).map(([name, contract]) => [name, { abi: contract.abi, bytecode: `0x${contract.evm.bytecode.object}` }]),
+  );
+}
+
+/** Deploys a token that keeps `feeBps` of every transfer for `feeCollector`. */
+export async function deployFeeOnTransferToken(signer: ethers.Signer, options: { feeBps: number; feeCollector: string; decimals?: number; symbol?: string }): Promise<ethers.Contract> {
+  const { abi, bytecode } = compileTestToken('FeeOnTransferToken');
+  const deployed = await new ethers.ContractFactory(abi, bytecode, signer).deploy('Fee Token', options.symbol ?? 'FEE', options.decimals ?? 18, options.feeBps, options.feeCollector);
+  await deployed.waitForDeployment();
+  return deployed as unknown as ethers.Contract;
 }
 
 /** Deploys a fresh TestToken from `signer` and waits until it is mined. */

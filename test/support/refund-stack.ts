@@ -10,6 +10,7 @@ import { createLogger } from '../../src/logger';
 import { migrate } from '../../src/persistence/migrate';
 import { PayoutLedger } from '../../src/persistence/payout-ledger';
 import { RefundRepository } from '../../src/persistence/refund-repository';
+import { TreasuryStore } from '../../src/persistence/treasury-store';
 import { RefundWorkflowClient, refundPolicySettings } from '../../src/temporal/refund-client';
 import { createRefundWorker, WORKFLOWS_PATH } from '../../src/temporal/worker';
 import type { RefundTimings } from '../../workflows/refund-messages';
@@ -73,8 +74,10 @@ export async function startRefundStack(options: RefundStackOptions = {}) {
 
   const mongo = await mongoose.createConnection(config.db.uri, { autoIndex: false, autoCreate: false }).asPromise();
   await migrate(mongo);
-  const treasury: Treasury = await connectTreasury(config.chain, { pollIntervalMs: 100 });
+  const treasury: Treasury = await connectTreasury(config.chain, { pollIntervalMs: 100, rebroadcastEveryMs: 1_000 });
   await treasury.provider.send('anvil_setBalance', [treasury.address, ethers.toQuantity(TREASURY_START_BALANCE)]);
+  const treasuryStore = new TreasuryStore(mongo);
+  await treasuryStore.recordAccount(treasury.chainId, treasury.address);
 
   const temporalConnection = await TemporalConnection.connect({ address: config.temporal.address });
   const client = new Client({ connection: temporalConnection, namespace: config.temporal.namespace });
@@ -84,6 +87,7 @@ export async function startRefundStack(options: RefundStackOptions = {}) {
     timings: { notificationInitialIntervalMs: 200, notificationMaxAttempts: 3, payoutHeartbeatTimeoutMs: 5_000, ...options.timings },
   });
 
+  const activities = createActivities({ config, connection: mongo, treasury, logger, workerId: `${os.hostname()}:${process.pid}:test`, refundClient });
   let nativeConnection: NativeConnection | undefined;
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
@@ -93,7 +97,7 @@ export async function startRefundStack(options: RefundStackOptions = {}) {
       connection: nativeConnection,
       config,
       workflowBundle: await workflowBundle(),
-      activities: createActivities({ config, connection: mongo, treasury, logger, workerId: `${os.hostname()}:${process.pid}:test`, refundClient }),
+      activities,
     });
     running = worker.run();
   }
@@ -105,6 +109,9 @@ export async function startRefundStack(options: RefundStackOptions = {}) {
     mongo,
     refunds: new RefundRepository(mongo),
     ledger: new PayoutLedger(mongo),
+    treasuryStore,
+    /** The activities the in-process worker runs, for calling one directly (MockActivityEnvironment). */
+    activities,
     subscriptions,
     treasury,
     client,

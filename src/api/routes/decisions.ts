@@ -44,6 +44,7 @@ async function decide(
   const { refund, run } = await loadRefund(services, refundId);
   if (!mayDecide(refund)) throw apiError('FORBIDDEN', `refund ${refundId} is not yours`);
   if (isTerminal(refund.refundStatus)) throw wrongStatus(expected, refund.refundStatus);
+  if (expected === 'failed' && refund.refundStatus === 'failed' && refund.retryable === false) throw notRetryable(refund, refund.failureReason ?? 'money may have moved');
   try {
     return await send(run);
   } catch (error) {
@@ -52,12 +53,7 @@ async function decide(
     if (refusal === DECISION_ERRORS.notPending || refusal === DECISION_ERRORS.notFailed) {
       throw wrongStatus(refusal === DECISION_ERRORS.notPending ? 'pending' : 'failed', await liveStatus(services, run, refund.refundStatus));
     }
-    if (refusal === DECISION_ERRORS.notRetryable) {
-      throw apiError('REFUND_NOT_RETRYABLE', (error as WorkflowUpdateFailedError).cause?.message ?? 'this payout must not be retried', {
-        refundStatus: refund.refundStatus,
-        failureCode: refund.failureCode,
-      });
-    }
+    if (refusal === DECISION_ERRORS.notRetryable) throw notRetryable(refund, (error as WorkflowUpdateFailedError).cause?.message ?? 'money may have moved');
     // The subscription's workflow now runs a later refund: this one is over.
     if (refusal === DECISION_ERRORS.otherRefund) throw wrongStatus(expected, refund.refundStatus);
     if (refusal === DECISION_ERRORS.notReady) throw apiError('REFUND_NOT_READY', 'the refund is still being prepared; retry in a moment');
@@ -74,6 +70,10 @@ function refusalType(error: unknown): string | undefined {
 async function liveStatus(services: ApiServices, run: RefundRunRef, fallback: RefundStatus): Promise<RefundStatus> {
   const state = await services.refundClient.state(run).catch(() => null);
   return (state && registeredRefund(state)?.refundStatus) ?? fallback;
+}
+
+function notRetryable(refund: RefundView, why: string): ApiError {
+  return apiError('REFUND_NOT_RETRYABLE', `this payout must not be retried: ${why}`, { refundStatus: refund.refundStatus, failureCode: refund.failureCode });
 }
 
 function wrongStatus(expected: Expected, refundStatus: RefundStatus): ApiError {

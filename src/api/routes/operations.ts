@@ -8,7 +8,7 @@ let openApiDocument: OpenApiDocument | undefined;
 export const operationHandlers = {
   async getStatus(_input, services) {
     const health = await checkHealth(services);
-    return { status: health.status === 'ok' ? 200 : 503, body: health };
+    return { status: health.mongo.reachable && health.temporal.reachable ? 200 : 503, body: health };
   },
 
   async getMetrics(_input, services) {

@@ -3,6 +3,7 @@ import { mintToken, type Role } from '../../../src/api/auth';
 import type { ApiDeps } from '../../../src/api/context';
 import { createLogger } from '../../../src/logger';
 import { SweepControl } from '../../../src/sweep/schedule';
+import { TreasuryMonitor } from '../../../src/payout/treasury-monitor';
 import { startRefundStack, type RefundStackOptions } from '../../support/refund-stack';
 import { apiClient, listen } from './http';
 
@@ -15,7 +16,15 @@ export async function startApiStack(options: RefundStackOptions = {}) {
   const stack = await startRefundStack(options);
   const logger = createLogger('silent');
   const sweep = new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: stack.config.refunds.scheduleIntervalMs });
-  const baseDeps: ApiDeps = { config: stack.config, logger, mongo: stack.mongo, refundClient: stack.refundClient, sweep };
+  const treasury = new TreasuryMonitor({
+    provider: stack.treasury.provider,
+    chainId: stack.treasury.chainId,
+    ledger: stack.ledger,
+    store: stack.treasuryStore,
+    lowBalance: stack.config.payoutLimits.lowBalance,
+    ttlMs: 0,
+  });
+  const baseDeps: ApiDeps = { config: stack.config, logger, mongo: stack.mongo, refundClient: stack.refundClient, sweep, treasury };
   const servers: { close(): Promise<void> }[] = [];
 
   async function app(overrides: Partial<ApiDeps> = {}) {

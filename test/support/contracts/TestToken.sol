@@ -67,3 +67,45 @@ contract TestToken {
         emit Transfer(from, to, amount);
     }
 }
+
+/// @title FeeOnTransferToken: an ERC-20 that keeps a fee on every transfer, like
+///        some real tokens. The recipient receives `amount - fee`, the fee goes
+///        to `feeCollector`, and both legs emit Transfer. Tests use it to prove a
+///        payout is judged by what the recipient actually received.
+contract FeeOnTransferToken {
+    string public name;
+    string public symbol;
+    uint8 public immutable decimals;
+    uint16 public immutable feeBps;
+    address public immutable feeCollector;
+    uint256 public totalSupply;
+
+    mapping(address => uint256) public balanceOf;
+
+    event Transfer(address indexed from, address indexed to, uint256 value);
+
+    constructor(string memory name_, string memory symbol_, uint8 decimals_, uint16 feeBps_, address feeCollector_) {
+        name = name_;
+        symbol = symbol_;
+        decimals = decimals_;
+        feeBps = feeBps_;
+        feeCollector = feeCollector_;
+    }
+
+    function mint(address to, uint256 amount) external {
+        totalSupply += amount;
+        balanceOf[to] += amount;
+        emit Transfer(address(0), to, amount);
+    }
+
+    function transfer(address to, uint256 amount) external returns (bool) {
+        require(balanceOf[msg.sender] >= amount, "FeeOnTransferToken: insufficient balance");
+        uint256 fee = (amount * feeBps) / 10000;
+        balanceOf[msg.sender] -= amount;
+        balanceOf[to] += amount - fee;
+        balanceOf[feeCollector] += fee;
+        emit Transfer(msg.sender, to, amount - fee);
+        emit Transfer(msg.sender, feeCollector, fee);
+        return true;
+    }
+}

@@ -34,8 +34,6 @@ describe('checkRefundEligibility', () => {
       ['REFUND_ALREADY_APPLIED', yearly({ isRefundApplied: true }), null, MID_WINDOW, 0],
       // 1 ms after the window closed, long before the period ends
       ['REFUND_WINDOW_EXPIRED', yearly(), null, at('2024-01-31T00:00:00.001Z'), 0],
-      // cancelled mid-year, asked exactly at the end: the refund is still positive and a 400-day window is open
-      ['PERIOD_ENDED', yearly({ refundWindowDays: 400, cancelledAt: at('2024-07-01T00:00:00.000Z') }), null, at('2025-01-01T00:00:00.000Z'), 0],
       // 1 wei × (31 622 400 − 1) / 31 622 400 = 0.99999… → 0
       ['NOTHING_TO_REFUND', yearly({ amountPaid: 1n }), null, at('2024-01-01T00:00:01.000Z'), 0],
       ['REFUND_EXISTS', yearly(), existing('pending_approval'), MID_WINDOW, 0],
@@ -53,9 +51,9 @@ describe('checkRefundEligibility', () => {
     });
 
     test('NOTHING_TO_REFUND uses the recorded cancellation, not the request time', () => {
-      // Cancelled at the very end of the period: nothing unused, though the request is early.
+      // Cancelled at the very end of the period: nothing unused, though the request is early (and the window and period are judged then too).
       const cancelledAtEnd = yearly({ cancelledAt: at('2025-01-01T00:00:00.000Z') });
-      expect(checkRefundEligibility(cancelledAtEnd, null, MID_WINDOW).reasons).toEqual(['NOTHING_TO_REFUND']);
+      expect(checkRefundEligibility(cancelledAtEnd, null, MID_WINDOW).reasons).toEqual(['REFUND_WINDOW_EXPIRED', 'PERIOD_ENDED', 'NOTHING_TO_REFUND']);
     });
 
     test('applies no penalty unless a policy says so', () => {
@@ -106,6 +104,28 @@ describe('checkRefundEligibility', () => {
       const result = checkRefundEligibility(yearly({ refundWindowDays }), null, at(now));
       expect(result.reasons).toEqual(open ? [] : ['REFUND_WINDOW_EXPIRED']);
       expect(result.eligible).toBe(open);
+    });
+  });
+
+  describe('judged at the cancellation, so a late request or a late sweep never drops an owed refund', () => {
+    test('cancelled inside the window, asked after it closed: still eligible, for the time unused at cancellation', () => {
+      const cancelledInWindow = yearly({ cancelledAt: at('2024-01-20T00:00:00.000Z') });
+      expect(checkRefundEligibility(cancelledInWindow, null, at('2024-03-01T00:00:00.000Z'))).toEqual({ eligible: true, reasons: [] });
+    });
+
+    test('cancelled mid-year, asked after the period ended: still eligible', () => {
+      const cancelledMidYear = yearly({ refundWindowDays: 400, cancelledAt: at('2024-07-01T00:00:00.000Z') });
+      expect(checkRefundEligibility(cancelledMidYear, null, at('2025-02-01T00:00:00.000Z'))).toEqual({ eligible: true, reasons: [] });
+    });
+
+    test('cancelled after the window closed: expired, however early it is asked', () => {
+      const cancelledLate = yearly({ cancelledAt: at('2024-02-15T00:00:00.000Z') });
+      expect(checkRefundEligibility(cancelledLate, null, at('2024-01-10T00:00:00.000Z')).reasons).toEqual(['REFUND_WINDOW_EXPIRED']);
+    });
+
+    test('cancelled at the end of the period: the period had ended, nothing is left', () => {
+      const cancelledAtEnd = yearly({ refundWindowDays: 400, cancelledAt: at('2025-01-01T00:00:00.000Z') });
+      expect(checkRefundEligibility(cancelledAtEnd, null, MID_WINDOW).reasons).toEqual(['PERIOD_ENDED', 'NOTHING_TO_REFUND']);
     });
   });
 
@@ -194,8 +214,9 @@ describe('checkRefundEligibility (property-based)', () => {
         const failing: Record<string, boolean> = {
           NOT_REFUND_ELIGIBLE: !s.refundEligible,
           REFUND_ALREADY_APPLIED: s.isRefundApplied,
-          REFUND_WINDOW_EXPIRED: nowMs > s.startMs + s.refundWindowDays * DAY_MS,
-          PERIOD_ENDED: nowMs >= s.startMs + s.lengthMs,
+          // the window and the period are judged when the subscription was cancelled (else when asked)
+          REFUND_WINDOW_EXPIRED: effectiveCancelMs > s.startMs + s.refundWindowDays * DAY_MS,
+          PERIOD_ENDED: effectiveCancelMs >= s.startMs + s.lengthMs,
           NOTHING_TO_REFUND: refund === 0n,
           REFUND_EXISTS: existingRefund !== null && BLOCKING.includes(existingRefund.refundStatus),
         };

@@ -52,6 +52,14 @@ describe('parseSubscription on a well-formed document', () => {
     expect(parseSubscription(subscriptionDocument({ _id: '0123456789abcdef01234567' })).id).toBe('0123456789abcdef01234567');
   });
 
+  test('reads a date string without a UTC offset as UTC, whatever the server\'s time zone', () => {
+    const parsed = parseSubscription(subscriptionDocument({ startDate: '2024-01-01T00:00:00', endDate: '2024-01-31 12:30', cancelledAt: '2024-01-10T08:00:00.250' }));
+    expect(parsed.startDate).toEqual(at('2024-01-01T00:00:00.000Z'));
+    expect(parsed.endDate).toEqual(at('2024-01-31T12:30:00.000Z'));
+    expect(parsed.cancelledAt).toEqual(at('2024-01-10T08:00:00.250Z'));
+    expect(parseSubscription(subscriptionDocument({ startDate: '2024-01-01T02:00:00+02:00' })).startDate).toEqual(at('2024-01-01T00:00:00.000Z'));
+  });
+
   test('keeps amounts up to 2^256 - 1 exact', () => {
     expect(parseSubscription(subscriptionDocument({ amountPaid: MAX_UINT256_DIGITS })).amountPaid).toBe(MAX_UINT256_LITERAL);
     expect(parseSubscription(subscriptionDocument({ amountPaid: '1' })).amountPaid).toBe(1n);
@@ -154,6 +162,7 @@ describe('parseSubscription on a malformed document', () => {
     ['cancelledAt', 'an invalid Date', subscriptionDocument({ cancelledAt: new Date('nope') })],
     ['cancelledAt', 'a non-date string', subscriptionDocument({ cancelledAt: 'soon' })],
     ['cancelledAt', 'a number', subscriptionDocument({ cancelledAt: 1_704_067_200_000 })],
+    ['cancelledAt', 'a date in words, read differently by different runtimes', subscriptionDocument({ cancelledAt: 'Jan 10 2024 08:00' })],
     // status
     ['status', 'missing', subscriptionDocumentWithout('status')],
     ['status', 'unknown', subscriptionDocument({ status: 'paused' })],

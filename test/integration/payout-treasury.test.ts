@@ -1,0 +1,208 @@
+import { ethers } from 'ethers';
+import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
+import { deployFeeOnTransferToken, deployTestToken, tokenBalance } from '../support/erc20';
+import { startRefundStack, type RefundStack } from '../support/refund-stack';
+import { waitFor } from '../support/wait';
+
+const ETH = 10n ** 18n;
+
+/**
+ * The treasury's side of paying out: funds promised to payouts in flight, a
+ * nonce that can never be sent, tokens that do not deliver what they were
+ * asked to, spend limits and alerts. Real anvil (behind a proxy where a
+ * scenario needs a refusal), real worker, real store.
+ */
+describe('treasury safety', () => {
+  let chain: DedicatedChain;
+  let stack: RefundStack | undefined;
+
+  beforeEach(async () => {
+    chain = await startDedicatedChain();
+  }, 60_000);
+  afterEach(async () => {
+    await stack?.close();
+    stack = undefined;
+    await chain.stop();
+  });
+
+  async function start(env: Record<string, string> = {}, options: { autoApproveAfterMs?: number } = {}) {
+    stack = await startRefundStack({ chainUrl: chain.proxy.url, env, ...options });
+    return stack;
+  }
+
+  /** A refund of `amountPaid` × 2/3 (20 of 30 days unused), pending approval. */
+  async function requestRefund(s: RefundStack, overrides: Record<string, unknown> = {}) {
+    const subscription = await s.insertSubscription(overrides);
+    const started = await s.refundClient.start({ subscriptionId: subscription.subscriptionId, requestedBy: String(subscription.doc.userId) });
+    if (started.kind !== 'started' || started.state.phase !== 'registered') throw new Error(`not started: ${JSON.stringify(started)}`);
+    return { ...subscription, refundId: started.refundId, ref: { subscriptionId: subscription.subscriptionId, refundId: started.refundId }, amount: BigInt(started.state.refund.amount) };
+  }
+
+  async function status(s: RefundStack, refundId: string, wanted: string) {
+    return waitFor(async () => {
+      const record = await s.refunds.findById(refundId);
+      return record?.refundStatus === wanted ? record : undefined;
+    }, { what: `refund ${refundId} ${wanted}` });
+  }
+
+  test('refunds of 1, 1 and 0.01 ETH from a 1.5 ETH treasury: the second parks in failed, the third completes; after a top-up the retry pays it, each once', async () => {
+    const s = await start();
+    await chain.rpc('anvil_setBalance', [s.treasury.address, ethers.toQuantity((3n * ETH) / 2n)]);
+    const fromBlock = await chain.blockNumber();
+    const ones = [await requestRefund(s, { amountPaid: (3n * ETH / 2n).toString() }), await requestRefund(s, { amountPaid: (3n * ETH / 2n).toString() })];
+    const small = await requestRefund(s, { amountPaid: (15n * ETH / 1000n).toString() });
+    expect(ones.map((refund) => refund.amount)).toEqual([ETH, ETH]);
+    expect(small.amount).toBe(ETH / 100n);
+
+    await chain.rpc('evm_setAutomine', [false]); // nothing is mined while the three are signed
+    await Promise.all([...ones, small].map((refund) => s.refundClient.approve(refund.ref, { by: 'admin-1' })));
+    const failed = await waitFor(async () => {
+      for (const refund of ones) if ((await s.refunds.findById(refund.refundId))?.refundStatus === 'failed') return refund;
+      return undefined;
+    }, { what: 'one of the 1 ETH refunds failed' });
+    const paid = ones.find((refund) => refund !== failed)!;
+    await chain.rpc('evm_setAutomine', [true]);
+    await chain.mine(1);
+
+    await expect(s.refundClient.result(paid.ref)).resolves.toMatchObject({ outcome: 'completed' });
+    await expect(s.refundClient.result(small.ref)).resolves.toMatchObject({ outcome: 'completed' });
+    const parked = await s.refunds.findById(failed.refundId);
+    expect(parked).toMatchObject({ refundStatus: 'failed', failureCode: 'InsufficientFunds', retryable: true });
+    expect(parked!.failureReason).toMatch(/promised to 1 payout\(s\) in flight.*top up the treasury/);
+    expect(await s.ledger.attemptsOf(failed.subscriptionId)).toEqual([]); // refused before any nonce was spent
+
+    await chain.rpc('anvil_setBalance', [s.treasury.address, ethers.toQuantity(10n * ETH)]);
+    await s.refundClient.retry(failed.ref, { by: 'admin-2', note: 'topped up' });
+    await expect(s.refundClient.result(failed.ref)).resolves.toMatchObject({ outcome: 'completed' });
+
+    for (const refund of [...ones, small]) {
+      const transfers = await chain.nativeTransfersTo(refund.wallet, fromBlock);
+      expect(transfers.map((transfer) => transfer.value)).toEqual([refund.amount]);
+    }
+  }, 120_000);
+
+  test('a payout the node refuses for insufficient funds has its nonce filled, so the payouts behind it are mined', async () => {
+    const s = await start();
+    const first = await requestRefund(s);
+    const second = await requestRefund(s);
+    const fromBlock = await chain.blockNumber();
+
+    // The node refuses the first payout as unfundable (a balance that moved, a node's own view): it never reaches the pool.
+    const refused = new Set<string>();
+    chain.proxy.intercept(async (call) => {
+      if (call.method !== 'eth_sendRawTransaction') return { pass: true };
+      const hash = ethers.keccak256(call.params[0] as string);
+      if (refused.size === 0) refused.add(hash);
+      return refused.has(hash) ? { error: { code: -32000, message: 'insufficient funds for gas * price + value' } } : { pass: true };
+    });
+    await s.refundClient.approve(first.ref, { by: 'admin-1' });
+    const stuck = await waitFor(async () => (await s.ledger.attemptsOf(first.subscriptionId))[0], { what: 'the first payout signed' });
+    await s.refundClient.approve(second.ref, { by: 'admin-1' });
+
+    await expect(s.refundClient.result(second.ref)).resolves.toMatchObject({ outcome: 'completed' });
+    await expect(s.refundClient.result(first.ref)).resolves.toMatchObject({ outcome: 'completed' });
+    const attempts = await s.ledger.attemptsOf(first.subscriptionId);
+    expect(attempts.map((attempt) => [attempt.kind, attempt.nonce, attempt.status])).toEqual([
+      ['payout', stuck.nonce, 'dropped'],
+      ['filler', stuck.nonce, 'dropped'],
+      ['payout', expect.any(Number), 'confirmed'],
+    ]);
+    const filler = await chain.provider.getTransaction(attempts[1]!.txHash);
+    expect(filler).toMatchObject({ to: s.treasury.address, from: s.treasury.address, value: 0n, nonce: stuck.nonce });
+    for (const refund of [first, second]) {
+      const transfers = await chain.nativeTransfersTo(refund.wallet, fromBlock);
+      expect(transfers.map((transfer) => transfer.value)).toEqual([refund.amount]);
+    }
+  }, 120_000);
+
+  test('a fee-on-transfer token that delivers 99 of 100 is never reported unpaid, never paid again, and a retry is refused', async () => {
+    const s = await start();
+    const deployer = new ethers.Wallet(s.env.TREASURY_PRIVATE_KEY, chain.provider);
+    const token = await deployFeeOnTransferToken(deployer, { feeBps: 100, feeCollector: ethers.Wallet.createRandom().address });
+    const tokenAddress = await token.getAddress();
+    await (await token.getFunction('mint')(s.treasury.address, 1_000n * ETH)).wait();
+    const refund = await requestRefund(s, { currency: { symbol: 'FEE', decimals: 18, tokenAddress } });
+
+    await s.refundClient.approve(refund.ref, { by: 'admin-1' });
+    const failed = await status(s, refund.refundId, 'failed');
+    const delivered = refund.amount - refund.amount / 100n; // the token keeps 1 %, rounded down
+    expect(await tokenBalance(tokenAddress, refund.wallet, chain.provider)).toBe(delivered);
+    expect(failed).toMatchObject({ failureCode: 'PayoutAmountMismatch', retryable: false });
+    expect(failed.failureReason).toContain(`delivered ${delivered} instead of ${refund.amount}`);
+    expect(await s.ledger.findClaim(refund.subscriptionId)).toMatchObject({ status: 'review', delivered: delivered.toString() });
+
+    // The run ends once the failure is final for people too: a retry has nothing to reach.
+    await expect(s.refundClient.result(refund.ref)).resolves.toMatchObject({ outcome: 'failed' });
+    await expect(s.refundClient.retry(refund.ref, { by: 'admin-1' })).rejects.toThrow();
+    expect(await tokenBalance(tokenAddress, refund.wallet, chain.provider)).toBe(delivered);
+    expect(await s.ledger.attemptsOf(refund.subscriptionId)).toHaveLength(1);
+  }, 120_000);
+
+  test('a refund whose currency decimals differ from the token\'s is refused before anything is signed', async () => {
+    const s = await start();
+    const deployer = new ethers.Wallet(s.env.TREASURY_PRIVATE_KEY, chain.provider);
+    const token = await deployTestToken(deployer, { symbol: 'USDX', decimals: 6 });
+    const tokenAddress = await token.getAddress();
+    await (await token.getFunction('mint')(s.treasury.address, 10n ** 12n)).wait();
+    const refund = await requestRefund(s, { amountPaid: '3000000', currency: { symbol: 'USDX', decimals: 18, tokenAddress } });
+
+    await s.refundClient.approve(refund.ref, { by: 'admin-1' });
+    const failed = await status(s, refund.refundId, 'failed');
+    expect(failed).toMatchObject({ failureCode: 'CurrencyMismatch', retryable: false });
+    expect(failed.failureReason).toMatch(/18 decimals, but token .* has 6/);
+    expect(await s.ledger.attemptsOf(refund.subscriptionId)).toEqual([]);
+    expect(await tokenBalance(tokenAddress, refund.wallet, chain.provider)).toBe(0n);
+  }, 120_000);
+
+  test('above PAYOUT_MAX_AMOUNT a refund is not approved by the timer; an admin\'s approval pays it', async () => {
+    const s = await start({ PAYOUT_MAX_AMOUNT: 'ETH=0.5' }, { autoApproveAfterMs: 1_500 });
+    const big = await requestRefund(s); // 0.666… ETH
+    const small = await requestRefund(s, { amountPaid: (ETH / 2n).toString() }); // 0.333… ETH
+
+    await expect(s.refundClient.result(small.ref)).resolves.toMatchObject({ outcome: 'completed' });
+    const waiting = await waitFor(async () => {
+      const record = await s.refunds.findById(big.refundId);
+      return record?.waitingReason ? record : undefined;
+    }, { what: 'the big refund waiting for an admin' });
+    expect(waiting).toMatchObject({ refundStatus: 'pending_approval', decidedBy: null });
+    expect(waiting.waitingReason).toMatch(/above PAYOUT_MAX_AMOUNT 0\.5: an admin must approve it/);
+
+    await s.refundClient.approve(big.ref, { by: 'admin-1' });
+    await expect(s.refundClient.result(big.ref)).resolves.toMatchObject({ outcome: 'completed' });
+    expect(await s.refunds.findById(big.refundId)).toMatchObject({ decidedBy: 'admin-1', waitingReason: null });
+    expect(await chain.provider.getBalance(big.wallet)).toBe(big.amount);
+  }, 120_000);
+
+  test('at PAYOUT_DAILY_LIMIT payouts wait and alert instead of draining the treasury', async () => {
+    const s = await start({ PAYOUT_DAILY_LIMIT: 'ETH=1' });
+    const first = await requestRefund(s);
+    const second = await requestRefund(s);
+
+    await s.refundClient.approve(first.ref, { by: 'admin-1' });
+    await expect(s.refundClient.result(first.ref)).resolves.toMatchObject({ outcome: 'completed' });
+    await s.refundClient.approve(second.ref, { by: 'admin-1' });
+
+    const alert = await s.webhooks.waitFor((request) => (request.json as { type?: string })?.type === 'treasury.daily_limit', 20_000);
+    expect((alert.json as { data: { message: string } }).data.message).toMatch(/PAYOUT_DAILY_LIMIT for ETH is 1; 0\.6666\d+ was paid in the last 24 hours/);
+    const waiting = await waitFor(async () => {
+      const record = await s.refunds.findById(second.refundId);
+      return record?.waitingReason ? record : undefined;
+    }, { what: 'the second refund waiting' });
+    expect(waiting).toMatchObject({ refundStatus: 'processing', transactionId: null });
+    expect(await s.ledger.attemptsOf(second.subscriptionId)).toEqual([]);
+    expect(await chain.provider.getBalance(second.wallet)).toBe(0n);
+  }, 120_000);
+
+  test('TREASURY_LOW_BALANCE raises one treasury.low_balance alert when a payout takes the balance under it', async () => {
+    const s = await start({ TREASURY_LOW_BALANCE: 'ETH=999.5' }); // the treasury starts with 1000 ETH
+    const refunds = [await requestRefund(s), await requestRefund(s)];
+    for (const refund of refunds) {
+      await s.refundClient.approve(refund.ref, { by: 'admin-1' });
+      await expect(s.refundClient.result(refund.ref)).resolves.toMatchObject({ outcome: 'completed' });
+    }
+    const alerts = s.webhooks.requests.filter((request) => (request.json as { type?: string })?.type === 'treasury.low_balance');
+    expect(alerts).toHaveLength(1);
+    expect((alerts[0]!.json as { data: { message: string; threshold: string } }).data).toMatchObject({ threshold: (9995n * ETH / 10n).toString() });
+    expect((alerts[0]!.json as { data: { message: string } }).data.message).toMatch(/under TREASURY_LOW_BALANCE 999\.5: top it up/);
+  }, 120_000);
+});

@@ -1,0 +1,148 @@
+import { temporal } from '@temporalio/proto';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { ethers } from 'ethers';
+import crypto from 'node:crypto';
+import { Types } from 'mongoose';
+import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
+import { startRefundStack, type RefundStack } from '../support/refund-stack';
+import { waitFor } from '../support/wait';
+
+/**
+ * What operators do in the Temporal Web UI (or CLI) to a refund's workflow:
+ * cancel it, reset it. Neither may abandon a payout that is on its way, pay
+ * twice, or leave the record describing a run that no longer exists.
+ */
+describe('operator actions on refund workflows', () => {
+  let chain: DedicatedChain;
+  let stack: RefundStack;
+
+  beforeAll(async () => {
+    chain = await startDedicatedChain();
+    stack = await startRefundStack({ chainUrl: chain.proxy.url });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.close();
+    await chain?.stop();
+  });
+  afterEach(async () => {
+    await chain.rpc('evm_setAutomine', [true]);
+  });
+
+  async function requestRefund() {
+    const subscription = await stack.insertSubscription();
+    const started = await stack.refundClient.start({ subscriptionId: subscription.subscriptionId, requestedBy: String(subscription.doc.userId) });
+    if (started.kind !== 'started' || started.state.phase !== 'registered') throw new Error(`not started: ${JSON.stringify(started)}`);
+    return {
+      ...subscription,
+      refundId: started.refundId,
+      runId: started.runId,
+      ref: { subscriptionId: subscription.subscriptionId, refundId: started.refundId },
+      handle: stack.refundClient.handle(subscription.subscriptionId),
+      amount: BigInt(started.state.refund.amount),
+    };
+  }
+
+  async function broadcastPayout(subscriptionId: string) {
+    return waitFor(async () => (await stack.ledger.attemptsOf(subscriptionId)).find((attempt) => attempt.broadcasts > 0), { what: 'a broadcast payout' });
+  }
+
+  async function subscription(subscriptionId: string) {
+    return stack.subscriptions.findOne({ _id: new Types.ObjectId(subscriptionId) });
+  }
+
+  /** Resets the run to its first workflow task, as the Web UI's "Reset to first workflow task" does; returns the new run id. */
+  async function resetToFirstWorkflowTask(workflowId: string, runId: string): Promise<string> {
+    const history = await stack.client.workflow.getHandle(workflowId, runId).fetchHistory();
+    const firstTask = history.events!.find((event) => event.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)!;
+    const { runId: newRunId } = await stack.client.workflowService.resetWorkflowExecution({
+      namespace: stack.config.temporal.namespace,
+      workflowExecution: { workflowId, runId },
+      reason: 'operator reset in a test',
+      workflowTaskFinishEventId: firstTask.eventId,
+      requestId: crypto.randomUUID(),
+    });
+    return newRunId!;
+  }
+
+  test('cancelling the workflow while its payout is broadcast does not abandon it: the refund completes, paid once', async () => {
+    const refund = await requestRefund();
+    const fromBlock = await chain.blockNumber();
+    await chain.rpc('evm_setAutomine', [false]);
+    await stack.refundClient.approve(refund.ref, { by: 'admin-1' });
+    const payout = await broadcastPayout(refund.subscriptionId);
+
+    await refund.handle.cancel();
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // the cancel request is delivered while the payout waits to be mined
+    await chain.rpc('evm_setAutomine', [true]);
+    await chain.mine(1);
+
+    await expect(refund.handle.result()).resolves.toEqual({ refundId: refund.refundId, outcome: 'completed' });
+    expect(await stack.refunds.findById(refund.refundId)).toMatchObject({ refundStatus: 'completed', transactionId: payout.txHash });
+    expect(await subscription(refund.subscriptionId)).toMatchObject({ isRefundApplied: true, refundId: refund.refundId });
+    const transfers = await chain.nativeTransfersTo(refund.wallet, fromBlock);
+    expect(transfers.map((transfer) => [transfer.hash, transfer.value])).toEqual([[payout.txHash, refund.amount]]);
+  }, 90_000);
+
+  test('cancelling the workflow while the refund waits for a decision cancels the refund, and says who', async () => {
+    const refund = await requestRefund();
+    await refund.handle.cancel();
+    await expect(refund.handle.result()).resolves.toEqual({ refundId: refund.refundId, outcome: 'cancelled' });
+    const record = await stack.refunds.findById(refund.refundId);
+    expect(record).toMatchObject({ refundStatus: 'cancelled', decidedBy: 'operator' });
+    expect(await chain.provider.getBalance(refund.wallet)).toBe(0n);
+  }, 60_000);
+
+  test('cancelling the workflow of a failed refund ends it failed, with the record saying so', async () => {
+    const refund = await requestRefund();
+    const balance = await chain.provider.getBalance(stack.treasury.address);
+    await chain.rpc('anvil_setBalance', [stack.treasury.address, '0x0']);
+    try {
+      await stack.refundClient.approve(refund.ref, { by: 'admin-1' });
+      await waitFor(async () => ((await stack.refunds.findById(refund.refundId))?.refundStatus === 'failed' ? true : undefined), { what: 'the refund failed' });
+      await refund.handle.cancel();
+      await expect(refund.handle.result()).resolves.toEqual({ refundId: refund.refundId, outcome: 'failed' });
+      expect(await stack.refunds.findById(refund.refundId)).toMatchObject({ refundStatus: 'failed', failureCode: 'InsufficientFunds' });
+    } finally {
+      await chain.rpc('anvil_setBalance', [stack.treasury.address, ethers.toQuantity(balance)]);
+    }
+  }, 60_000);
+
+  test('after a reset of a pending refund, the record follows the new run, decisions reach it, and the sweep does not cancel it', async () => {
+    const refund = await requestRefund();
+    const workflowId = refund.handle.workflowId;
+    const newRunId = await resetToFirstWorkflowTask(workflowId, refund.runId);
+    expect(newRunId).not.toBe(refund.runId);
+    await waitFor(async () => ((await stack.refunds.findWithRunId(refund.refundId))?.runId === newRunId ? true : undefined), { what: 'the record bound to the new run' });
+
+    const reconciled = (await new MockActivityEnvironment().run(stack.activities.reconcileRefundRecords, { afterId: null, limit: 100 })) as { errors: number };
+    expect(reconciled.errors).toBe(0);
+    expect((await stack.refunds.findById(refund.refundId))!.refundStatus).toBe('pending_approval');
+
+    await stack.refundClient.approve(refund.ref, { by: 'admin-1' });
+    await expect(stack.client.workflow.getHandle(workflowId, newRunId).result()).resolves.toEqual({ refundId: refund.refundId, outcome: 'completed' });
+    const record = await stack.refunds.findById(refund.refundId);
+    expect(record).toMatchObject({ refundStatus: 'completed', decidedBy: 'admin-1' });
+    expect(record!.statusHistory.map((change) => change.status)).toEqual(['pending_approval', 'approved', 'processing', 'completed']);
+    expect(await chain.provider.getBalance(refund.wallet)).toBe(refund.amount);
+  }, 90_000);
+
+  test('a reset to before the approval of a refund whose payout is on its way follows that payout through: paid once', async () => {
+    const refund = await requestRefund();
+    const fromBlock = await chain.blockNumber();
+    await chain.rpc('evm_setAutomine', [false]);
+    await stack.refundClient.approve(refund.ref, { by: 'admin-1' });
+    const payout = await broadcastPayout(refund.subscriptionId);
+
+    const newRunId = await resetToFirstWorkflowTask(refund.handle.workflowId, refund.runId);
+    await chain.rpc('evm_setAutomine', [true]);
+    await chain.mine(1);
+
+    await expect(stack.client.workflow.getHandle(refund.handle.workflowId, newRunId).result()).resolves.toEqual({ refundId: refund.refundId, outcome: 'completed' });
+    const record = await stack.refunds.findById(refund.refundId);
+    expect(record).toMatchObject({ refundStatus: 'completed', transactionId: payout.txHash, decidedBy: 'system' });
+    expect(record!.statusHistory.find((change) => change.status === 'approved')!.note).toMatch(/already under way when the workflow was reset/);
+    const transfers = await chain.nativeTransfersTo(refund.wallet, fromBlock);
+    expect(transfers.map((transfer) => transfer.hash)).toEqual([payout.txHash]);
+    expect(await stack.ledger.attemptsOf(refund.subscriptionId)).toHaveLength(1);
+  }, 90_000);
+});
