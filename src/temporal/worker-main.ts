@@ -13,13 +13,16 @@ import { createRefundWorker, installTemporalRuntime } from './worker';
 /** `npm run worker`: one worker process. Start several for horizontal scale. */
 async function main(): Promise<void> {
   const config = loadConfigOrExit('worker');
-  const logger = createLogger(config.logLevel).child({ component: 'Worker' });
+  // Each line names one component: the parts below get the root logger, never this child (a second
+  // `component` key would hide the first from every JSON parser).
+  const root = createLogger(config.logLevel);
+  const logger = root.child({ component: 'Worker' });
   initSentry(config, 'worker');
-  installTemporalRuntime(config, logger);
+  installTemporalRuntime(config, root);
 
   const workerId = `${os.hostname()}:${process.pid}`;
   const [mongo, treasury, connection, client] = await Promise.all([
-    connectMongo(config.db.uri, logger),
+    connectMongo(config.db.uri, root),
     connectTreasury(config.chain),
     connectWorkerConnection(config.temporal),
     connectClient(config.temporal),
@@ -27,10 +30,10 @@ async function main(): Promise<void> {
   logger.info({ treasury: treasury.address, chainId: treasury.chainId, taskQueue: config.temporal.taskQueue, workerId }, 'worker connected');
 
   const schedule = await ensureSweepSchedule(client, { taskQueue: config.temporal.taskQueue, intervalMs: config.refunds.scheduleIntervalMs });
-  logger.child({ component: 'Scheduler' }).info({ intervalMs: config.refunds.scheduleIntervalMs }, `sweep schedule ${schedule}`);
+  root.child({ component: 'Scheduler' }).info({ intervalMs: config.refunds.scheduleIntervalMs }, `sweep schedule ${schedule}`);
 
   const refundClient = new RefundWorkflowClient(client, refundPolicySettings(config));
-  const activities = createActivities({ config, connection: mongo, treasury, logger, workerId, refundClient });
+  const activities = createActivities({ config, connection: mongo, treasury, logger: root, workerId, refundClient });
   const worker = await createRefundWorker({ connection, config, activities });
   // The SDK also stops the worker on these signals; a second signal (Ctrl-C, then the supervisor's TERM) is harmless.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -30,12 +30,11 @@ describe('a worker process (npm run worker)', () => {
 
       await worker.kill('SIGTERM');
       expect(worker.child.exitCode).toBe(0);
-      const lines = worker
-        .output()
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as { component?: string; msg: string; level: number });
-      expect(lines.map((line) => line.component)).toEqual(expect.arrayContaining(['Worker', 'Scheduler', 'MongoDB']));
+      const rawLines = worker.output().split('\n').filter((line) => line.startsWith('{'));
+      const lines = rawLines.map((line) => JSON.parse(line) as { component?: string; msg: string; level: number });
+      expect(lines.map((line) => line.component)).toEqual(expect.arrayContaining(['Worker', 'Scheduler', 'MongoDB', 'Temporal']));
+      // JSON parsers keep only the last of repeated keys: each line names exactly one component.
+      expect(rawLines.filter((line) => line.split('"component":').length > 2)).toEqual([]);
       expect(lines.map((line) => line.msg)).toEqual(expect.arrayContaining(['worker running', 'worker stopped']));
       expect(worker.output()).not.toContain(stack.env.TREASURY_PRIVATE_KEY.slice(2));
     } finally {
