@@ -2,13 +2,13 @@ import os from 'node:os';
 import { createActivities } from '../../activities';
 import { connectTreasury } from '../chain/treasury';
 import { loadConfigOrExit } from '../config';
-import { createLogger } from '../logger';
+import { createLogger, type Logger } from '../logger';
 import { connectMongo } from '../persistence/mongo';
 import { flushSentry, initSentry, reportError } from '../observability/sentry';
 import { ensureSweepSchedule } from '../sweep/schedule';
 import { connectClient, connectWorkerConnection } from './connection';
 import { RefundWorkflowClient, refundPolicySettings } from './refund-client';
-import { createRefundWorker, installTemporalRuntime } from './worker';
+import { createRefundWorker, installTemporalRuntime, type MetricsEndpoint } from './worker';
 
 /** `npm run worker`: one worker process. Start several for horizontal scale. */
 async function main(): Promise<void> {
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   const root = createLogger(config.logLevel);
   const logger = root.child({ component: 'Worker' });
   initSentry(config, 'worker');
-  installTemporalRuntime(config, root);
+  logMetricsEndpoint(installTemporalRuntime(config, root), logger);
 
   const workerId = `${os.hostname()}:${process.pid}`;
   const [mongo, treasury, connection, client] = await Promise.all([
@@ -50,6 +50,22 @@ async function main(): Promise<void> {
     treasury.provider.destroy();
     await flushSentry();
     logger.info('worker stopped');
+  }
+}
+
+/** Where Prometheus finds this worker: a warning whenever it is not where WORKER_METRICS_PORT says. */
+function logMetricsEndpoint(endpoint: MetricsEndpoint, logger: Logger): void {
+  if (endpoint.configuredPort === 0) {
+    logger.info({ metricsPort: null }, 'Temporal SDK metrics endpoint off (WORKER_METRICS_PORT=0)');
+  } else if (endpoint.port === null) {
+    logger.warn({ metricsPort: null, configuredPort: endpoint.configuredPort, reason: endpoint.reason }, `running without the Temporal SDK metrics endpoint: ${endpoint.reason}`);
+  } else if (endpoint.port !== endpoint.configuredPort) {
+    logger.warn(
+      { metricsPort: endpoint.port, configuredPort: endpoint.configuredPort },
+      `WORKER_METRICS_PORT ${endpoint.configuredPort} is in use: serving Temporal SDK metrics on port ${endpoint.port} instead`,
+    );
+  } else {
+    logger.info({ metricsPort: endpoint.port }, `serving Temporal SDK metrics on port ${endpoint.port}`);
   }
 }
 
