@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Every npm script that must work on a fresh clone goes through here. Plain
 // CommonJS with no dependencies: it runs before node_modules exists. It installs
-// node_modules when absent or stale, then hands over to the TypeScript CLI.
+// node_modules when absent or stale, then hands over to the TypeScript CLI, or to
+// dist/ for `npm start` and `npm run worker`. `npm run build` compiles dist/ here too,
+// so every path that compiles shares one stamp and one lock.
 'use strict';
 
 const { spawnSync, spawn } = require('node:child_process');
@@ -41,7 +43,10 @@ function handOver(args) {
 }
 
 const sourceDirs = ['src', 'workflows', 'activities'];
+// The stamp holds the newest source mtime the last complete build compiled; the lock lets one process build.
 const buildStamp = path.join(root, 'dist', '.build-stamp');
+const buildLock = path.join(root, 'dist', '.build-lock');
+const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 
 function newestSourceMtime(dir) {
   let newest = 0;
@@ -53,15 +58,92 @@ function newestSourceMtime(dir) {
   return newest;
 }
 
-/** `npm start` and `npm run worker` run compiled code; compile first when dist/ is missing or older than the sources. */
-function ensureBuild() {
-  const built = fs.existsSync(buildStamp) ? fs.statSync(buildStamp).mtimeMs : 0;
-  const newest = Math.max(...sourceDirs.map((dir) => newestSourceMtime(path.join(root, dir))));
-  if (built >= newest) return;
-  console.log('[bootstrap] compiling TypeScript to dist/');
-  const result = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
-  if (result.status !== 0) process.exit(result.status ?? 1);
-  fs.writeFileSync(buildStamp, new Date().toISOString() + '\n');
+function newestSource() {
+  return Math.max(...sourceDirs.map((dir) => newestSourceMtime(path.join(root, dir))));
+}
+
+function isBuilt(newest) {
+  const built = fs.existsSync(buildStamp) ? Number(fs.readFileSync(buildStamp, 'utf8')) : NaN;
+  return built >= newest;
+}
+
+function sleep(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === 'EPERM';
+  }
+}
+
+/** The pid in the lock file; 0 while its owner has not written it yet, or when it is already gone. */
+function lockOwner() {
+  try {
+    return Number(fs.readFileSync(buildLock, 'utf8')) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Runs `build(waited)` holding dist/.build-lock, a file naming its owner's pid; `waited` tells whether another
+ * process held it first. A lock whose owner died (killed mid-build) is taken over; two processes taking over the
+ * same dead lock at the same instant would both build, as every start did before there was a lock.
+ */
+function withBuildLock(build) {
+  fs.mkdirSync(path.dirname(buildLock), { recursive: true });
+  let waited = false;
+  for (;;) {
+    try {
+      fs.writeFileSync(buildLock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (error) {
+      if (error.code !== 'EEXIST') throw error;
+    }
+    const owner = lockOwner();
+    if (owner > 0 && !isAlive(owner)) {
+      fs.rmSync(buildLock, { force: true });
+      continue;
+    }
+    if (!waited) console.log(`[bootstrap] waiting for process ${owner || '?'} to finish compiling (remove ${path.relative(root, buildLock)} if none is)`);
+    waited = true;
+    sleep(200);
+  }
+  try {
+    return build(waited);
+  } finally {
+    fs.rmSync(buildLock, { force: true });
+  }
+}
+
+/**
+ * Compiles src/, workflows/ and activities/ to dist/: `npm run build` always (unless a build that finished
+ * while it waited already covered the sources), `npm start` and `npm run worker` when dist/ is missing or
+ * older than the sources. Processes started together compile once; the others wait and run that build.
+ * The stamp is removed first and written last, so an interrupted build is never taken for a complete one.
+ */
+function ensureBuild({ force }) {
+  if (!fs.existsSync(tsc)) {
+    console.error('[bootstrap] node_modules/typescript is missing: run npm ci first');
+    process.exit(1);
+  }
+  if (!force && isBuilt(newestSource())) return;
+  const status = withBuildLock((waited) => {
+    const newest = newestSource();
+    if ((waited || !force) && isBuilt(newest)) return 0;
+    console.log('[bootstrap] compiling TypeScript to dist/');
+    fs.rmSync(buildStamp, { force: true });
+    const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+    if (result.status !== 0) return result.status ?? 1;
+    fs.writeFileSync(`${buildStamp}.${process.pid}`, `${newest}\n`);
+    fs.renameSync(`${buildStamp}.${process.pid}`, buildStamp);
+    return 0;
+  });
+  if (status !== 0) process.exit(status);
 }
 
 const compiledEntryPoints = {
@@ -69,11 +151,15 @@ const compiledEntryPoints = {
   worker: 'dist/src/temporal/worker-main.js',
 };
 
-ensureNodeModules();
 const [command = 'help', ...rest] = process.argv.slice(2);
-if (compiledEntryPoints[command]) {
-  ensureBuild();
+if (command === 'build') {
+  // No install here: images and hosts run `npm ci` with their own flags right before `npm run build`.
+  ensureBuild({ force: true });
+} else if (compiledEntryPoints[command]) {
+  ensureNodeModules();
+  ensureBuild({ force: false });
   handOver([path.join(root, compiledEntryPoints[command]), ...rest]);
 } else {
+  ensureNodeModules();
   handOver(['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), command, ...rest]);
 }

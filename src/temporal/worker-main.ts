@@ -2,25 +2,28 @@ import os from 'node:os';
 import { createActivities } from '../../activities';
 import { connectTreasury } from '../chain/treasury';
 import { loadConfigOrExit } from '../config';
-import { createLogger } from '../logger';
+import { createLogger, type Logger } from '../logger';
 import { connectMongo } from '../persistence/mongo';
 import { TreasuryStore } from '../persistence/treasury-store';
 import { flushSentry, initSentry, reportError } from '../observability/sentry';
 import { ensureSweepSchedule } from '../sweep/schedule';
 import { connectClient, connectWorkerConnection } from './connection';
 import { RefundWorkflowClient, refundPolicySettings } from './refund-client';
-import { createRefundWorker, installTemporalRuntime } from './worker';
+import { createRefundWorker, installTemporalRuntime, type MetricsEndpoint } from './worker';
 
 /** `npm run worker`: one worker process. Start several for horizontal scale. */
 async function main(): Promise<void> {
   const config = loadConfigOrExit('worker');
-  const logger = createLogger(config.logLevel).child({ component: 'Worker' });
+  // Each line names one component: the parts below get the root logger, never this child (a second
+  // `component` key would hide the first from every JSON parser).
+  const root = createLogger(config.logLevel);
+  const logger = root.child({ component: 'Worker' });
   initSentry(config, 'worker');
-  installTemporalRuntime(config, logger);
+  logMetricsEndpoint(installTemporalRuntime(config, root), logger);
 
   const workerId = `${os.hostname()}:${process.pid}`;
   const [mongo, treasury, connection, client] = await Promise.all([
-    connectMongo(config.db.uri, logger),
+    connectMongo(config.db.uri, root),
     connectTreasury(config.chain),
     connectWorkerConnection(config.temporal),
     connectClient(config.temporal),
@@ -29,10 +32,10 @@ async function main(): Promise<void> {
   await new TreasuryStore(mongo).recordAccount(treasury.chainId, treasury.address); // so the API can report the treasury without its key
 
   const schedule = await ensureSweepSchedule(client, { taskQueue: config.temporal.taskQueue, intervalMs: config.refunds.scheduleIntervalMs });
-  logger.child({ component: 'Scheduler' }).info({ intervalMs: config.refunds.scheduleIntervalMs }, `sweep schedule ${schedule}`);
+  root.child({ component: 'Scheduler' }).info({ intervalMs: config.refunds.scheduleIntervalMs }, `sweep schedule ${schedule}`);
 
   const refundClient = new RefundWorkflowClient(client, refundPolicySettings(config));
-  const activities = createActivities({ config, connection: mongo, treasury, logger, workerId, refundClient });
+  const activities = createActivities({ config, connection: mongo, treasury, logger: root, workerId, refundClient });
   const worker = await createRefundWorker({ connection, config, activities });
   // The SDK also stops the worker on these signals; a second signal (Ctrl-C, then the supervisor's TERM) is harmless.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -49,6 +52,22 @@ async function main(): Promise<void> {
     treasury.provider.destroy();
     await flushSentry();
     logger.info('worker stopped');
+  }
+}
+
+/** Where Prometheus finds this worker: a warning whenever it is not where WORKER_METRICS_PORT says. */
+function logMetricsEndpoint(endpoint: MetricsEndpoint, logger: Logger): void {
+  if (endpoint.configuredPort === 0) {
+    logger.info({ metricsPort: null }, 'Temporal SDK metrics endpoint off (WORKER_METRICS_PORT=0)');
+  } else if (endpoint.port === null) {
+    logger.warn({ metricsPort: null, configuredPort: endpoint.configuredPort, reason: endpoint.reason }, `running without the Temporal SDK metrics endpoint: ${endpoint.reason}`);
+  } else if (endpoint.port !== endpoint.configuredPort) {
+    logger.warn(
+      { metricsPort: endpoint.port, configuredPort: endpoint.configuredPort },
+      `WORKER_METRICS_PORT ${endpoint.configuredPort} is in use: serving Temporal SDK metrics on port ${endpoint.port} instead`,
+    );
+  } else {
+    logger.info({ metricsPort: endpoint.port }, `serving Temporal SDK metrics on port ${endpoint.port}`);
   }
 }
 

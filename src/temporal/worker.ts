@@ -61,19 +61,63 @@ const PINO_LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'
   ERROR: 'error',
 };
 
+/** Where this process serves Temporal SDK metrics, for the log: a port, or none (and why, unless switched off). */
+export interface MetricsEndpoint {
+  configuredPort: number;
+  port: number | null;
+  reason?: string;
+}
+
+/** How many ports, from WORKER_METRICS_PORT up, a worker tries before it runs without the endpoint. */
+export const METRICS_PORT_ATTEMPTS = 10;
+
+/** How the core bridge words EADDRINUSE (the OS error text, then its number: 98 on Linux, 48 on macOS). */
+const ADDRESS_IN_USE = /address already in use|os error (98|48)\b/i;
+
 /**
  * Once per process, before any connection: the SDK's own logs (including the
  * replay-aware workflow `log`) go through our logger, and its metrics are served
  * for Prometheus on WORKER_METRICS_PORT.
+ *
+ * A worker never dies for its metrics endpoint: several workers started on one
+ * host with the same settings is how people scale. When the port is taken the
+ * next ones are tried (the SDK binds the port itself, so trying is the only race-free
+ * probe; a failed install leaves nothing behind); when none is free, or the bind
+ * fails otherwise, the worker runs without the endpoint. The caller logs the outcome.
  */
-export function installTemporalRuntime(config: Config, logger: Logger): void {
+export function installTemporalRuntime(config: Config, logger: Logger): MetricsEndpoint {
   const temporalLogger = logger.child({ component: 'Temporal' });
   const level = config.logLevel === 'silent' || config.logLevel === 'fatal' ? 'ERROR' : (config.logLevel.toUpperCase() as LogLevel);
-  Runtime.install({
-    logger: new DefaultLogger(level, (entry) => {
-      const { message, meta } = entry;
-      temporalLogger[PINO_LEVEL[entry.level]]({ ...meta }, message);
-    }),
-    telemetryOptions: config.worker.metricsPort > 0 ? { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.worker.metricsPort}` } } } : undefined,
-  });
+  const install = (port: number | null) =>
+    Runtime.install({
+      logger: new DefaultLogger(level, (entry) => {
+        const { message, meta } = entry;
+        temporalLogger[PINO_LEVEL[entry.level]]({ ...meta }, message);
+      }),
+      telemetryOptions: port === null ? undefined : { metrics: { prometheus: { bindAddress: `0.0.0.0:${port}` } } },
+    });
+
+  const configuredPort = config.worker.metricsPort;
+  if (configuredPort === 0) {
+    install(null);
+    return { configuredPort, port: null };
+  }
+  const lastPort = Math.min(configuredPort + METRICS_PORT_ATTEMPTS - 1, 65535);
+  let reason = '';
+  for (let port = configuredPort; port <= lastPort; port += 1) {
+    try {
+      install(port);
+      return { configuredPort, port };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (!message.includes('prometheus metrics exporter')) throw error;
+      if (!ADDRESS_IN_USE.test(message)) {
+        reason = message;
+        break;
+      }
+      reason = `ports ${configuredPort}-${lastPort} are in use`;
+    }
+  }
+  install(null);
+  return { configuredPort, port: null, reason };
 }

@@ -1,9 +1,12 @@
+import net from 'node:net';
+import os from 'node:os';
 import { connectTreasury } from '../../src/chain/treasury';
 import { expectedChainId, WrongNetworkError } from '../../src/chain/network';
 import { freePort } from '../../src/dev/processes';
 import { loadConfig } from '../../src/config';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
-import { spawnWorkerProcess } from '../support/processes';
+import { spawnWorkerProcess, type WorkerProcess } from '../support/processes';
+import { METRICS_PORT_ATTEMPTS } from '../../src/temporal/worker';
 import { testServices } from '../support/services';
 
 describe('a worker process (npm run worker)', () => {
@@ -30,18 +33,86 @@ describe('a worker process (npm run worker)', () => {
 
       await worker.kill('SIGTERM');
       expect(worker.child.exitCode).toBe(0);
-      const lines = worker
-        .output()
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as { component?: string; msg: string; level: number });
-      expect(lines.map((line) => line.component)).toEqual(expect.arrayContaining(['Worker', 'Scheduler', 'MongoDB']));
+      const lines = logLines(worker);
+      expect(metricsPortLoggedBy(worker)).toBe(metricsPort);
+      expect(lines.map((line) => line.component)).toEqual(expect.arrayContaining(['Worker', 'Scheduler', 'MongoDB', 'Temporal']));
+      // JSON parsers keep only the last of repeated keys: each line names exactly one component.
+      const rawLines = worker.output().split('\n').filter((line) => line.startsWith('{'));
+      expect(rawLines.filter((line) => line.split('"component":').length > 2)).toEqual([]);
       expect(lines.map((line) => line.msg)).toEqual(expect.arrayContaining(['worker running', 'worker stopped']));
       expect(worker.output()).not.toContain(stack.env.TREASURY_PRIVATE_KEY.slice(2));
     } finally {
       await worker.kill('SIGKILL');
     }
   }, 120_000);
+
+  test('two workers with identical settings on one host both run: each logs where it serves metrics, and either one alone handles a refund', async () => {
+    // What a user scaling by hand does: the same .env, so the same WORKER_METRICS_PORT, for every process.
+    const env = { ...stack.env, WORKER_METRICS_PORT: String(await freePort()) };
+    const configuredPort = Number(env.WORKER_METRICS_PORT);
+    const workers = [spawnWorkerProcess(env), spawnWorkerProcess(env)];
+    try {
+      await Promise.all(workers.map((worker) => worker.ready));
+
+      const ports = workers.map((worker) => metricsPortLoggedBy(worker));
+      expect(ports).toContain(configuredPort);
+      expect(new Set(ports).size).toBe(2);
+      for (const port of ports) {
+        const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        expect(metrics).toContain(`task_queue="${stack.config.temporal.taskQueue}"`);
+      }
+      const moved = workers[ports.indexOf(configuredPort) === 0 ? 1 : 0]!;
+      expect(logLines(moved)).toEqual(
+        expect.arrayContaining([expect.objectContaining({ level: 40, configuredPort, msg: expect.stringContaining(`WORKER_METRICS_PORT ${configuredPort} is in use`) })]),
+      );
+
+      const identities = workers.map((worker) => `${worker.child.pid}@${os.hostname()}`);
+      await waitFor(async () => {
+        const { pollers } = await stack.client.workflowService.describeTaskQueue({ namespace: stack.config.temporal.namespace, taskQueue: { name: stack.config.temporal.taskQueue } });
+        const polling = new Set(pollers.map((poller) => poller.identity));
+        return identities.every((identity) => polling.has(identity)) || undefined;
+      }, 60_000);
+
+      // Either worker, left alone, serves the queue: first the one on the configured port dies, then the other.
+      const [onConfiguredPort, onNextPort] = ports[0] === configuredPort ? workers : [workers[1]!, workers[0]!];
+      await onConfiguredPort!.kill('SIGKILL');
+      await expect(refundToCompletion()).resolves.toBe('completed');
+
+      const replacement = spawnWorkerProcess(env);
+      workers.push(replacement);
+      await replacement.ready;
+      await onNextPort!.kill('SIGKILL');
+      await expect(refundToCompletion()).resolves.toBe('completed');
+    } finally {
+      await Promise.all(workers.map((worker) => worker.kill('SIGKILL')));
+    }
+  }, 240_000);
+
+  test('with every port it may try taken, a worker runs without the metrics endpoint and says so', async () => {
+    const configuredPort = await freePort();
+    const taken = await Promise.all(Array.from({ length: METRICS_PORT_ATTEMPTS }, (_, offset) => occupy(configuredPort + offset)));
+    const worker = spawnWorkerProcess({ ...stack.env, WORKER_METRICS_PORT: String(configuredPort) });
+    try {
+      await worker.ready;
+      expect(metricsPortLoggedBy(worker)).toBeNull();
+      expect(logLines(worker)).toEqual(
+        expect.arrayContaining([expect.objectContaining({ level: 40, configuredPort, msg: expect.stringContaining('running without the Temporal SDK metrics endpoint') })]),
+      );
+      await expect(refundToCompletion()).resolves.toBe('completed');
+    } finally {
+      await worker.kill('SIGKILL');
+      await Promise.all(taken.map((close) => close()));
+    }
+  }, 120_000);
+
+  async function refundToCompletion(): Promise<string> {
+    const subscription = await stack.insertSubscription();
+    const started = await stack.refundClient.start({ subscriptionId: subscription.subscriptionId, requestedBy: 'user-1' });
+    if (started.kind !== 'started') throw new Error(`not started: ${JSON.stringify(started)}`);
+    const ref = { subscriptionId: subscription.subscriptionId, runId: started.runId };
+    await stack.refundClient.approve(ref, { by: 'admin-1' });
+    return (await stack.refundClient.result(ref)).outcome;
+  }
 
   test('a bad configuration stops the worker with a message naming the variable, never its secret value', async () => {
     const worker = spawnWorkerProcess({ ...stack.env, TREASURY_PRIVATE_KEY: '0xnot-a-key-but-secret', PAYOUT_CONFIRMATIONS: 'many' });
@@ -51,6 +122,48 @@ describe('a worker process (npm run worker)', () => {
     expect(worker.output()).not.toContain('not-a-key-but-secret');
   });
 });
+
+interface LogLine {
+  level: number;
+  msg: string;
+  component?: string;
+  metricsPort?: number | null;
+  configuredPort?: number;
+}
+
+function logLines(worker: WorkerProcess): LogLine[] {
+  return worker
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as LogLine);
+}
+
+/** The port the worker says it serves Temporal SDK metrics on (null: it says it serves none). */
+function metricsPortLoggedBy(worker: WorkerProcess): number | null {
+  const line = logLines(worker).find((entry) => entry.metricsPort !== undefined);
+  if (!line) throw new Error(`the worker did not log where it serves metrics:\n${worker.output()}`);
+  return line.metricsPort!;
+}
+
+/** Holds the port like another process would; a port someone else already holds is just as taken. */
+function occupy(port: number): Promise<() => Promise<void>> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(async () => undefined) : reject(error)));
+    server.listen(port, '0.0.0.0', () => resolve(() => new Promise<void>((closed) => server.close(() => closed()))));
+  });
+}
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
 
 describe('BLOCKCHAIN_NETWORK is checked against the provider', () => {
   test('names and chain ids resolve', () => {
