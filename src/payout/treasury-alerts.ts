@@ -17,7 +17,7 @@ export class TreasuryAlerts {
     private readonly sendWebhook: SendWebhook,
     logger: Logger,
   ) {
-    this.log = logger.child({ subcomponent: 'TreasuryAlerts' });
+    this.log = logger.child({ component: 'Chain', subcomponent: 'TreasuryAlerts' });
   }
 
   async raise(type: TreasuryEventType, key: string, message: string, details: Record<string, unknown> = {}): Promise<void> {
