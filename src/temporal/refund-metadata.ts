@@ -38,7 +38,8 @@ export function refundWorkflowMetadata(run: RefundRunDescription): WorkflowMetad
     `**Requested** ${run.requestedAt.toISOString()} by \`${run.requestedBy}\``,
     `**Auto-approves** ${new Date(run.requestedAt.getTime() + run.autoApproveAfterMs).toISOString()} unless an admin decides first`,
   ];
-  return { staticSummary: oneLine(subject), staticDetails: lines.filter((line): line is string => line !== null).join('\n') };
+  // One paragraph per line: the Web UI renders the details as markdown, where a single newline joins lines.
+  return { staticSummary: oneLine(subject), staticDetails: lines.filter((line): line is string => line !== null).join('\n\n') };
 }
 
 /** null when the subscription cannot be priced (the workflow then finds it invalid and says why). */

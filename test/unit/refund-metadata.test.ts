@@ -24,7 +24,7 @@ describe('refund workflow metadata (what the Temporal Web UI lists)', () => {
 
   test('the details give ids, the exact wallet, the period and when the timer approves', () => {
     const { staticDetails } = refundWorkflowMetadata({ ...run, subscription: subscription() });
-    expect(staticDetails.split('\n')).toEqual([
+    expect(staticDetails.split('\n\n')).toEqual([
       '**Refund** `rf_0123456789abcdef01234567`',
       '**Subscription** `65a1b2c3d4e5f60718293a4b` · user `user-1` · creator `creator-1`',
       '**Pays** 0.5 ETH to `0x8ba1f109551bD432803012645Ac136ddd64DBA72` (computed at request; the refund record is the reference)',
