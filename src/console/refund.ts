@@ -77,15 +77,16 @@ function summary(refund: Refund): HTMLElement {
 
 function calculation(refund: Refund): HTMLElement {
   const rows = breakdownRows(refund.breakdown);
-  const card = section(
-    'How the amount was computed',
-    h('p', { class: 'muted' }, refund.breakdown.formula),
-    h(
-      'table',
-      { class: 'calculation' },
-      h('tbody', {}, ...rows.map((row) => h('tr', { class: row.label === 'Refund' ? 'total' : null }, h('th', { scope: 'row' }, row.label), h('td', { class: 'value' }, row.value), h('td', { class: 'muted' }, row.detail)))),
-    ),
+  const table = h(
+    'table',
+    { class: 'calculation' },
+    h('tbody', {}, ...rows.map((row) => h('tr', { class: row.label === 'Refund' ? 'total' : null }, h('th', { scope: 'row' }, row.label), h('td', { class: 'value' }, row.value), h('td', { class: 'muted' }, row.detail)))),
   );
+  return wide(section('How the amount was computed', h('p', { class: 'muted' }, refund.breakdown.formula), table));
+}
+
+/** Sections too wide for half the page span both columns. */
+function wide(card: HTMLElement): HTMLElement {
   card.classList.add('wide');
   return card;
 }
@@ -93,7 +94,8 @@ function calculation(refund: Refund): HTMLElement {
 function payout(context: ConsoleContext, refund: Refund): HTMLElement {
   const tx = refund.payout;
   if (!tx) {
-    return section('Payout', refund.transactionId ? h('p', {}, 'Transaction ', shortCode(refund.transactionId)) : h('p', { class: 'muted' }, 'No transaction yet: the payout starts once the refund is approved.'));
+    const none = refund.refundStatus === 'pending_approval' ? 'No transaction yet: the payout starts once the refund is approved.' : 'No transaction was recorded for this refund.';
+    return section('Payout', refund.transactionId ? h('p', {}, 'Transaction ', shortCode(refund.transactionId)) : h('p', { class: 'muted' }, none));
   }
   const explorer = context.settings.chain.chainId === tx.chainId ? explorerTxUrl(context.settings.chain.explorerUrl, tx.txHash) : null;
   return section(
@@ -112,21 +114,11 @@ function payout(context: ConsoleContext, refund: Refund): HTMLElement {
 }
 
 function history(refund: Refund): HTMLElement {
-  return section(
-    'Status history',
-    h(
-      'table',
-      { class: 'history' },
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, 'When'), h('th', { scope: 'col' }, 'By'), h('th', { scope: 'col' }, 'Note'))),
-      h(
-        'tbody',
-        {},
-        ...refund.statusHistory.map((change) =>
-          h('tr', {}, h('td', { 'data-label': 'Status' }, statusBadge(change.status)), h('td', { 'data-label': 'When' }, formatInstant(change.at)), h('td', { 'data-label': 'By' }, change.by), h('td', { 'data-label': 'Note' }, change.note ?? '')),
-        ),
-      ),
-    ),
+  const rows = refund.statusHistory.map((change) =>
+    h('tr', {}, h('td', { 'data-label': 'Status' }, statusBadge(change.status)), h('td', { 'data-label': 'When' }, formatInstant(change.at)), h('td', { 'data-label': 'By' }, change.by), h('td', { 'data-label': 'Note' }, change.note ?? '')),
   );
+  const head = h('thead', {}, h('tr', {}, ...['Status', 'When', 'By', 'Note'].map((title) => h('th', { scope: 'col' }, title))));
+  return wide(section('Status history', h('table', { class: 'history' }, head, h('tbody', {}, ...rows))));
 }
 
 function notificationFailures(refund: Refund): HTMLElement | null {

@@ -4,7 +4,9 @@ import type { Page, Request } from 'playwright-core';
 import { consoleBuildDir } from '../../src/api/console';
 import { buildConsole } from '../../src/dev/console-build';
 import { ensureSweepSchedule } from '../../src/sweep/schedule';
+import { ethers } from 'ethers';
 import { pollUntil, startApiStack, type ApiStack } from '../api/support/api-stack';
+import { TREASURY_START_BALANCE } from '../support/refund-stack';
 import { launchBrowser, screenshotPath } from '../support/browser';
 
 /**
@@ -156,6 +158,33 @@ describe('admin console in a browser', () => {
     await page.locator('.outcome.ok').getByText('Rejected. The refund is now rejected.').waitFor();
     expect(rejections).toHaveLength(1);
     expect(await refundOf(second.refundId)).toMatchObject({ refundStatus: 'rejected', decidedBy: 'finance-ada', decisionNote: 'duplicate of a support refund' });
+  });
+
+  test('a payout that failed for good shows why, and is retried from the console once the cause is fixed', async () => {
+    const setTreasuryBalance = (wei: bigint) => api.treasury.provider.send('anvil_setBalance', [api.treasury.address, ethers.toQuantity(wei)]);
+    await setTreasuryBalance(0n);
+    try {
+      const broke = await requestRefund('user-console-5');
+      expect((await api.request('POST', `/api/refunds/pro-rata/${broke.refundId}/approve`, { token: adminToken })).status).toBe(200);
+      await pollUntil(() => refundOf(broke.refundId), (refund) => refund.refundStatus === 'failed', { what: 'the payout to fail', timeoutMs: 60_000 });
+
+      const page = await openConsole(adminToken);
+      await page.goto(`${api.url}/admin#/refunds/${broke.refundId}`);
+      await page.locator('#refund-title .status-failed').waitFor();
+      expect(await page.locator('.facts').first().innerText()).toMatch(/Failure\s+InsufficientFunds/);
+      await page.screenshot({ path: screenshotPath(SHOTS, '4b-refund-failed'), fullPage: true });
+
+      await setTreasuryBalance(TREASURY_START_BALANCE);
+      await page.fill('#retry-note', 'treasury topped up');
+      await page.getByRole('button', { name: 'Retry the payout' }).click();
+      await page.locator('.outcome.ok').getByText(/^Retry started\. The refund is now (processing|completed)/).waitFor();
+      await page.locator('#refund-title .status-completed').waitFor({ timeout: 60_000 });
+      const refund = await refundOf(broke.refundId);
+      expect(refund.statusHistory.find((change: { status: string; note?: string }) => change.note === 'treasury topped up')).toMatchObject({ status: 'processing', by: 'finance-ada' });
+      await page.close();
+    } finally {
+      await setTreasuryBalance(TREASURY_START_BALANCE);
+    }
   });
 
   test('a decision someone else made first is explained in words (the 409), and changes nothing', async () => {
