@@ -109,6 +109,12 @@ describe('admin console: the API side', () => {
     });
     const user = await api.request('GET', '/api/admin/console-settings', { token: await api.token('someone', 'user') });
     expect(user.status).toBe(403);
+
+    const onMainnet = await api.app({ config: { ...api.config, chain: { ...api.config.chain, network: 'mainnet' }, temporal: { ...api.config.temporal, webUiUrl: undefined } } });
+    expect((await onMainnet.request('GET', '/api/admin/console-settings', { token: admin })).body).toMatchObject({
+      temporal: { webUiUrl: null },
+      chain: { network: 'mainnet', chainId: 1, explorerUrl: 'https://etherscan.io' },
+    });
   });
 
   describe('search', () => {
