@@ -64,7 +64,7 @@ export function createSweepActivities({ connection, refunds, refundClient, penal
           counts.skipped += 1;
           return;
         }
-        const started = await refundClient.startInBackground({ subscriptionId, requestedBy: 'sweep', reason: 'subscription cancelled', requestedAt: now });
+        const started = await refundClient.startInBackground({ subscriptionId, requestedBy: 'sweep', reason: 'subscription cancelled', requestedAt: now, subscription });
         if (started.kind === 'started') {
           counts.started += 1;
           log.info({ subscriptionId, refundId: started.refundId }, 'sweep started a refund');

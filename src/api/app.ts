@@ -1,6 +1,7 @@
 import Koa from 'koa';
 import { IdempotencyKeys } from '../persistence/idempotency-keys';
 import { RefundRepository } from '../persistence/refund-repository';
+import { serveConsole } from './console';
 import type { ApiDeps, ApiServices, ApiState } from './context';
 import { apiError, errorHandler } from './errors';
 import { createApiMetrics } from './metrics';
@@ -15,8 +16,8 @@ import { handlers } from './routes';
 /**
  * The HTTP API as a Koa app (not listening: src/api/main.ts does that, tests
  * use port 0). Outer to inner: request id, access log and latency, the one
- * error path, security headers, CORS, the JSON body, then the routes of the
- * route table.
+ * error path, security headers, CORS, the admin console's static files, the
+ * JSON body, then the routes of the route table.
  */
 export function createApp(deps: ApiDeps): Koa<ApiState> {
   const logger = deps.logger.child({ component: 'API' });
@@ -42,6 +43,7 @@ export function createApp(deps: ApiDeps): Koa<ApiState> {
   const cors = corsFor(deps.config.corsOrigins);
   if (cors) app.use(cors);
   app.use(unmatchedAsErrors());
+  app.use(serveConsole(logger));
   app.use(jsonBody());
   for (const router of createRouters(handlers, services)) {
     app.use(router.routes());

@@ -49,6 +49,11 @@ export const ApproveBody = z.object({ note: note.optional() }).register(componen
 export const RejectBody = z.object({ reason: note.min(1, 'a rejection needs a reason') }).register(components, { id: 'RejectRequest' });
 export const CancelBody = z.object({}).register(components, { id: 'CancelRequest' });
 export const RetryBody = z.object({ note: note.optional() }).register(components, { id: 'RetryRequest' });
+export const SearchQuery = z.object({
+  q: z.string().trim().min(1, 'type what to search for').max(256).meta({ description: 'a refund id, subscription id, user or creator id, or payout transaction hash' }),
+});
+export const PauseSweepBody = z.object({ note: note.min(1, 'say why the sweep is paused') }).register(components, { id: 'PauseSweepRequest' });
+export const UnpauseSweepBody = z.object({ note: note.optional() }).register(components, { id: 'UnpauseSweepRequest' });
 
 // --- responses ---------------------------------------------------------------
 
@@ -189,6 +194,32 @@ export const StatisticsSchema = z
     sweep: SweepStatusSchema,
   })
   .register(components, { id: 'Statistics' });
+
+export const SEARCH_FIELDS = ['refundId', 'subscriptionId', 'userId', 'creatorId', 'transactionHash'] as const;
+
+export const RefundSearchSchema = z
+  .object({
+    query: z.string(),
+    searchedBy: z.array(z.enum(SEARCH_FIELDS)).meta({ description: 'the fields the query was looked up in, chosen by its shape' }),
+    items: z.array(RefundSchema).meta({ description: 'matching refunds, newest first, at most 20' }),
+  })
+  .register(components, { id: 'RefundSearch' });
+
+export const ConsoleSettingsSchema = z
+  .object({
+    caller: z.object({ sub: z.string(), role: z.literal('admin') }),
+    temporal: z.object({
+      namespace: z.string(),
+      webUiUrl: z.string().nullable().meta({ description: 'TEMPORAL_WEB_UI_URL: where a refund\'s workflow can be opened; null when not configured' }),
+    }),
+    chain: z.object({
+      network: z.string(),
+      chainId: z.number().int().nullable(),
+      explorerUrl: z.string().nullable().meta({ description: 'block explorer of the payout network (transactions at <url>/tx/<hash>); null for local chains' }),
+    }),
+    autoApproveDays: z.number(),
+  })
+  .register(components, { id: 'ConsoleSettings', description: 'what the admin console needs to know about this deployment' });
 
 export const TriggerSchema = z.object({ triggered: z.literal(true), scheduleId: z.string() }).register(components, { id: 'SweepTriggered' });
 

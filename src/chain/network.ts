@@ -26,6 +26,21 @@ export function expectedChainId(network: string): number {
   return chainId;
 }
 
+/** Public block explorers, by chain id (transactions at `<url>/tx/<hash>`); local chains have none. */
+const BLOCK_EXPLORERS: Record<number, string> = {
+  1: 'https://etherscan.io',
+  11155111: 'https://sepolia.etherscan.io',
+  17000: 'https://holesky.etherscan.io',
+  10: 'https://optimistic.etherscan.io',
+  137: 'https://polygonscan.com',
+  8453: 'https://basescan.org',
+  42161: 'https://arbiscan.io',
+};
+
+export function blockExplorerUrl(chainId: number): string | null {
+  return BLOCK_EXPLORERS[chainId] ?? null;
+}
+
 export class WrongNetworkError extends Error {
   constructor(
     readonly expected: number,

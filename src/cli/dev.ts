@@ -3,6 +3,7 @@ import path from 'node:path';
 import { ethers } from 'ethers';
 import { connectTreasury } from '../chain/treasury';
 import { loadConfigOrExit } from '../config';
+import { buildConsole } from '../dev/console-build';
 import { ANVIL_CHAIN_ID } from '../dev/services';
 import { createLogger } from '../logger';
 import { describeReport, migrate } from '../persistence/migrate';
@@ -23,11 +24,15 @@ export async function run(): Promise<number> {
   const children: ChildProcess[] = [];
   try {
     await prepareLocalState(config);
+    if (buildConsole() !== 0) throw new Error('the admin console does not compile: see the errors above');
+    // The console links refunds to the Web UI started here, unless .env or the environment says otherwise.
+    process.env.TEMPORAL_WEB_UI_URL ||= services.temporalUiUrl;
     children.push(startChild('worker', 'src/temporal/worker-main.ts'), startChild('api', 'src/api/main.ts'));
     console.log(
       [
         '',
         `[dev] API              http://127.0.0.1:${config.port}   (GET /api/status, docs at /api/docs/openapi.json)`,
+        `[dev] admin console    http://127.0.0.1:${config.port}/admin   (sign in with an admin token)`,
         `[dev] Temporal Web UI  ${services.temporalUiUrl}`,
         `[dev] Temporal         ${services.temporalAddress}   MongoDB ${services.mongoUri}   anvil ${services.chainUrl}`,
         `[dev] data in ${DATA_DIR}; mint a token with: npm run token -- --sub admin-1 --role admin`,

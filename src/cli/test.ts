@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { buildConsole } from '../dev/console-build';
 import { ensureFerretdbServer, ensureTemporalCli } from '../dev/provision';
 
 const root = path.resolve(__dirname, '..', '..');
 
-/** `npm test [-- jest args]`: provision the service binaries, type-check, run jest (which starts the services). */
+/** `npm test [-- jest args]`: provision the service binaries, type-check, build the admin console, run jest (which starts the services). */
 export async function run(args: string[]): Promise<number> {
   await Promise.all([ensureTemporalCli(), ensureFerretdbServer()]);
 
@@ -14,6 +15,9 @@ export async function run(args: string[]): Promise<number> {
     stdio: 'inherit',
   });
   if (typecheck.status !== 0) return typecheck.status ?? 1;
+  console.log('[test] type-checking and building the admin console');
+  const consoleBuild = buildConsole();
+  if (consoleBuild !== 0) return consoleBuild;
 
   const jest = spawnSync(process.execPath, [require.resolve('jest/bin/jest'), ...args], { cwd: root, stdio: 'inherit' });
   return jest.status ?? 1;

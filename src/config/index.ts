@@ -58,6 +58,8 @@ export interface Config {
     tlsKeyPath?: string;
     tlsServerName?: string;
     apiKey?: string;
+    /** Where admins' browsers open the Temporal Web UI (links from the admin console). */
+    webUiUrl?: string;
   };
   worker: {
     maxCachedWorkflows: number;
@@ -139,6 +141,7 @@ function toConfig(env: Env): Config {
       tlsKeyPath: env.TEMPORAL_TLS_KEY_PATH,
       tlsServerName: env.TEMPORAL_TLS_SERVER_NAME,
       apiKey: env.TEMPORAL_API_KEY,
+      webUiUrl: env.TEMPORAL_WEB_UI_URL?.replace(/\/+$/, ''),
     },
     worker: {
       maxCachedWorkflows: env.WORKER_MAX_CACHED_WORKFLOWS,

@@ -53,7 +53,7 @@ function newestSourceMtime(dir) {
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) newest = Math.max(newest, newestSourceMtime(full));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(full).mtimeMs);
+    else if (/\.(ts|html|css)$/.test(entry.name)) newest = Math.max(newest, fs.statSync(full).mtimeMs);
   }
   return newest;
 }
@@ -139,6 +139,9 @@ function ensureBuild({ force }) {
     fs.rmSync(buildStamp, { force: true });
     const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
     if (result.status !== 0) return result.status ?? 1;
+    // The admin console is browser code with a tsconfig of its own, compiled into dist/console.
+    const consoleBuild = spawnSync(process.execPath, [path.join(root, 'dist', 'src', 'dev', 'console-build.js')], { cwd: root, stdio: 'inherit' });
+    if (consoleBuild.status !== 0) return consoleBuild.status ?? 1;
     fs.writeFileSync(`${buildStamp}.${process.pid}`, `${newest}\n`);
     fs.renameSync(`${buildStamp}.${process.pid}`, buildStamp);
     return 0;

@@ -58,7 +58,7 @@ export interface SweepStatus {
   error?: string;
 }
 
-/** What the API needs from the sweep: run it now, and describe it for /api/status and /statistics. */
+/** What the API needs from the sweep: run it now, pause or resume it, and describe it for /api/status and /statistics. */
 export class SweepControl {
   readonly scheduleId: string;
 
@@ -73,6 +73,15 @@ export class SweepControl {
   /** Runs the sweep now. A sweep already running is not doubled: the sweep workflow id is fixed per run. */
   async trigger(): Promise<void> {
     await this.client.withDeadline(Date.now() + 10_000, () => this.client.schedule.getHandle(this.scheduleId).trigger(ScheduleOverlapPolicy.SKIP));
+  }
+
+  /** Stops the scheduled runs (a trigger still runs one). The note is the schedule's own, so it survives deploys (see ensureSweepSchedule). */
+  async pause(note: string): Promise<void> {
+    await this.client.withDeadline(Date.now() + 10_000, () => this.client.schedule.getHandle(this.scheduleId).pause(note));
+  }
+
+  async unpause(note: string): Promise<void> {
+    await this.client.withDeadline(Date.now() + 10_000, () => this.client.schedule.getHandle(this.scheduleId).unpause(note));
   }
 
   async status(): Promise<SweepStatus> {

@@ -24,6 +24,8 @@ import {
   type RejectDecision,
   type RetryDecision,
 } from '../../workflows/refund-messages';
+import type { Subscription } from '../domain/subscription';
+import { refundWorkflowMetadata } from './refund-metadata';
 import { SubscriptionIdKey } from './search-attributes';
 
 export interface RefundPolicySettings {
@@ -52,6 +54,8 @@ export interface StartRefundRequest {
   requestedBy: string;
   reason?: string | null;
   requestedAt?: Date;
+  /** The subscription as the starter read it: names the amount and wallet in the Web UI (refund-metadata.ts). */
+  subscription?: Subscription;
 }
 
 export type StartRefundResult =
@@ -114,6 +118,7 @@ export class RefundWorkflowClient {
     request: StartRefundRequest,
   ): Promise<{ kind: 'started'; refundId: string; handle: WorkflowHandleWithFirstExecutionRunId<typeof proRataRefundWorkflow> } | { kind: 'already-running'; refundId: string | null }> {
     const refundId = newRefundId();
+    const requestedAt = request.requestedAt ?? new Date();
     try {
       const handle = await this.withDeadline(() =>
         this.client.workflow.start<typeof proRataRefundWorkflow>('proRataRefundWorkflow', {
@@ -123,11 +128,12 @@ export class RefundWorkflowClient {
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
           typedSearchAttributes: [{ key: SubscriptionIdKey, value: request.subscriptionId }],
           memo: { refundId },
+          ...refundWorkflowMetadata({ ...request, refundId, requestedAt, penaltyBps: this.settings.penaltyBps, autoApproveAfterMs: this.settings.autoApproveAfterMs }),
           args: [
             {
               refundId,
               subscriptionId: request.subscriptionId,
-              requestedAt: (request.requestedAt ?? new Date()).toISOString(),
+              requestedAt: requestedAt.toISOString(),
               requestedBy: request.requestedBy,
               reason: request.reason ?? null,
               autoApproveAfterMs: this.settings.autoApproveAfterMs,

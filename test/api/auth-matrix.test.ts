@@ -5,7 +5,7 @@ import { refundView } from '../support/fixtures';
 import { startApiStack, type ApiStack } from './support/api-stack';
 
 /**
- * Who may call what: every one of the 13 refund endpoints against every kind
+ * Who may call what: every one of the 17 authenticated endpoints against every kind
  * of caller. "Allowed" means the request got past authentication and
  * authorization (any answer but 401/403); the fixtures make allowed calls
  * harmless: the refund is already completed, so decisions answer 409 and the
@@ -39,7 +39,14 @@ const ENDPOINTS: Endpoint[] = [
   { name: 'GET /pending/all', method: 'GET', path: () => '/pending/all', allowed: ['admin'] },
   { name: 'GET /statistics', method: 'GET', path: () => '/statistics', allowed: ['admin'] },
   { name: 'POST /trigger', method: 'POST', path: () => '/trigger', allowed: ['admin'] },
+  { name: 'GET /search', method: 'GET', path: ({ refundId }) => `/search?q=${refundId}`, allowed: ['admin'] },
+  { name: 'POST /sweep/pause', method: 'POST', path: () => '/sweep/pause', body: () => ({ note: 'matrix' }), allowed: ['admin'] },
+  { name: 'POST /sweep/unpause', method: 'POST', path: () => '/sweep/unpause', allowed: ['admin'] },
+  { name: 'GET /api/admin/console-settings', method: 'GET', path: () => '/api/admin/console-settings', allowed: ['admin'] },
 ];
+
+/** Refund routes are written relative to their prefix; the others in full. */
+const urlOf = (path: string) => (path.startsWith('/api/') ? path : `/api/refunds/pro-rata${path}`);
 
 const EXPECTED_UNAUTHENTICATED: Record<'noToken' | 'badToken' | 'expiredToken', string> = {
   noToken: 'UNAUTHENTICATED',
@@ -47,7 +54,7 @@ const EXPECTED_UNAUTHENTICATED: Record<'noToken' | 'badToken' | 'expiredToken', 
   expiredToken: 'TOKEN_EXPIRED',
 };
 
-describe('auth matrix: 13 endpoints x 8 callers', () => {
+describe('auth matrix: 17 endpoints x 8 callers', () => {
   let api: ApiStack;
   let ids: { subscriptionId: string; refundId: string };
   const tokens = {} as Record<CallerKind, string | undefined>;
@@ -85,7 +92,7 @@ describe('auth matrix: 13 endpoints x 8 callers', () => {
   );
 
   test.each(cases)('$endpoint.name as $caller -> $expected', async ({ endpoint, caller, expected }) => {
-    const response = await api.request(endpoint.method, `/api/refunds/pro-rata${endpoint.path(ids)}`, { token: tokens[caller], body: endpoint.body?.(ids) });
+    const response = await api.request(endpoint.method, urlOf(endpoint.path(ids)), { token: tokens[caller], body: endpoint.body?.(ids) });
     if (expected === 'allowed') {
       expect([401, 403]).not.toContain(response.status);
       expect(response.status).toBeLessThan(500);
@@ -98,7 +105,7 @@ describe('auth matrix: 13 endpoints x 8 callers', () => {
   test('allowed calls give their real answers', async () => {
     const call = (endpoint: string, caller: CallerKind) => {
       const spec = ENDPOINTS.find((candidate) => candidate.name === endpoint)!;
-      return api.request(spec.method, `/api/refunds/pro-rata${spec.path(ids)}`, { token: tokens[caller], body: spec.body?.(ids) });
+      return api.request(spec.method, urlOf(spec.path(ids)), { token: tokens[caller], body: spec.body?.(ids) });
     };
     expect((await call('POST /', 'userOwner')).body.error).toMatchObject({ code: 'REFUND_EXISTS', details: { refundId: ids.refundId } });
     expect((await call('GET /:refundId', 'creatorOwner')).body).toMatchObject({ refundId: ids.refundId, refundStatus: 'completed' });
@@ -110,6 +117,10 @@ describe('auth matrix: 13 endpoints x 8 callers', () => {
     const trigger = await call('POST /trigger', 'admin');
     expect(trigger.status).toBe(202);
     expect(trigger.body).toEqual({ triggered: true, scheduleId: api.sweep.scheduleId });
+    expect((await call('GET /search', 'admin')).body.items.map((refund: { refundId: string }) => refund.refundId)).toEqual([ids.refundId]);
+    expect((await call('POST /sweep/pause', 'admin')).body).toMatchObject({ paused: true, note: 'paused by matrix-admin: matrix' });
+    expect((await call('POST /sweep/unpause', 'admin')).body).toMatchObject({ paused: false, note: 'unpaused by matrix-admin' });
+    expect((await call('GET /api/admin/console-settings', 'admin')).body.caller).toEqual({ sub: 'matrix-admin', role: 'admin' });
   });
 
   test('token rules: HS256 only, exp required, sub and role checked', async () => {

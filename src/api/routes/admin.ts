@@ -1,8 +1,9 @@
+import { blockExplorerUrl, expectedChainId } from '../../chain/network';
 import { formatAmount, parseAmount } from '../../domain/amount';
 import type { Handlers } from '../route-table';
 import { sweepStatusWithin } from '../health';
 
-/** Finance and operations: statistics over the store, and running the sweep now. */
+/** Finance and operations: statistics over the store, running, pausing and resuming the sweep, and the admin console's settings. */
 export const adminHandlers = {
   async getStatistics(_input, services) {
     const [byStatus, totals, avgProcessingTime, oldestPending, sweep] = await Promise.all([
@@ -30,4 +31,36 @@ export const adminHandlers = {
     await services.sweep.trigger();
     return { body: { triggered: true as const, scheduleId: services.sweep.scheduleId } };
   },
-} satisfies Pick<Handlers, 'getStatistics' | 'triggerSweep'>;
+
+  async pauseSweep({ body, caller }, services) {
+    await services.sweep.pause(`paused by ${caller.sub}: ${body.note}`);
+    return { body: await sweepStatusWithin(services) };
+  },
+
+  async unpauseSweep({ body, caller }, services) {
+    await services.sweep.unpause(body.note ? `unpaused by ${caller.sub}: ${body.note}` : `unpaused by ${caller.sub}`);
+    return { body: await sweepStatusWithin(services) };
+  },
+
+  async getConsoleSettings({ caller }, services) {
+    const { temporal, chain, refunds } = services.config;
+    const chainId = knownChainId(chain.network);
+    return {
+      body: {
+        caller: { sub: caller.sub, role: 'admin' as const },
+        temporal: { namespace: temporal.namespace, webUiUrl: temporal.webUiUrl ?? null },
+        chain: { network: chain.network, chainId, explorerUrl: chainId === null ? null : blockExplorerUrl(chainId) },
+        autoApproveDays: refunds.autoApproveDays,
+      },
+    };
+  },
+} satisfies Pick<Handlers, 'getStatistics' | 'triggerSweep' | 'pauseSweep' | 'unpauseSweep' | 'getConsoleSettings'>;
+
+/** The API never connects to the chain; the configured network names the chain id (the worker checks it against the provider). */
+function knownChainId(network: string): number | null {
+  try {
+    return expectedChainId(network);
+  } catch {
+    return null;
+  }
+}

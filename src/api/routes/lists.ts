@@ -1,4 +1,5 @@
 import { InvalidCursorError, type Page } from '../../persistence/refund-repository';
+import { searchRefundIds } from '../../persistence/refund-search';
 import type { RefundView } from '../../domain/refund';
 import { ownsOrAdmin } from '../auth';
 import { apiError } from '../errors';
@@ -19,7 +20,15 @@ export const listHandlers = {
   async listPendingRefunds({ query }, services) {
     return { body: await page(() => services.refunds.listPending(query)) };
   },
-} satisfies Pick<Handlers, 'listUserRefunds' | 'listCreatorRefunds' | 'listPendingRefunds'>;
+
+  async searchRefunds({ query }, services) {
+    const { searchedBy, refundIds } = await searchRefundIds(services.mongo, query.q, SEARCH_LIMIT);
+    const items = (await Promise.all(refundIds.map((refundId) => services.refunds.findById(refundId)))).filter((refund): refund is RefundView => refund !== null);
+    return { body: { query: query.q, searchedBy, items } };
+  },
+} satisfies Pick<Handlers, 'listUserRefunds' | 'listCreatorRefunds' | 'listPendingRefunds' | 'searchRefunds'>;
+
+const SEARCH_LIMIT = 20;
 
 async function page(list: () => Promise<Page<RefundView>>): Promise<Page<RefundView>> {
   try {

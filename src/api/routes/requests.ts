@@ -82,7 +82,7 @@ type Started = Extract<StartRefundResult, { kind: 'started' }>;
  * (briefly) instead of being refused.
  */
 async function startRefund(services: ApiServices, subscription: Subscription, caller: Caller, reason: string | null): Promise<Started> {
-  const request = { subscriptionId: subscription.id, requestedBy: caller.sub, reason };
+  const request = { subscriptionId: subscription.id, requestedBy: caller.sub, reason, subscription };
   const first = await services.refundClient.start(request);
   if (first.kind === 'started') return first;
   const running = await liveRefund(services, subscription.id);
