@@ -157,5 +157,5 @@ export const ENV_DESCRIPTIONS: Record<keyof Env, string> = {
   TEMPORAL_WEB_UI_URL: 'base URL of the Temporal Web UI as admins\' browsers reach it (e.g. http://127.0.0.1:8233); the admin console links each refund to its workflow there; no links when unset',
   WORKER_MAX_CACHED_WORKFLOWS: 'workflows a worker keeps in memory (about 1 MB each)',
   WORKER_SHUTDOWN_GRACE_MS: 'how long a stopping worker lets running activities finish',
-  WORKER_METRICS_PORT: 'port of the worker\'s Prometheus endpoint for Temporal SDK metrics (0 disables)',
+  WORKER_METRICS_PORT: 'port of the worker\'s Prometheus endpoint for Temporal SDK metrics (0 disables); when another process holds it, the worker serves on the next free port and logs which',
 };

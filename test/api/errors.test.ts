@@ -7,6 +7,9 @@ import { newRefundId, refundPolicySettings, RefundWorkflowClient } from '../../s
 import { refundView } from '../support/fixtures';
 import { startApiStack, type ApiStack } from './support/api-stack';
 import { startTcpProxy } from './support/tcp-proxy';
+import { connectProvider } from '../../src/chain/treasury';
+import { TreasuryMonitor } from '../../src/payout/treasury-monitor';
+import { startRpcProxy } from '../support/rpc-proxy';
 
 /** Every failure has its code and status, and the one error shape; outages are 503s, never bare 500s. */
 describe('HTTP errors', () => {
@@ -190,6 +193,21 @@ describe('HTTP errors', () => {
     });
   });
 
+  describe('decisions the refund refuses', () => {
+    test('a retry of a payout that must not be retried -> 409 REFUND_NOT_RETRYABLE with the failure code', async () => {
+      const { doc } = await api.insertSubscription({ userId });
+      const refundId = newRefundId();
+      await api.refunds.create(
+        refundView({ refundId, refundStatus: 'failed', failureCode: 'PayoutAmountMismatch', retryable: false, failureReason: 'PayoutAmountMismatch: delivered 99 instead of 100' }, doc),
+        null,
+      );
+      const response = await api.request('POST', `/api/refunds/pro-rata/${refundId}/retry`, { token: admin, body: {} });
+      expectError(response, 409, 'REFUND_NOT_RETRYABLE');
+      expect(response.body.error.details).toEqual({ refundStatus: 'failed', failureCode: 'PayoutAmountMismatch' });
+      expect(response.body.error.message).toContain('delivered 99 instead of 100');
+    });
+  });
+
   describe('dependencies down', () => {
     test('Temporal unreachable -> 503 TEMPORAL_UNAVAILABLE; /api/status says so; Mongo-only reads still work', async () => {
       const deadAddress = `127.0.0.1:${await freePort()}`;
@@ -225,6 +243,31 @@ describe('HTTP errors', () => {
         expect(eligibility.status).toBe(200);
       } finally {
         await Promise.all([connection.close(), noRetries.close()]);
+      }
+    });
+
+    test('the chain RPC frozen -> /api/status answers within its deadline, degraded, chain unreachable; payouts are not the API\'s to serve', async () => {
+      const proxy = await startRpcProxy(api.config.chain.providerUrl);
+      const provider = connectProvider(proxy.url, api.treasury.chainId, 100);
+      const treasury = new TreasuryMonitor({ provider, chainId: api.treasury.chainId, ledger: api.ledger, store: api.treasuryStore, lowBalance: [], ttlMs: 0 });
+      try {
+        const watched = await api.app({ treasury });
+        const healthy = await watched.request('GET', '/api/status');
+        expect(healthy.body).toMatchObject({ status: 'ok', chain: { reachable: true, chainId: 31337 }, treasury: { address: api.treasury.address, nonceGap: false } });
+        expect(healthy.body.treasury.balances).toEqual(expect.arrayContaining([expect.objectContaining({ currency: expect.objectContaining({ tokenAddress: null }), amount: expect.stringMatching(/^\d+$/) })]));
+
+        proxy.freeze(true);
+        const started = Date.now();
+        const frozen = await watched.request('GET', '/api/status');
+        expect(Date.now() - started).toBeLessThan(3_000);
+        expect(frozen.status).toBe(200); // the API itself serves; payouts wait
+        expect(frozen.body).toMatchObject({ status: 'degraded', chain: { reachable: false, blockNumber: null } });
+        const metrics = await watched.request('GET', '/metrics');
+        expect(metrics.text).toMatch(/^proratarefund_chain_up 0$/m);
+      } finally {
+        proxy.freeze(false);
+        provider.destroy();
+        await proxy.close();
       }
     });
 

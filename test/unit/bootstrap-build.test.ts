@@ -23,6 +23,7 @@ function createProject(): string {
   write('src/temporal/worker-main.ts', "console.log('worker entry ran');\n");
   write('workflows/index.ts', 'export const workflows = 1;\n');
   write('activities/index.ts', 'export const activities = 1;\n');
+  write('src/dev/console-build.ts', "console.log('admin console built');\n"); // the real one compiles src/console
   // node_modules as installed: the install stamp of this lockfile, and the compiler.
   const lock = fs.readFileSync(path.join(dir, 'package-lock.json'));
   write('node_modules/.prorata-install-stamp', `${crypto.createHash('sha256').update(lock).digest('hex')}\n`);
@@ -59,6 +60,7 @@ describe('building dist/ (src/dev/bootstrap.cjs)', () => {
     const dir = project();
     const build = await run(dir, 'npm', ['run', 'build']);
     expect(build).toMatchObject({ code: 0 });
+    expect(build.output).toContain('admin console built');
     expect(fs.existsSync(path.join(dir, 'dist', 'src', 'api', 'main.js'))).toBe(true);
 
     const start = await run(dir, 'npm', ['start']);

@@ -1,3 +1,4 @@
+import { payoutSettings } from '../../src/chain/treasury';
 import { ConfigError, loadConfig } from '../../src/config';
 
 const productionSecrets = {
@@ -56,5 +57,21 @@ describe('configuration', () => {
 
   test('CORS origins are a trimmed list', () => {
     expect(loadConfig({ CORS_ORIGINS: ' https://a.example , https://b.example,' }).corsOrigins).toEqual(['https://a.example', 'https://b.example']);
+  });
+
+  test('payout safety settings: fees in wei or gwei, per-currency limits, network defaults when unset', () => {
+    const config = loadConfig({ PAYOUT_MAX_FEE_PER_GAS: '30 gwei', PAYOUT_DAILY_LIMIT: 'ETH=1.5, usdc=2500', PAYOUT_CONFIRMATIONS: '' });
+    expect(config.chain.maxFeePerGas).toBe(30_000_000_000n);
+    expect(config.chain.confirmations).toBeUndefined();
+    expect(config.payoutLimits.dailyLimit).toEqual([{ key: 'ETH', amount: '1.5' }, { key: 'USDC', amount: '2500' }]);
+    expect(loadConfig({ PAYOUT_MAX_FEE_PER_GAS: '123' }).chain.maxFeePerGas).toBe(123n);
+    expect(payoutSettings(loadConfig({}).chain, 31337)).toMatchObject({ confirmations: 1, stuckAfterMs: 15_000, feeBumpPercent: 20 });
+    expect(payoutSettings(loadConfig({}).chain, 1)).toMatchObject({ confirmations: 12, stuckAfterMs: 180_000, maxFeePerGasWei: 500_000_000_000n });
+    expect(payoutSettings(loadConfig({ PAYOUT_CONFIRMATIONS: '3' }).chain, 1).confirmations).toBe(3);
+  });
+
+  test('a malformed payout setting names its variable', () => {
+    const found = problems({ PAYOUT_MAX_FEE_PER_GAS: 'cheap', TREASURY_LOW_BALANCE: 'ETH', PAYOUT_FEE_BUMP_PERCENT: '5', PAYOUT_CONFIRMATIONS: '0' }).join('\n');
+    for (const name of ['PAYOUT_MAX_FEE_PER_GAS', 'TREASURY_LOW_BALANCE', 'PAYOUT_FEE_BUMP_PERCENT', 'PAYOUT_CONFIRMATIONS']) expect(found).toMatch(name);
   });
 });

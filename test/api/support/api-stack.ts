@@ -38,6 +38,7 @@ export async function startApiStack(options: RefundStackOptions = {}) {
     ...stack,
     stack,
     sweep,
+    treasuryMonitor: treasury,
     deps: baseDeps,
     url: main.url,
     request: main.request,
