@@ -14,7 +14,7 @@ import {
 import type { Activities } from '../activities';
 import type { PayoutRequest } from '../activities/payout';
 import type { RefundSubject, TransitionFields } from '../activities/refund-records';
-import type { NotificationFailure, PayoutDetails, RefundView } from '../src/domain/refund';
+import { payoutDetails, type NotificationFailure, type PayoutDetails, type RefundView } from '../src/domain/refund';
 import type { RefundStatus, StatusChange } from '../src/domain/refund-status';
 import { EMAIL_RULES, type RefundEvent, type RefundEventType } from '../src/notifications/events';
 import { CreatorIdKey, RefundStatusKey, SubscriptionIdKey, UserIdKey } from '../src/temporal/search-attributes';
@@ -231,7 +231,7 @@ export async function proRataRefundWorkflow(input: RefundWorkflowInput): Promise
     currency: subject.currency,
   };
   const recordPayout = (payout: PayoutDetails) => {
-    state.refund = { ...refund(), transactionId: payout.txHash, payout };
+    state.refund = { ...refund(), transactionId: payout.txHash, payout: payoutDetails(payout) };
   };
   let processingBy = 'system';
   let processingNote: string | undefined;
