@@ -15,7 +15,6 @@ import type { ApiState } from './context';
 export const ERROR_CODES = {
   VALIDATION_ERROR: { status: 400, meaning: 'a parameter, query value or body field is invalid; details lists each { path, message }' },
   MALFORMED_JSON: { status: 400, meaning: 'the body is not valid JSON' },
-  INVALID_CURSOR: { status: 400, meaning: 'the pagination cursor is not one this API returned' },
   INVALID_DECISION: { status: 400, meaning: 'the workflow refused the decision input (for example an empty rejection reason)' },
   INVALID_IDEMPOTENCY_KEY: { status: 400, meaning: 'the Idempotency-Key header must be 1-255 visible ASCII characters' },
   UNAUTHENTICATED: { status: 401, meaning: 'no Authorization: Bearer token was sent' },

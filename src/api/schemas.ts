@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { INELIGIBILITY_REASONS } from '../domain/eligibility';
 import { REFUND_STATUSES } from '../domain/refund-status';
+import { CURSOR_PATTERN } from '../persistence/refund-repository';
 import { ERROR_CODES } from './errors';
 
 /**
@@ -37,7 +38,11 @@ export const UserIdParams = z.object({ userId: principalId });
 export const CreatorIdParams = z.object({ creatorId: principalId });
 
 const limit = z.coerce.number().int().min(1).max(100).default(20).meta({ description: 'page size, 1 to 100' });
-const cursor = z.string().min(1).max(512).optional().meta({ description: 'nextCursor of the previous page' });
+const cursor = z
+  .string()
+  .regex(CURSOR_PATTERN, 'must be a nextCursor of this API: <milliseconds>.<refund id>')
+  .optional()
+  .meta({ description: 'nextCursor of the previous page. Its format, `<createdAt in ms>.<refundId>`, is a position in the list: any such value is accepted' });
 export const ListQuery = z.object({ limit, cursor, status: refundStatus.optional() });
 export const PendingListQuery = z.object({ limit, cursor });
 

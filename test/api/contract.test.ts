@@ -50,4 +50,24 @@ describe('the server keeps its OpenAPI contract', () => {
     expect(listed.body.items.some((item: { refundId: string }) => item.refundId === refundId)).toBe(true);
     expect(contract.problems('GET', `${refunds}/user/{userId}`, listed)).toEqual([]);
   });
+
+  test('?cursor=: every value the document allows is accepted; the others are refused with the field named', async () => {
+    const route = `${refunds}/user/{userId}`;
+    const reader = 'contract-test-reader';
+    const token = await api.token(reader, 'user');
+    await requestRefund(token, reader);
+    await requestRefund(token, reader);
+    const firstPage = await api.request('GET', `${refunds}/user/${reader}?limit=1`, { token });
+    const issued: string = firstPage.body.nextCursor;
+    expect(issued).toEqual(expect.any(String));
+
+    for (const cursor of [issued, '0', 'definitely-not-a-cursor', '1700000000000.rf_0123456789abcdef01234567', 'x'.repeat(600)]) {
+      const response = await api.request('GET', `${refunds}/user/${reader}?cursor=${encodeURIComponent(cursor)}`, { token });
+      expect(contract.problems('GET', route, response)).toEqual([]);
+      const documentedValid = contract.acceptsParameter('GET', route, 'query', 'cursor', cursor);
+      expect({ cursor, status: response.status }).toEqual({ cursor, status: documentedValid ? 200 : 400 });
+      if (!documentedValid) expect(response.body.error.details).toEqual([{ path: 'query.cursor', message: expect.any(String) }]);
+    }
+    expect(contract.acceptsParameter('GET', route, 'query', 'cursor', issued)).toBe(true);
+  });
 });
