@@ -37,7 +37,6 @@ export const ERROR_CODES = {
   INVALID_SUBSCRIPTION: { status: 422, meaning: 'the stored subscription document is malformed; details names the field' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, meaning: 'this Idempotency-Key was already used with a different body' },
   INTERNAL_ERROR: { status: 500, meaning: 'an unexpected failure; it is logged with the request id' },
-  NOT_IMPLEMENTED: { status: 501, meaning: 'the HTTP method is not supported by this API' },
   MONGO_UNAVAILABLE: { status: 503, meaning: 'MongoDB cannot be reached; retry later' },
   TEMPORAL_UNAVAILABLE: { status: 503, meaning: 'Temporal (or every worker) cannot be reached in time; retry later' },
   SWEEP_SCHEDULE_MISSING: { status: 503, meaning: 'the sweep schedule does not exist yet: a worker creates it when it starts' },
