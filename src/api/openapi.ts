@@ -3,7 +3,7 @@ import { ERROR_CODES, type ErrorCode } from './errors';
 import { REFUNDS_PREFIX } from './router';
 import { IDEMPOTENCY_KEY_PATTERN } from './idempotency';
 import { ROUTES, errorStatusesOf, takesIdempotencyKey, type RouteSpec } from './route-table';
-import { components, RefundIdParams, RefundSchema } from './schemas';
+import { components, RefundIdParams } from './schemas';
 
 /**
  * The OpenAPI 3.1 document, generated from the route table and the zod schemas
@@ -99,17 +99,18 @@ function responsesOf(spec: RouteSpec): Record<string, unknown> {
 
 /**
  * OpenAPI links, so clients and tools (schemathesis' stateful phase) can follow
- * a refund from the answer that carries it to every operation addressed by its
- * id: create -> get -> approve, reject, cancel, retry.
+ * a refund from the answer that introduces it to what can be done with it next:
+ * create -> get -> approve, reject, cancel, retry.
  */
 function linksFrom(spec: RouteSpec): Record<string, unknown> | undefined {
-  if (spec.success.schema !== RefundSchema) return undefined;
-  const targets = Object.entries(ROUTES).filter(([, target]) => (target as RouteSpec).params === RefundIdParams);
+  if (!spec.links) return undefined;
   return Object.fromEntries(
-    targets.map(([operationId, target]) => [
-      operationId,
-      { operationId, parameters: { refundId: '$response.body#/refundId' }, description: `${target.method.toUpperCase()} ${openApiPath(target.path)} of this refund` },
-    ]),
+    spec.links.map((operationId) => {
+      const target = (ROUTES as Record<string, RouteSpec>)[operationId];
+      if (target?.params !== RefundIdParams) throw new Error(`route table: a link leads to ${operationId}, which is not addressed by a refundId`);
+      const description = `${target.method.toUpperCase()} ${openApiPath(target.path)} of this refund`;
+      return [operationId, { operationId, parameters: { refundId: '$response.body#/refundId' }, description }];
+    }),
   );
 }
 

@@ -53,11 +53,15 @@ export interface RouteSpec {
   };
   /** Error statuses the handler itself answers; those of the pipeline in front of it are added by `errorStatusesOf`. */
   errors: readonly number[];
+  /** Operations the refund in the success answer leads to, with its refundId: OpenAPI links (create -> get -> approve). */
+  links?: readonly string[];
 }
 
 const route = <const S extends RouteSpec>(spec: S): S => spec;
 
 const ADMIN = ['admin'] as const;
+/** What can be done with a refund once its id is known. */
+const REFUND_OPERATIONS = ['getRefund', 'approveRefund', 'rejectRefund', 'cancelRefund', 'retryRefund'] as const;
 
 /** Authenticated POSTs take an `Idempotency-Key` (src/api/idempotency.ts). */
 export function takesIdempotencyKey(spec: RouteSpec): boolean {
@@ -166,6 +170,7 @@ export const ROUTES = {
     body: CreateRefundBody,
     success: { status: 202, description: 'the refund, pending approval', schema: RefundSchema, headers: { Location: 'the refund\'s URL, /api/refunds/pro-rata/{refundId}' } },
     errors: [404, 409, 422],
+    links: REFUND_OPERATIONS,
   }),
   getRefund: route({
     method: 'get',
@@ -177,6 +182,7 @@ export const ROUTES = {
     params: RefundIdParams,
     success: { status: 200, description: 'the refund', schema: RefundSchema },
     errors: [404],
+    links: REFUND_OPERATIONS.filter((operationId) => operationId !== 'getRefund'),
   }),
   approveRefund: route({
     method: 'post',
