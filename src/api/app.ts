@@ -10,6 +10,7 @@ import { corsFor } from './middleware/cors';
 import { jsonBody } from './middleware/json-body';
 import { requestId } from './middleware/request-id';
 import { securityHeaders } from './middleware/security-headers';
+import { allowedMethodsAt } from './paths';
 import { createRouters } from './router';
 import { handlers } from './routes';
 
@@ -45,20 +46,26 @@ export function createApp(deps: ApiDeps): Koa<ApiState> {
   app.use(unmatchedAsErrors());
   app.use(serveConsole(logger));
   app.use(jsonBody());
-  for (const router of createRouters(handlers, services)) {
-    app.use(router.routes());
-    app.use(router.allowedMethods());
-  }
+  for (const router of createRouters(handlers, services)) app.use(router.routes());
   return app;
 }
 
-/** The routers leave unknown paths as an empty 404 and wrong methods as an empty 405/501: answer those in the one error shape. */
+/**
+ * A request no route answered: 404 when its path is no route's, else the
+ * methods its path takes in Allow (from the route table, so exactly what the
+ * OpenAPI document declares) and a 405, or 204 for OPTIONS.
+ */
 function unmatchedAsErrors(): Koa.Middleware<ApiState> {
   return async (ctx, next) => {
     await next();
-    if (ctx.body !== undefined && ctx.body !== null) return;
-    if (ctx.status === 404) throw apiError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
-    if (ctx.status === 405) throw apiError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here; allowed: ${ctx.response.get('Allow')}`);
-    if (ctx.status === 501) throw apiError('NOT_IMPLEMENTED', `${ctx.method} is not supported`);
+    if (ctx.status !== 404 || (ctx.body !== undefined && ctx.body !== null)) return;
+    const allowed = allowedMethodsAt(ctx.path);
+    if (allowed.length === 0) throw apiError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+    ctx.set('Allow', allowed.join(', '));
+    if (ctx.method === 'OPTIONS') {
+      ctx.status = 204;
+      return;
+    }
+    throw apiError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here; allowed: ${allowed.join(', ')}`);
   };
 }

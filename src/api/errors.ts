@@ -15,7 +15,6 @@ import type { ApiState } from './context';
 export const ERROR_CODES = {
   VALIDATION_ERROR: { status: 400, meaning: 'a parameter, query value or body field is invalid; details lists each { path, message }' },
   MALFORMED_JSON: { status: 400, meaning: 'the body is not valid JSON' },
-  INVALID_CURSOR: { status: 400, meaning: 'the pagination cursor is not one this API returned' },
   INVALID_DECISION: { status: 400, meaning: 'the workflow refused the decision input (for example an empty rejection reason)' },
   INVALID_IDEMPOTENCY_KEY: { status: 400, meaning: 'the Idempotency-Key header must be 1-255 visible ASCII characters' },
   UNAUTHENTICATED: { status: 401, meaning: 'no Authorization: Bearer token was sent' },
@@ -39,7 +38,6 @@ export const ERROR_CODES = {
   INVALID_SUBSCRIPTION: { status: 422, meaning: 'the stored subscription document is malformed; details names the field' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, meaning: 'this Idempotency-Key was already used with a different body' },
   INTERNAL_ERROR: { status: 500, meaning: 'an unexpected failure; it is logged with the request id' },
-  NOT_IMPLEMENTED: { status: 501, meaning: 'the HTTP method is not supported by this API' },
   MONGO_UNAVAILABLE: { status: 503, meaning: 'MongoDB cannot be reached; retry later' },
   TEMPORAL_UNAVAILABLE: { status: 503, meaning: 'Temporal (or every worker) cannot be reached in time; retry later' },
   SWEEP_SCHEDULE_MISSING: { status: 503, meaning: 'the sweep schedule does not exist yet: a worker creates it when it starts' },

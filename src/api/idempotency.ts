@@ -11,7 +11,8 @@ import { apiError, errorBody, toApiError } from './errors';
  * are not stored, so a retry after an outage runs again.
  */
 
-const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+/** 1-255 visible ASCII characters; the OpenAPI document states this pattern. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[!-~]{1,255}$/;
 export const REPLAYED_HEADER = 'Idempotent-Replayed';
 
 export interface IdempotentRequest {
@@ -25,7 +26,7 @@ export interface IdempotentRequest {
 
 /** Runs `execute` once per key, or answers with the stored response. `execute` must return the response as it will be sent. */
 export async function runIdempotently(keys: IdempotencyKeys, request: IdempotentRequest, execute: () => Promise<StoredResponse>): Promise<StoredResponse> {
-  if (!KEY_PATTERN.test(request.key)) throw apiError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1-255 visible ASCII characters');
+  if (!IDEMPOTENCY_KEY_PATTERN.test(request.key)) throw apiError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1-255 visible ASCII characters');
   const scope = sha256(`${request.caller.sub}\n${request.method} ${request.path}\n${request.key}`);
   const outcome = await keys.claim(scope, sha256(canonicalJson(request.body ?? null)));
   switch (outcome.kind) {

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from './errors';
 import { REFUNDS_PREFIX } from './router';
-import { ROUTES, type RouteSpec } from './route-table';
-import { components } from './schemas';
+import { IDEMPOTENCY_KEY_PATTERN } from './idempotency';
+import { ROUTES, errorStatusesOf, takesIdempotencyKey, type RouteSpec } from './route-table';
+import { components, RefundIdParams } from './schemas';
 
 /**
  * The OpenAPI 3.1 document, generated from the route table and the zod schemas
@@ -20,7 +21,7 @@ const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
 export function buildOpenApiDocument(version = '0.1.0'): OpenApiDocument {
   const paths: OpenApiDocument['paths'] = {};
   for (const [operationId, spec] of Object.entries(ROUTES) as [string, RouteSpec][]) {
-    const path = spec.path.replace(/:([A-Za-z]+)/g, '{$1}');
+    const path = openApiPath(spec.path);
     paths[path] ??= {};
     paths[path][spec.method] = operation(operationId, spec);
   }
@@ -52,13 +53,13 @@ export function buildOpenApiDocument(version = '0.1.0'): OpenApiDocument {
 
 function operation(operationId: string, spec: RouteSpec): OpenApiOperation {
   const parameters = [...parametersOf(spec.params, 'path'), ...parametersOf(spec.query, 'query')];
-  if (spec.method === 'post' && spec.access !== 'public') {
+  if (takesIdempotencyKey(spec)) {
     parameters.push({
       name: 'Idempotency-Key',
       in: 'header',
       required: false,
-      description: 'replays the first answer for the same key, caller, route and body for 24 hours',
-      schema: { type: 'string', minLength: 1, maxLength: 255 },
+      description: 'replays the first answer for the same key, caller, route and body for 24 hours; 1-255 visible ASCII characters',
+      schema: { type: 'string', minLength: 1, maxLength: 255, pattern: IDEMPOTENCY_KEY_PATTERN.source },
     });
   }
   const access = spec.access === 'public' ? 'Public.' : `Roles: ${spec.access.join(', ')}.${spec.ownership ? ` Ownership: ${spec.ownership}.` : ''}`;
@@ -79,18 +80,42 @@ function responsesOf(spec: RouteSpec): Record<string, unknown> {
   const success = spec.success.contentType === 'text/plain'
     ? { 'text/plain': { schema: { type: 'string' } } }
     : { 'application/json': { schema: spec.success.schema ? schemaRef(spec.success.schema, 'output') : { type: 'object' } } };
+  const headers: Record<string, unknown> = { 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' } };
+  for (const [name, description] of Object.entries(spec.success.headers ?? {})) headers[name] = { description, required: true, schema: { type: 'string' } };
+  const links = linksFrom(spec);
   const responses: Record<string, unknown> = {
-    [String(spec.success.status)]: { description: spec.success.description, headers: { 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' } }, content: success },
+    [String(spec.success.status)]: { description: spec.success.description, headers, content: success, ...(links ? { links } : {}) },
   };
   if (spec.path === '/api/status') {
     responses['503'] = { description: 'degraded: Temporal or MongoDB unreachable (same body shape)', content: success };
     return responses;
   }
-  for (const status of [...spec.errors, 500, 503]) {
+  for (const status of errorStatusesOf(spec)) {
     const codes = (Object.keys(ERROR_CODES) as ErrorCode[]).filter((code) => ERROR_CODES[code].status === status);
     responses[String(status)] = { description: codes.join(', ') || 'error', content: { 'application/json': { schema: ref('Error') } } };
   }
   return responses;
+}
+
+/**
+ * OpenAPI links, so clients and tools (schemathesis' stateful phase) can follow
+ * a refund from the answer that introduces it to what can be done with it next:
+ * create -> get -> approve, reject, cancel, retry.
+ */
+function linksFrom(spec: RouteSpec): Record<string, unknown> | undefined {
+  if (!spec.links) return undefined;
+  return Object.fromEntries(
+    spec.links.map((operationId) => {
+      const target = (ROUTES as Record<string, RouteSpec>)[operationId];
+      if (target?.params !== RefundIdParams) throw new Error(`route table: a link leads to ${operationId}, which is not addressed by a refundId`);
+      const description = `${target.method.toUpperCase()} ${openApiPath(target.path)} of this refund`;
+      return [operationId, { operationId, parameters: { refundId: '$response.body#/refundId' }, description }];
+    }),
+  );
+}
+
+function openApiPath(koaPath: string): string {
+  return koaPath.replace(/:([A-Za-z]+)/g, '{$1}');
 }
 
 function parametersOf(schema: z.ZodType | undefined, location: 'path' | 'query'): Record<string, unknown>[] {

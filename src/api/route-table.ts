@@ -49,15 +49,46 @@ export interface RouteSpec {
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
-  success: { status: number; description: string; schema?: z.ZodType; contentType?: 'application/json' | 'text/plain' };
-  /** Error statuses this route may answer besides the generic ones (500, 503). */
+  success: {
+    status: number;
+    description: string;
+    schema?: z.ZodType;
+    contentType?: 'application/json' | 'text/plain';
+    /** Headers every success answer carries, by name, with what they say. */
+    headers?: Record<string, string>;
+  };
+  /** Error statuses the handler itself answers; those of the pipeline in front of it are added by `errorStatusesOf`. */
   errors: readonly number[];
+  /** Operations the refund in the success answer leads to, with its refundId: OpenAPI links (create -> get -> approve). */
+  links?: readonly string[];
 }
 
 const route = <const S extends RouteSpec>(spec: S): S => spec;
 
 const ADMIN = ['admin'] as const;
-const AUTH_ERRORS = [401, 403] as const;
+/** What can be done with a refund once its id is known. */
+const REFUND_OPERATIONS = ['getRefund', 'approveRefund', 'rejectRefund', 'cancelRefund', 'retryRefund'] as const;
+
+/** Authenticated POSTs take an `Idempotency-Key` (src/api/idempotency.ts). */
+export function takesIdempotencyKey(spec: RouteSpec): boolean {
+  return spec.method === 'post' && spec.access !== 'public';
+}
+
+/**
+ * Every error status a route can answer: its handler's, and those of the
+ * pipeline every request goes through (src/api/router.ts, src/api/app.ts), so
+ * the OpenAPI document lists what the server really does.
+ */
+export function errorStatusesOf(spec: RouteSpec): number[] {
+  const statuses = new Set(spec.errors);
+  const add = (...more: number[]) => more.forEach((status) => statuses.add(status));
+  if (spec.access !== 'public') add(401, 403); // token, role (ownership is the handler's, also 403)
+  if (spec.params || spec.query || spec.body) add(400); // VALIDATION_ERROR
+  if (spec.method === 'post') add(400, 413, 415); // the JSON body: MALFORMED_JSON, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE
+  if (takesIdempotencyKey(spec)) add(400, 409, 422); // INVALID_IDEMPOTENCY_KEY, IDEMPOTENCY_IN_PROGRESS, IDEMPOTENCY_KEY_REUSED
+  add(500, 503); // INTERNAL_ERROR; MongoDB or Temporal unavailable
+  return [...statuses].sort((a, b) => a - b);
+}
 
 export const ROUTES = {
   calculateRefund: route({
@@ -69,7 +100,7 @@ export const ROUTES = {
     ownership: 'a user may only preview their own subscription',
     body: CalculateBody,
     success: { status: 200, description: 'the refund a request made now would get', schema: RefundCalculationSchema },
-    errors: [400, ...AUTH_ERRORS, 404, 413, 415, 422],
+    errors: [404, 422],
   }),
   getEligibility: route({
     method: 'get',
@@ -80,7 +111,7 @@ export const ROUTES = {
     ownership: 'a user may only ask about their own subscription',
     params: SubscriptionIdParams,
     success: { status: 200, description: 'eligibility, reasons and the amount', schema: RefundCalculationSchema },
-    errors: [400, ...AUTH_ERRORS, 404, 422],
+    errors: [404, 422],
   }),
   listUserRefunds: route({
     method: 'get',
@@ -92,7 +123,7 @@ export const ROUTES = {
     params: UserIdParams,
     query: ListQuery,
     success: { status: 200, description: 'one page of refunds', schema: RefundPageSchema },
-    errors: [400, ...AUTH_ERRORS],
+    errors: [],
   }),
   listCreatorRefunds: route({
     method: 'get',
@@ -104,7 +135,7 @@ export const ROUTES = {
     params: CreatorIdParams,
     query: ListQuery,
     success: { status: 200, description: 'one page of refunds', schema: RefundPageSchema },
-    errors: [400, ...AUTH_ERRORS],
+    errors: [],
   }),
   listPendingRefunds: route({
     method: 'get',
@@ -114,7 +145,7 @@ export const ROUTES = {
     access: ADMIN,
     query: PendingListQuery,
     success: { status: 200, description: 'one page of pending refunds', schema: RefundPageSchema },
-    errors: [400, ...AUTH_ERRORS],
+    errors: [],
   }),
   getStatistics: route({
     method: 'get',
@@ -123,7 +154,7 @@ export const ROUTES = {
     summary: 'Counts by status, completed totals per token, processing time, success rate, sweep info',
     access: ADMIN,
     success: { status: 200, description: 'refund statistics', schema: StatisticsSchema },
-    errors: [...AUTH_ERRORS],
+    errors: [],
   }),
   triggerSweep: route({
     method: 'post',
@@ -132,7 +163,7 @@ export const ROUTES = {
     summary: 'Run the periodic sweep now (triggers the Temporal Schedule)',
     access: ADMIN,
     success: { status: 202, description: 'the sweep was started', schema: TriggerSchema },
-    errors: [...AUTH_ERRORS],
+    errors: [],
   }),
   searchRefunds: route({
     method: 'get',
@@ -143,7 +174,7 @@ export const ROUTES = {
     access: ADMIN,
     query: SearchQuery,
     success: { status: 200, description: 'the matching refunds', schema: RefundSearchSchema },
-    errors: [400, ...AUTH_ERRORS],
+    errors: [],
   }),
   pauseSweep: route({
     method: 'post',
@@ -154,7 +185,7 @@ export const ROUTES = {
     access: ADMIN,
     body: PauseSweepBody,
     success: { status: 200, description: 'the sweep schedule after the change', schema: SweepStatusSchema },
-    errors: [400, ...AUTH_ERRORS, 413, 415],
+    errors: [],
   }),
   unpauseSweep: route({
     method: 'post',
@@ -164,7 +195,7 @@ export const ROUTES = {
     access: ADMIN,
     body: UnpauseSweepBody,
     success: { status: 200, description: 'the sweep schedule after the change', schema: SweepStatusSchema },
-    errors: [400, ...AUTH_ERRORS, 413, 415],
+    errors: [],
   }),
   requestRefund: route({
     method: 'post',
@@ -175,8 +206,9 @@ export const ROUTES = {
     access: ['user'],
     ownership: 'only the subscriber (the subscription\'s userId) may request its refund',
     body: CreateRefundBody,
-    success: { status: 202, description: 'the refund, pending approval', schema: RefundSchema },
-    errors: [400, ...AUTH_ERRORS, 404, 409, 413, 415, 422],
+    success: { status: 202, description: 'the refund, pending approval', schema: RefundSchema, headers: { Location: 'the refund\'s URL, /api/refunds/pro-rata/{refundId}' } },
+    errors: [404, 409, 422],
+    links: REFUND_OPERATIONS,
   }),
   getRefund: route({
     method: 'get',
@@ -187,7 +219,8 @@ export const ROUTES = {
     ownership: 'the refund\'s user, the creator of its subscription, or an admin',
     params: RefundIdParams,
     success: { status: 200, description: 'the refund', schema: RefundSchema },
-    errors: [400, ...AUTH_ERRORS, 404],
+    errors: [404],
+    links: REFUND_OPERATIONS.filter((operationId) => operationId !== 'getRefund'),
   }),
   approveRefund: route({
     method: 'post',
@@ -198,7 +231,7 @@ export const ROUTES = {
     params: RefundIdParams,
     body: ApproveBody,
     success: { status: 200, description: 'the refund after the decision', schema: RefundSchema },
-    errors: [400, ...AUTH_ERRORS, 404, 409, 413, 415],
+    errors: [400, 404, 409],
   }),
   rejectRefund: route({
     method: 'post',
@@ -209,7 +242,7 @@ export const ROUTES = {
     params: RefundIdParams,
     body: RejectBody,
     success: { status: 200, description: 'the refund after the decision', schema: RefundSchema },
-    errors: [400, ...AUTH_ERRORS, 404, 409, 413, 415],
+    errors: [400, 404, 409],
   }),
   cancelRefund: route({
     method: 'post',
@@ -221,7 +254,7 @@ export const ROUTES = {
     params: RefundIdParams,
     body: CancelBody,
     success: { status: 200, description: 'the refund after the decision', schema: RefundSchema },
-    errors: [400, ...AUTH_ERRORS, 404, 409, 413, 415],
+    errors: [404, 409],
   }),
   retryRefund: route({
     method: 'post',
@@ -232,7 +265,7 @@ export const ROUTES = {
     params: RefundIdParams,
     body: RetryBody,
     success: { status: 200, description: 'the refund, processing again', schema: RefundSchema },
-    errors: [400, ...AUTH_ERRORS, 404, 409, 413, 415],
+    errors: [400, 404, 409],
   }),
   getStatus: route({
     method: 'get',
@@ -252,7 +285,7 @@ export const ROUTES = {
     description: 'The console calls it first, so it also tells whether a token is an admin\'s.',
     access: ADMIN,
     success: { status: 200, description: 'the console settings', schema: ConsoleSettingsSchema },
-    errors: [...AUTH_ERRORS],
+    errors: [],
   }),
   getMetrics: route({
     method: 'get',

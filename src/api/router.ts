@@ -6,7 +6,8 @@ import { authenticate, requireRole, type Caller } from './auth';
 import type { ApiServices, ApiState } from './context';
 import { apiError } from './errors';
 import { runIdempotently } from './idempotency';
-import { ROUTES, type HandlerInput, type Handlers, type OperationId, type Reply, type RouteSpec } from './route-table';
+import { routePathOf } from './paths';
+import { ROUTES, takesIdempotencyKey, type HandlerInput, type Handlers, type OperationId, type Reply, type RouteSpec } from './route-table';
 
 /** The seed mounts the refund routes as `app.use('/api/refunds', proRataRefundRoutes)`; they live under `/pro-rata`. */
 export const REFUNDS_PREFIX = '/api/refunds';
@@ -31,7 +32,8 @@ export function createRouters(handlers: Handlers, services: ApiServices): Router
 type GenericHandler = (input: HandlerInput<RouteSpec>, services: ApiServices) => Promise<Reply>;
 
 function endpoint(spec: RouteSpec, handler: GenericHandler, services: ApiServices): RouterMiddleware<ApiState> {
-  return async (ctx) => {
+  return async (ctx, next) => {
+    if (routePathOf(ctx.path) !== spec.path) return next(); // a concrete path took it: GET /calculate is not getRefund
     ctx.state.route = spec.path;
     let caller: Caller | undefined;
     if (spec.access !== 'public') {
@@ -42,7 +44,8 @@ function endpoint(spec: RouteSpec, handler: GenericHandler, services: ApiService
     const input = {
       params: validate(spec.params, ctx.params, 'params'),
       query: validate(spec.query, ctx.query, 'query'),
-      body: validate(spec.body, ctx.state.body ?? {}, 'body'),
+      // No body reads as {}; a JSON null is a body, and not an object.
+      body: validate(spec.body, ctx.state.body === undefined ? {} : ctx.state.body, 'body'),
       caller,
       requestId: ctx.state.requestId,
     } as HandlerInput<RouteSpec>;
@@ -51,9 +54,10 @@ function endpoint(spec: RouteSpec, handler: GenericHandler, services: ApiService
       const reply = await handler(input, services);
       return { status: reply.status ?? spec.success.status, body: serialize(reply.body, spec), headers: reply.headers ?? {} };
     };
-    const idempotencyKey = ctx.get('Idempotency-Key');
+    // Present but empty is a bad key (400), not an absent one.
+    const idempotencyKey = ctx.request.headers['idempotency-key'];
     const response =
-      spec.method === 'post' && idempotencyKey && caller
+      takesIdempotencyKey(spec) && typeof idempotencyKey === 'string' && caller
         ? await runIdempotently(services.idempotency, { key: idempotencyKey, caller, method: ctx.method, path: ctx.path, body: ctx.state.body, requestId: ctx.state.requestId }, execute)
         : await execute();
     send(ctx, spec, response);

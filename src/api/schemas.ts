@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { INELIGIBILITY_REASONS } from '../domain/eligibility';
 import { REFUND_STATUSES } from '../domain/refund-status';
+import { CURSOR_PATTERN } from '../persistence/refund-repository';
 import { ERROR_CODES } from './errors';
 
 /**
@@ -24,7 +25,13 @@ const refundId = z.string().regex(REFUND_ID_PATTERN, 'must look like rf_ followe
 const principalId = z.string().min(1).max(256);
 const integerString = z.string().regex(/^(0|[1-9][0-9]*)$/).meta({ description: 'integer amount in the token\'s smallest unit (wei for ETH)', example: '666666666666666666' });
 const isoTime = z.string().meta({ format: 'date-time' });
-const note = z.string().trim().max(1000);
+const note = z.string().max(1000).trim(); // the limit is on what is sent, as the document states it
+/**
+ * Not blank: some character that JavaScript's trim() keeps. The whitespace is
+ * spelled out because regex engines disagree on `\s` (Python's includes
+ * U+001C-U+001F), and the document's readers must refuse what the server refuses.
+ */
+const NOT_BLANK = /[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/;
 
 export const refundStatus = z.enum(REFUND_STATUSES).meta({ description: 'pending_approval → approved → processing → completed; or rejected, cancelled; failed until retried' });
 const ineligibilityReason = z.enum(Object.keys(INELIGIBILITY_REASONS) as [keyof typeof INELIGIBILITY_REASONS, ...(keyof typeof INELIGIBILITY_REASONS)[]]);
@@ -37,7 +44,11 @@ export const UserIdParams = z.object({ userId: principalId });
 export const CreatorIdParams = z.object({ creatorId: principalId });
 
 const limit = z.coerce.number().int().min(1).max(100).default(20).meta({ description: 'page size, 1 to 100' });
-const cursor = z.string().min(1).max(512).optional().meta({ description: 'nextCursor of the previous page' });
+const cursor = z
+  .string()
+  .regex(CURSOR_PATTERN, 'must be a nextCursor of this API: <milliseconds>.<refund id>')
+  .optional()
+  .meta({ description: 'nextCursor of the previous page. Its format, `<createdAt in ms>.<refundId>`, is a position in the list: any such value is accepted' });
 export const ListQuery = z.object({ limit, cursor, status: refundStatus.optional() });
 export const PendingListQuery = z.object({ limit, cursor });
 
@@ -46,7 +57,7 @@ export const CreateRefundBody = z
   .object({ subscriptionId: objectId, reason: note.nullish().meta({ description: 'why the subscriber asks (free text)' }) })
   .register(components, { id: 'CreateRefundRequest' });
 export const ApproveBody = z.object({ note: note.optional() }).register(components, { id: 'ApproveRequest' });
-export const RejectBody = z.object({ reason: note.min(1, 'a rejection needs a reason') }).register(components, { id: 'RejectRequest' });
+export const RejectBody = z.object({ reason: z.string().max(1000).regex(NOT_BLANK, 'a rejection needs a reason').trim() }).register(components, { id: 'RejectRequest' });
 export const CancelBody = z.object({}).register(components, { id: 'CancelRequest' });
 export const RetryBody = z.object({ note: note.optional() }).register(components, { id: 'RetryRequest' });
 export const SearchQuery = z.object({

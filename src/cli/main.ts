@@ -11,6 +11,7 @@ const commands: Record<string, { describe: string; load: () => Promise<{ run(arg
   smoke: { describe: 'smoke-check a running deployment: --url <base> | --env=<name> [--token <admin JWT>]', load: () => import('./smoke') },
   load: { describe: 'load-test a running deployment: [--url <base>] [--duration=10m] [--rate=100] [--connections N]', load: () => import('./load') },
   'docs:config': { describe: 'write the configuration tables and .env.example from the config schema (--check: only compare)', load: () => import('./config-docs') },
+  contract: { describe: 'schemathesis against a local stack: the server keeps its OpenAPI contract [--max-examples N] [--seed N] [--only user,creator,admin,lifecycle]', load: () => import('./contract') },
   bench: { describe: 'benchmarks: pro-rata computation, memory per breakdown, API read latency on a local stack', load: () => import('./bench') },
 };
 

@@ -28,11 +28,11 @@ const WATCHDOG = [
   'exit $status',
 ].join('\n');
 
-export function startProcess(name: string, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): ManagedProcess {
+export function startProcess(name: string, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env, cwd?: string): ManagedProcess {
   const out = fs.openSync(logFile, 'a');
   // A process group of its own: Ctrl-C in a terminal reaches the API and the worker, which finish first;
   // whoever started the service stops it afterwards (or the watchdog does, if that owner dies).
-  const child = spawn('sh', ['-c', WATCHDOG, `${name}-watchdog`, command, ...args], { stdio: ['pipe', out, out], env, detached: true });
+  const child = spawn('sh', ['-c', WATCHDOG, `${name}-watchdog`, command, ...args], { stdio: ['pipe', out, out], env, cwd, detached: true });
   fs.closeSync(out);
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code) => resolve(code));

@@ -51,6 +51,15 @@ export interface PayoutDetails {
   attempt: number;
 }
 
+/**
+ * Exactly the fields of PayoutDetails, from a payout attempt or confirmation
+ * that carries more (attempt id, ledger status): the refund, and so the API,
+ * shows the documented shape and nothing else.
+ */
+export function payoutDetails({ chainId, from, to, nonce, txHash, blockNumber, confirmations, attempt }: PayoutDetails): PayoutDetails {
+  return { chainId, from, to, nonce, txHash, blockNumber, confirmations, attempt };
+}
+
 export interface NotificationFailure {
   eventId: string;
   channel: 'email' | 'webhook';

@@ -33,9 +33,17 @@ export interface Page<T> {
 
 export interface ListOptions {
   limit: number;
+  /** A CURSOR_PATTERN string: the page starts after this position. */
   cursor?: string;
   status?: RefundStatus;
 }
+
+/**
+ * A page cursor is a position in (createdAt, _id) order, `<createdAt in ms>.<_id>`.
+ * Every string of this shape is a position, whether or not a refund sits there,
+ * so the API can state the format and accept all of it.
+ */
+export const CURSOR_PATTERN = /^(0|[1-9][0-9]{0,14})\.([A-Za-z0-9_-]{1,64})$/;
 
 type RecordFields = Partial<Omit<RefundRecord, '_id' | 'refundId' | 'refundStatus' | 'statusHistory' | 'createdAt' | 'updatedAt'>>;
 
@@ -238,26 +246,14 @@ function sameChange(entry: StatusChange, change: StatusChange): boolean {
   return entry.status === change.status && entry.at === change.at && entry.by === change.by;
 }
 
-export class InvalidCursorError extends Error {
-  constructor() {
-    super('cursor is not one this API returned');
-    this.name = 'InvalidCursorError';
-  }
-}
-
 function encodeCursor(createdAt: Date, id: string): string {
-  return Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString('base64url');
+  return `${createdAt.getTime()}.${id}`;
 }
 
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
-    const date = new Date(createdAt);
-    if (typeof id !== 'string' || Number.isNaN(date.getTime())) throw new Error();
-    return { createdAt: date, id };
-  } catch {
-    throw new InvalidCursorError();
-  }
+  const position = CURSOR_PATTERN.exec(cursor);
+  if (!position) throw new Error(`cursor ${JSON.stringify(cursor)} is not <milliseconds>.<id>`);
+  return { createdAt: new Date(Number(position[1])), id: position[2]! };
 }
 
 function fromView({ notificationFailures: _storedSeparately, ...view }: RefundView): Omit<RefundRecord, '_id' | 'runId' | 'createdAt' | 'updatedAt'> {

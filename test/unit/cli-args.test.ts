@@ -1,4 +1,6 @@
 import { parseBenchArgs } from '../../src/cli/bench';
+import { parseOptions as parseContractOptions, scenarios as contractScenarios, schemathesisConfig } from '../../src/cli/contract';
+import { schemathesisVersion } from '../../src/dev/schemathesis';
 import {
   defaultConnections,
   errorRate,
@@ -234,5 +236,42 @@ describe('smoke helpers', () => {
     expect(formatCheckLine({ name: 'GET /metrics', outcome: 'pass', ms: 12.4, detail: '200' })).toMatch(/^✓ GET \/metrics\s+12 ms {2}200$/);
     expect(formatCheckLine({ name: 'x', outcome: 'fail', ms: 1, detail: 'ECONNREFUSED' })).toMatch(/^✗ /);
     expect(formatCheckLine({ name: 'x', outcome: 'skip', ms: 0, detail: 'no refund to read' })).toMatch(/^– /);
+  });
+});
+
+describe('npm run test:contract', () => {
+  test('options: a few examples per operation by default, every run unless --only narrows them', () => {
+    expect(parseContractOptions([])).toEqual({ maxExamples: 15, seed: undefined, only: new Set(['user', 'creator', 'admin', 'lifecycle']), keep: false });
+    expect(parseContractOptions(['--max-examples', '3', '--seed', '42', '--only', 'admin,lifecycle', '--keep'])).toEqual({
+      maxExamples: 3,
+      seed: 42,
+      only: new Set(['admin', 'lifecycle']),
+      keep: true,
+    });
+    expect(() => parseContractOptions(['--max-examples', '0'])).toThrow(/max-examples/);
+    expect(() => parseContractOptions(['--only', 'guest'])).toThrow(/guest/);
+    expect(() => parseContractOptions(['--fast'])).toThrow();
+  });
+
+  test('schemathesis is pinned, and each run is configured for who it acts as', () => {
+    expect(schemathesisVersion()).toBe('4.32.5');
+    const tokens = { user: 'user-token', creator: 'creator-token', admin: 'admin-token' };
+    const byName = Object.fromEntries(contractScenarios(tokens).map((scenario) => [scenario.name, scenario]));
+    expect(Object.keys(byName)).toEqual(['user', 'creator', 'admin', 'lifecycle']);
+    const seeded = { subscriptionIds: ['65f1c0ffee0123456789abcd'], refundIds: ['rf_0123456789abcdef01234567'] };
+
+    const admin = schemathesisConfig(byName.admin!, seeded);
+    expect(admin).toMatch(/^headers = \{ Authorization = "Bearer admin-token" \}$/m);
+    expect(admin).toContain('values = ["65f1c0ffee0123456789abcd"]');
+    expect(admin).toMatch(/^"body\.subscriptionId" = \{ dictionary = "subscriptions"/m);
+    expect(admin).not.toContain('[[operations]]');
+
+    // The chain create -> get -> approve: the user creates (and cancels), the admin reads and decides, along the document's links only.
+    const lifecycle = schemathesisConfig(byName.lifecycle!, seeded);
+    expect(lifecycle).toMatch(/^headers = \{ Authorization = "Bearer admin-token" \}$/m);
+    expect(lifecycle).toContain('[[operations]]\ninclude-operation-id = "requestRefund"\nheaders = { Authorization = "Bearer user-token" }');
+    expect(lifecycle).toContain('[[operations]]\ninclude-operation-id = "cancelRefund"\nheaders = { Authorization = "Bearer user-token" }');
+    expect(lifecycle).toContain('[phases.stateful.inference]\nalgorithms = []');
+    expect(byName.lifecycle).toMatchObject({ phases: 'stateful', positiveOnly: true });
   });
 });

@@ -1,4 +1,3 @@
-import { InvalidCursorError, type Page } from '../../persistence/refund-repository';
 import { searchRefundIds } from '../../persistence/refund-search';
 import type { RefundView } from '../../domain/refund';
 import { ownsOrAdmin } from '../auth';
@@ -9,16 +8,16 @@ import type { Handlers } from '../route-table';
 export const listHandlers = {
   async listUserRefunds({ params, query, caller }, services) {
     if (!ownsOrAdmin(caller, 'user', params.userId)) throw apiError('FORBIDDEN', 'you may only list your own refunds');
-    return { body: await page(() => services.refunds.listByUser(params.userId, query)) };
+    return { body: await services.refunds.listByUser(params.userId, query) };
   },
 
   async listCreatorRefunds({ params, query, caller }, services) {
     if (!ownsOrAdmin(caller, 'creator', params.creatorId)) throw apiError('FORBIDDEN', 'you may only list refunds against your own subscriptions');
-    return { body: await page(() => services.refunds.listByCreator(params.creatorId, query)) };
+    return { body: await services.refunds.listByCreator(params.creatorId, query) };
   },
 
   async listPendingRefunds({ query }, services) {
-    return { body: await page(() => services.refunds.listPending(query)) };
+    return { body: await services.refunds.listPending(query) };
   },
 
   async searchRefunds({ query }, services) {
@@ -29,13 +28,3 @@ export const listHandlers = {
 } satisfies Pick<Handlers, 'listUserRefunds' | 'listCreatorRefunds' | 'listPendingRefunds' | 'searchRefunds'>;
 
 const SEARCH_LIMIT = 20;
-
-async function page(list: () => Promise<Page<RefundView>>): Promise<Page<RefundView>> {
-  try {
-    return await list();
-  } catch (error) {
-    if (error instanceof InvalidCursorError) throw apiError('INVALID_CURSOR', error.message);
-    throw error;
-  }
-}
-
