@@ -5,6 +5,7 @@ import type Koa from 'koa';
 import type { Logger } from '../logger';
 import { packageRoot } from '../package-root';
 import type { ApiState } from './context';
+import { apiError } from './errors';
 import { CONSOLE_PATH } from './middleware/security-headers';
 
 /**
@@ -32,8 +33,7 @@ export function serveConsole(logger: Logger, buildDir = consoleBuildDir()): Koa.
     if (file === undefined) return next();
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
       ctx.set('Allow', 'GET, HEAD');
-      ctx.status = 405;
-      return;
+      throw apiError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here; allowed: GET, HEAD`);
     }
     if (file === null) {
       ctx.status = 404;
