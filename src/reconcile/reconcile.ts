@@ -1,0 +1,213 @@
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { getAddress, type JsonRpcProvider } from 'ethers';
+import { Types, type Connection } from 'mongoose';
+import type { RefundView } from '../domain/refund';
+import { isTerminal, type RefundStatus } from '../domain/refund-status';
+import { judgeDelivery } from '../payout/delivery';
+import { readNonce } from '../payout/nonce-reading';
+import { roundOf } from '../payout/rounds';
+import type { PayoutAttemptRecord, PayoutLedger } from '../persistence/payout-ledger';
+import { refundModel } from '../persistence/refund-model';
+import { toView } from '../persistence/refund-repository';
+import { subscriptionModel } from '../persistence/subscription-model';
+import type { RefundWorkflowClient } from '../temporal/refund-client';
+import { registeredRefund } from '../../workflows/refund-messages';
+
+/**
+ * Proves the books: for every refund, the record, the workflow and the chain
+ * tell the same story; and every transaction the treasury sent is one this
+ * service signed. Reads only; `npm run reconcile` prints what it finds and what
+ * to do about each difference (docs/RUNBOOK.md, "Reconciling the books").
+ */
+export interface Difference {
+  kind:
+    | 'record_differs_from_workflow'
+    | 'workflow_missing'
+    | 'completed_without_payout'
+    | 'payout_not_final'
+    | 'payout_differs'
+    | 'paid_but_not_completed'
+    | 'needs_review'
+    | 'subscription_not_flagged'
+    | 'unknown_outflow';
+  refundId?: string;
+  subscriptionId?: string;
+  txHash?: string;
+  detail: string;
+  action: string;
+}
+
+export interface ReconcileReport {
+  checkedAt: string;
+  chainId: number;
+  treasury: string | null;
+  confirmations: number;
+  refunds: { checked: number; byStatus: Partial<Record<RefundStatus, number>>; withWorkflow: number };
+  outflows: { fromBlock: number; toBlock: number; transactions: number; unknown: number } | null;
+  differences: Difference[];
+}
+
+export interface ReconcileDeps {
+  mongo: Connection;
+  ledger: PayoutLedger;
+  refundClient: RefundWorkflowClient;
+  provider: JsonRpcProvider;
+  chainId: number;
+  confirmations: number;
+  treasury: string | null;
+}
+
+export interface ReconcileOptions {
+  /** Only refunds requested at or after this instant. */
+  since?: Date;
+  /** Treasury outflows from this block (default: the first block the ledger signed at). */
+  fromBlock?: number;
+  toBlock?: number;
+  /** Progress lines for long runs. */
+  progress?: (line: string) => void;
+}
+
+const ACTIONS: Record<Difference['kind'], string> = {
+  record_differs_from_workflow: 'the workflow holds the truth: trigger the sweep (POST /trigger) to replay it onto the record, then run reconcile again',
+  workflow_missing: 'a refund that is not final has no workflow: see the runbook ("A record that needs a human") before touching it',
+  completed_without_payout: 'the record says completed but no final payout backs it: stop and escalate; do not pay by hand',
+  payout_not_final: 'the payout is not at finality depth yet: run reconcile again later',
+  payout_differs: 'the chain paid another amount, recipient or token than the record: escalate to finance with the transaction',
+  paid_but_not_completed: 'the chain paid this refund but its record does not say completed: let the workflow finish (it watches the payout), then run reconcile again; never retry it',
+  needs_review: 'the chain delivered a different amount (PayoutAmountMismatch): settle the difference by hand with finance',
+  subscription_not_flagged: 'the subscription of a completed refund is not flagged isRefundApplied: a new refund of it would be refused by the payout ledger, but fix the flag',
+  unknown_outflow: 'a transaction from the treasury that this service did not sign: someone else uses the treasury key; rotate it and investigate',
+};
+
+export async function reconcile(deps: ReconcileDeps, options: ReconcileOptions = {}): Promise<ReconcileReport> {
+  const differences: Difference[] = [];
+  const note = (difference: Omit<Difference, 'action'>) => differences.push({ ...difference, action: ACTIONS[difference.kind] });
+  const byStatus: Partial<Record<RefundStatus, number>> = {};
+  let checked = 0;
+  let withWorkflow = 0;
+
+  const filter = options.since ? { requestedAt: { $gte: options.since } } : {};
+  const cursor = refundModel(deps.mongo).find(filter).lean().cursor();
+  for await (const record of cursor) {
+    const refund = toView(record);
+    checked += 1;
+    byStatus[refund.refundStatus] = (byStatus[refund.refundStatus] ?? 0) + 1;
+    if (checked % 500 === 0) options.progress?.(`${checked} refunds checked`);
+
+    const live = await workflowView(deps, refund);
+    if (live === 'missing') {
+      if (!isTerminal(refund.refundStatus)) note({ kind: 'workflow_missing', refundId: refund.refundId, subscriptionId: refund.subscriptionId, detail: `record is ${refund.refundStatus}; no workflow runs this refund` });
+    } else if (live) {
+      withWorkflow += 1;
+      if (live.refundStatus !== refund.refundStatus) {
+        note({ kind: 'record_differs_from_workflow', refundId: refund.refundId, subscriptionId: refund.subscriptionId, detail: `record ${refund.refundStatus}, workflow ${live.refundStatus}` });
+      }
+    }
+    await checkChain(deps, refund, note);
+  }
+
+  const outflows = deps.treasury ? await checkOutflows(deps, deps.treasury, options, note) : null;
+  return {
+    checkedAt: new Date().toISOString(),
+    chainId: deps.chainId,
+    treasury: deps.treasury,
+    confirmations: deps.confirmations,
+    refunds: { checked, byStatus, withWorkflow },
+    outflows,
+    differences,
+  };
+}
+
+/** The refund as its workflow holds it; null when the workflow is past retention (finished long ago); 'missing' when no run is this refund. */
+async function workflowView(deps: ReconcileDeps, refund: RefundView): Promise<RefundView | null | 'missing'> {
+  try {
+    const description = await deps.refundClient.handle(refund.subscriptionId).describe();
+    if (description.memo?.refundId !== refund.refundId) return isTerminal(refund.refundStatus) ? null : 'missing';
+    const live = registeredRefund(await deps.refundClient.state({ subscriptionId: refund.subscriptionId }));
+    return live?.refundId === refund.refundId ? live : null;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return isTerminal(refund.refundStatus) ? null : 'missing';
+    throw error;
+  }
+}
+
+type Note = (difference: Omit<Difference, 'action'>) => void;
+
+/** The record against the ledger and the chain: a completed refund is backed by a final payout of exactly its amount; no other refund was paid. */
+async function checkChain(deps: ReconcileDeps, refund: RefundView, note: Note): Promise<void> {
+  const ids = { refundId: refund.refundId, subscriptionId: refund.subscriptionId };
+  const claim = await deps.ledger.findClaim(refund.subscriptionId);
+  const ours = claim?.refundId === refund.refundId ? claim : null;
+  if (ours?.status === 'review') note({ kind: 'needs_review', ...ids, txHash: ours.txHash ?? undefined, detail: `delivered ${ours.delivered} of ${ours.amount}: ${ours.failure ?? ''}` });
+
+  const attempts = ours ? (await deps.ledger.attemptsOf(refund.subscriptionId)).filter((attempt) => attempt.refundId === refund.refundId) : [];
+  const paid = await paidAttempt(deps, attempts);
+
+  if (refund.refundStatus === 'completed') {
+    if (!paid) {
+      note({ kind: 'completed_without_payout', ...ids, txHash: refund.transactionId ?? undefined, detail: 'no transaction of this refund is mined and final' });
+      return;
+    }
+    if (!paid.final) note({ kind: 'payout_not_final', ...ids, txHash: paid.attempt.txHash, detail: `${paid.depth} of ${deps.confirmations} confirmations` });
+    if (paid.delivery !== 'paid') note({ kind: 'payout_differs', ...ids, txHash: paid.attempt.txHash, detail: paid.delivery });
+    const expected = { to: refund.payout?.to ?? null, amount: refund.amount, token: refund.currency.tokenAddress?.toLowerCase() ?? null, txHash: refund.transactionId };
+    const actual = { to: paid.attempt.to, amount: paid.attempt.amount, token: paid.attempt.tokenAddress?.toLowerCase() ?? null, txHash: paid.attempt.txHash };
+    const mismatched = (Object.keys(expected) as (keyof typeof expected)[]).filter((key) => expected[key] !== null && sameValue(expected[key]!, actual[key]) === false);
+    if (mismatched.length > 0) note({ kind: 'payout_differs', ...ids, txHash: paid.attempt.txHash, detail: mismatched.map((key) => `${key}: record ${expected[key]}, chain ${actual[key]}`).join('; ') });
+    const subscription = await subscriptionModel(deps.mongo).findById(new Types.ObjectId(refund.subscriptionId), { isRefundApplied: 1, refundId: 1 }).lean();
+    if (subscription?.isRefundApplied !== true) note({ kind: 'subscription_not_flagged', ...ids, detail: 'isRefundApplied is not true' });
+    return;
+  }
+  if (paid?.final && paid.delivery === 'paid') {
+    note({ kind: 'paid_but_not_completed', ...ids, txHash: paid.attempt.txHash, detail: `record is ${refund.refundStatus}; transaction ${paid.attempt.txHash} paid ${paid.attempt.amount} to ${paid.attempt.to}` });
+  }
+}
+
+function sameValue(expected: string, actual: string | null): boolean {
+  if (actual === null) return false;
+  return /^0x[0-9a-fA-F]{40}$/.test(expected) ? getAddress(expected) === getAddress(actual) : expected.toLowerCase() === actual.toLowerCase();
+}
+
+/** The payout transaction of these attempts that the chain mined, with its depth and what it delivered. */
+async function paidAttempt(deps: ReconcileDeps, attempts: PayoutAttemptRecord[]) {
+  const nonces = [...new Set(attempts.map((attempt) => attempt.nonce))];
+  for (const nonce of nonces) {
+    const round = roundOf(attempts, nonce).filter((attempt) => attempt.kind === 'payout');
+    if (round.length === 0) continue;
+    const reading = await readNonce(deps.provider, { from: round[0]!.from, nonce, candidates: round, confirmations: deps.confirmations });
+    if (reading.kind !== 'mined') continue;
+    const delivery = await judgeDelivery(deps.provider, reading.candidate, reading.receipt);
+    if (delivery.kind === 'nothing') continue;
+    return {
+      attempt: reading.candidate,
+      depth: reading.depth,
+      final: reading.final,
+      delivery: delivery.kind === 'paid' ? ('paid' as const) : `delivered ${delivery.delivered} instead of ${delivery.expected}`,
+    };
+  }
+  return null;
+}
+
+/** Every transaction the treasury sent in the block range is one this service signed. */
+async function checkOutflows(deps: ReconcileDeps, treasury: string, options: ReconcileOptions, note: Note) {
+  const signed = await deps.ledger.attemptsOfWallet(deps.chainId, treasury);
+  const known = new Set(signed.map((attempt) => attempt.txHash.toLowerCase()));
+  const firstSigned = signed.reduce((min, attempt) => Math.min(min, attempt.signedAtBlock ?? 0), Number.POSITIVE_INFINITY);
+  const toBlock = options.toBlock ?? (await deps.provider.getBlockNumber());
+  const fromBlock = options.fromBlock ?? (Number.isFinite(firstSigned) ? Math.max(0, firstSigned - 1) : toBlock);
+  const sender = getAddress(treasury);
+  let transactions = 0;
+  let unknown = 0;
+  for (let number = fromBlock; number <= toBlock; number += 1) {
+    if ((number - fromBlock) % 1000 === 999) options.progress?.(`treasury outflows: block ${number} of ${toBlock}`);
+    const block = await deps.provider.getBlock(number, true);
+    for (const tx of block?.prefetchedTransactions ?? []) {
+      if (getAddress(tx.from) !== sender) continue;
+      transactions += 1;
+      if (known.has(tx.hash.toLowerCase())) continue;
+      unknown += 1;
+      note({ kind: 'unknown_outflow', txHash: tx.hash, detail: `block ${number}, nonce ${tx.nonce}, ${tx.value} wei to ${tx.to ?? '(contract creation)'}` });
+    }
+  }
+  return { fromBlock, toBlock, transactions, unknown };
+}
