@@ -23,6 +23,7 @@ export interface Difference {
   kind:
     | 'record_differs_from_workflow'
     | 'workflow_missing'
+    | 'workflow_unreadable'
     | 'completed_without_payout'
     | 'payout_not_final'
     | 'payout_differs'
@@ -70,6 +71,7 @@ export interface ReconcileOptions {
 const ACTIONS: Record<Difference['kind'], string> = {
   record_differs_from_workflow: 'the workflow holds the truth: trigger the sweep (POST /trigger) to replay it onto the record, then run reconcile again',
   workflow_missing: 'a refund that is not final has no workflow: see the runbook ("A record that needs a human") before touching it',
+  workflow_unreadable: 'the workflow could not be queried (no worker polling its task queue?): start a worker, then run reconcile again',
   completed_without_payout: 'the record says completed but no final payout backs it: stop and escalate; do not pay by hand',
   payout_not_final: 'the payout is not at finality depth yet: run reconcile again later',
   payout_differs: 'the chain paid another amount, recipient or token than the record: escalate to finance with the transaction',
@@ -94,7 +96,10 @@ export async function reconcile(deps: ReconcileDeps, options: ReconcileOptions =
     byStatus[refund.refundStatus] = (byStatus[refund.refundStatus] ?? 0) + 1;
     if (checked % 500 === 0) options.progress?.(`${checked} refunds checked`);
 
-    const live = await workflowView(deps, refund);
+    const live = await workflowView(deps, refund).catch((error: Error) => {
+      note({ kind: 'workflow_unreadable', refundId: refund.refundId, subscriptionId: refund.subscriptionId, detail: error.message });
+      return null;
+    });
     if (live === 'missing') {
       if (!isTerminal(refund.refundStatus)) note({ kind: 'workflow_missing', refundId: refund.refundId, subscriptionId: refund.subscriptionId, detail: `record is ${refund.refundStatus}; no workflow runs this refund` });
     } else if (live) {

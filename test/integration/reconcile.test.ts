@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { ethers } from 'ethers';
 import { reconcile, type ReconcileDeps } from '../../src/reconcile/reconcile';
@@ -63,12 +63,9 @@ describe('reconciling the books', () => {
       expect(report.differences.every((difference) => difference.action.length > 0)).toBe(true);
 
       // The command: the same report, exit code 1.
-      const cli = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), 'reconcile', '--json'], {
-        cwd: root,
-        env: { ...process.env, ...stack.env, BLOCKCHAIN_PROVIDER_URL: chain.anvil.url, LOG_LEVEL: 'silent' },
-        encoding: 'utf8',
-      });
-      expect(cli.status).toBe(1);
+      // Spawned without blocking: this process runs the worker that answers the command's queries.
+      const cli = await runCommand(['reconcile', '--json'], { ...stack.env, BLOCKCHAIN_PROVIDER_URL: chain.anvil.url, LOG_LEVEL: 'silent' });
+      expect({ status: cli.status, stderr: cli.stdout ? '' : cli.stderr }).toEqual({ status: 1, stderr: '' });
       const printed = JSON.parse(cli.stdout) as { differences: { kind: string }[] };
       expect(printed.differences.map((difference) => difference.kind).sort()).toEqual(report.differences.map((difference) => difference.kind).sort());
     } finally {
@@ -77,3 +74,14 @@ describe('reconciling the books', () => {
     }
   });
 });
+
+function runCommand(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), ...args], { cwd: root, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}
