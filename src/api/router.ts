@@ -9,7 +9,7 @@ import { runIdempotently } from './idempotency';
 import { routePathOf } from './paths';
 import { ROUTES, takesIdempotencyKey, type HandlerInput, type Handlers, type OperationId, type Reply, type RouteSpec } from './route-table';
 
-/** The seed mounts the refund routes as `app.use('/api/refunds', proRataRefundRoutes)`; they live under `/pro-rata`. */
+/** The refund routes live under `/api/refunds/pro-rata`: this prefix, then `/pro-rata/...` in the route table. */
 export const REFUNDS_PREFIX = '/api/refunds';
 
 /**

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseCurrencyLimits } from '../domain/currency-limits';
 
 /**
- * Every environment variable the service reads, with the seed guide's names and
+ * Every environment variable the service reads, with its documented names and
  * defaults. This schema is the single source for validation, `.env.example`,
  * the README table and the docker-compose consistency test.
  */

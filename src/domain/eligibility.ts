@@ -2,7 +2,7 @@ import { BLOCKING_STATUSES, type RefundStatus } from './refund-status';
 import { calculateProRataRefund, type RefundPolicy } from './proration';
 import type { Subscription } from './subscription';
 
-/** One stable code per eligibility rule of SPEC.md; documented in docs/REFUND_POLICY.md. */
+/** One stable code per eligibility rule; documented in docs/REFUND_POLICY.md. */
 export const INELIGIBILITY_REASONS = {
   NOT_REFUND_ELIGIBLE: 'the subscription is marked as not refundable (refundEligible is false)',
   REFUND_ALREADY_APPLIED: 'a refund has already been applied to the subscription (isRefundApplied is true)',

@@ -57,7 +57,7 @@ const refundSchema = new Schema<RefundRecord>(
   { collection: 'proratarefunds', timestamps: true, versionKey: false, minimize: false },
 );
 
-/** Exactly the seed guide's indexes (docs: DEPLOYMENT.md). Created by `npm run migrate`. */
+/** The nine indexes of the refund collection (DEPLOYMENT.md, step 4). Created by `npm run migrate`. */
 export const REFUND_INDEXES: { keys: Record<string, 1 | -1>; options?: { sparse?: boolean } }[] = [
   { keys: { subscriptionId: 1 } },
   { keys: { userId: 1 } },

@@ -5,7 +5,7 @@ import { RefundRepository, RefundTransitionConflict } from '../../src/persistenc
 import { refundView, subscriptionDoc } from '../support/fixtures';
 import { uniqueMongoUri } from '../support/services';
 
-const SEED_REFUND_INDEXES = [
+const DOCUMENTED_REFUND_INDEXES = [
   { subscriptionId: 1 },
   { userId: 1 },
   { creatorId: 1 },
@@ -31,7 +31,7 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
   });
 
   describe('migrate', () => {
-    test('creates exactly the seed indexes, backfills missing fields, and changes nothing on a second run', async () => {
+    test('creates exactly the documented indexes, backfills missing fields, and changes nothing on a second run', async () => {
       const subscriptions = connection.db!.collection('subscriptions');
       const legacy = subscriptionDoc();
       delete (legacy as Record<string, unknown>).refundEligible;
@@ -43,12 +43,12 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
       const first = await migrate(connection);
       expect(first.backfilled).toEqual({ refundEligible: 1, refundWindowDays: 1, isRefundApplied: 1 });
       expect(first.createdIndexes).toEqual(expect.arrayContaining(['subscriptions.refundEligible_1', 'proratarefunds.transactionId_1']));
-      expect(first.createdIndexes.filter((name) => name.startsWith('proratarefunds.'))).toHaveLength(SEED_REFUND_INDEXES.length);
+      expect(first.createdIndexes.filter((name) => name.startsWith('proratarefunds.'))).toHaveLength(DOCUMENTED_REFUND_INDEXES.length);
 
       const refundIndexKeys = (await connection.db!.collection('proratarefunds').indexes()).map((index) => index.key);
       const signature = (key: object) => JSON.stringify(Object.entries(key));
       const secondary = refundIndexKeys.filter((key) => signature(key) !== signature({ _id: 1 })).map(signature);
-      expect(secondary.sort()).toEqual(SEED_REFUND_INDEXES.map(signature).sort());
+      expect(secondary.sort()).toEqual(DOCUMENTED_REFUND_INDEXES.map(signature).sort());
       const subscriptionIndexKeys = (await subscriptions.indexes()).map((index) => index.key);
       expect(subscriptionIndexKeys).toContainEqual({ refundEligible: 1 });
 

@@ -7,7 +7,7 @@ import { workflowBundle } from '../support/refund-stack';
 /**
  * Refunds live for days (waiting for approval or a retry). Every saved history
  * must replay on the current workflow code: a change that would make running
- * refunds fail non-deterministically needs `patched()` (see DEPLOYMENT.md).
+ * refunds fail non-deterministically needs `patched()` (see docs/RUNBOOK.md §1.4).
  */
 const fixtures = fs.readdirSync(HISTORY_FIXTURES_DIR).filter((file) => file.endsWith('.json'));
 

@@ -19,7 +19,7 @@ function problems(env: Record<string, string>, component?: 'api' | 'worker' | 'c
 }
 
 describe('configuration', () => {
-  test('defaults are the seed guide\'s', () => {
+  test('defaults are the documented ones', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
       port: 5000,

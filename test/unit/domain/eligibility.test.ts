@@ -204,7 +204,7 @@ describe('checkRefundEligibility (property-based)', () => {
         const nowMs = s.startMs + s.nowOffsetMs;
         const existingRefund = s.existingStatus === null ? null : existing(s.existingStatus);
 
-        // The rules of SPEC.md, recomputed here with whole seconds for the amount.
+        // The eligibility rules, recomputed here with whole seconds for the amount.
         const secs = (ms: number) => Math.floor(ms / 1000);
         const effectiveCancelMs = s.cancelOffsetMs === undefined ? nowMs : s.startMs + s.cancelOffsetMs;
         const total = BigInt(secs(s.startMs + s.lengthMs) - secs(s.startMs));

@@ -4,7 +4,7 @@ import type { Subscription } from '../../../src/domain/subscription';
 import { DAY_MS, MAX_UINT256_LITERAL, SECOND_MS, subscription } from './fixtures';
 
 /**
- * The money invariants of SPEC.md ("Money rules"), checked over thousands of
+ * The money invariants (docs/REFUND_POLICY.md), checked over thousands of
  * generated subscriptions: amounts from 0 to 2^256 − 1, periods from one second
  * to ten years, request and cancellation times before, inside and after the period.
  */

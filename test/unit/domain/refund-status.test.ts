@@ -26,7 +26,7 @@ const isAllowed = (from: RefundStatus, to: RefundStatus) => ALLOWED.some(([f, t]
 const ALL_PAIRS = REFUND_STATUSES.flatMap((from) => REFUND_STATUSES.map((to) => [from, to] as [RefundStatus, RefundStatus]));
 
 describe('refund statuses', () => {
-  test('are the seven of SPEC.md', () => {
+  test('are the seven of the refund life cycle', () => {
     expect([...REFUND_STATUSES].sort()).toEqual(['approved', 'cancelled', 'completed', 'failed', 'pending_approval', 'processing', 'rejected']);
   });
 
