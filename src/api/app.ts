@@ -1,8 +1,10 @@
 import Koa from 'koa';
 import { IdempotencyKeys } from '../persistence/idempotency-keys';
+import { RefundStats } from '../persistence/refund-events';
 import { RefundRepository } from '../persistence/refund-repository';
 import type { ApiDeps, ApiServices, ApiState } from './context';
 import { apiError, errorHandler } from './errors';
+import { createHealthProbes } from './health';
 import { createApiMetrics } from './metrics';
 import { accessLog } from './middleware/access-log';
 import { corsFor } from './middleware/cors';
@@ -20,17 +22,20 @@ import { handlers } from './routes';
  */
 export function createApp(deps: ApiDeps): Koa<ApiState> {
   const logger = deps.logger.child({ component: 'API' });
-  const services: ApiServices = {
+  const stats = deps.stats ?? new RefundStats(deps.mongo);
+  const base = {
     config: deps.config,
     logger,
     mongo: deps.mongo,
     refundClient: deps.refundClient,
     sweep: deps.sweep,
-    metrics: deps.metrics ?? createApiMetrics(deps.mongo),
-    refunds: new RefundRepository(deps.mongo),
+    metrics: deps.metrics ?? createApiMetrics(deps.mongo, stats),
+    refunds: new RefundRepository(deps.mongo, stats),
     idempotency: new IdempotencyKeys(deps.mongo),
+    stats,
     now: deps.now ?? (() => new Date()),
   };
+  const services: ApiServices = { ...base, health: createHealthProbes(base) };
 
   const app = new Koa<ApiState>();
   app.silent = true; // every error is answered and logged by errorHandler

@@ -9,6 +9,7 @@ import { SweepControl } from '../sweep/schedule';
 import { lazyClient } from '../temporal/connection';
 import { RefundWorkflowClient, refundPolicySettings } from '../temporal/refund-client';
 import { createApp } from './app';
+import { RefundStats } from '../persistence/refund-events';
 import { createApiMetrics } from './metrics';
 
 const SHUTDOWN_GRACE_MS = 15_000;
@@ -24,10 +25,12 @@ async function main(): Promise<void> {
   const client = lazyClient(config.temporal);
   const refundClient = new RefundWorkflowClient(client, refundPolicySettings(config));
   const sweep = new SweepControl(client, mongo, { taskQueue: config.temporal.taskQueue, intervalMs: config.refunds.scheduleIntervalMs });
-  const metrics = createApiMetrics(mongo);
+  const stats = new RefundStats(mongo);
+  stats.fresh().catch((error: unknown) => log.warn({ err: error }, 'could not read the refund event log yet'));
+  const metrics = createApiMetrics(mongo, stats);
   collectDefaultMetrics({ register: metrics.registry });
 
-  const app = createApp({ config, logger, mongo, refundClient, sweep, metrics });
+  const app = createApp({ config, logger, mongo, refundClient, sweep, metrics, stats });
   const server = http.createServer(app.callback());
   server.headersTimeout = 30_000;
   server.requestTimeout = 60_000;

@@ -4,6 +4,7 @@ import { parseAmount } from '../domain/amount';
 import type { NotificationFailure, RefundView } from '../domain/refund';
 import { BLOCKING_STATUSES, canTransition, REFUND_STATUSES, type RefundStatus, type StatusChange } from '../domain/refund-status';
 import { isDuplicateKey } from './errors';
+import { RefundEventLog, type RefundEventInput, type RefundStats } from './refund-events';
 import {
   notificationFailureModel,
   refundModel,
@@ -43,23 +44,34 @@ export class RefundRepository {
   private readonly refunds: RefundModel;
   private readonly transitions: RefundTransitionModel;
   private readonly notificationFailures: NotificationFailureModel;
+  /** Every change is also appended here; see refund-events.ts. */
+  readonly events: RefundEventLog;
 
-  constructor(connection: Connection) {
+  /** `stats`, when given, lets reads skip the notification-failure lookup for refunds that have none. */
+  constructor(
+    connection: Connection,
+    private readonly stats?: RefundStats,
+  ) {
     this.refunds = refundModel(connection);
     this.transitions = refundTransitionModel(connection);
     this.notificationFailures = notificationFailureModel(connection);
+    this.events = new RefundEventLog(connection);
   }
 
   /** Inserts the record once; a replayed insert of the same refund is a no-op. */
   async create(view: RefundView, runId: string | null): Promise<void> {
+    let record: Pick<RefundRecord, 'createdAt'>;
     try {
-      await this.refunds.create({ ...fromView(view), _id: view.refundId, runId });
-      await Promise.all(view.notificationFailures.map((failure) => this.addNotificationFailure(view.refundId, failure)));
+      record = await this.refunds.create({ ...fromView(view), _id: view.refundId, runId });
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
       const existing = await this.refunds.findById(view.refundId).lean();
       if (existing?.subscriptionId !== view.subscriptionId) throw error;
+      record = existing;
     }
+    // After the record, and again on a replay: the event's unique key keeps it single.
+    await this.events.append(eventOf(view, record.createdAt, 'created', `${view.refundId}:created`, null, view.refundStatus));
+    await Promise.all(view.notificationFailures.map((failure) => this.addNotificationFailure(view.refundId, failure)));
   }
 
   /**
@@ -86,6 +98,9 @@ export class RefundRepository {
       // ours (an earlier attempt stopped before updating the record), finish it.
       if (!claim || !sameChange(claim, change)) throw new RefundTransitionConflict(refundId, change.status, claim?.status ?? current.refundStatus);
     }
+    // Between the claim and the record: a retry after a crash here finds its own claim and appends again (once, by key).
+    const view = toView({ ...current, ...fields } as RefundRecord);
+    await this.events.append(eventOf(view, current.createdAt, 'status', `${refundId}:${seq}`, current.refundStatus, change.status));
     await this.refunds.updateOne(
       { _id: refundId, refundStatus: current.refundStatus },
       { $set: { ...fields, refundStatus: change.status, statusHistory: [...current.statusHistory, change] } },
@@ -109,6 +124,8 @@ export class RefundRepository {
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
     }
+    const record = await this.refunds.findById(refundId).lean();
+    if (record) await this.events.append({ ...eventOf(toView(record), record.createdAt, 'notificationFailure', `${refundId}:failure:${failure.eventId}:${failure.channel}:${failure.recipient}`, null, record.refundStatus) });
   }
 
   async findById(refundId: string): Promise<RefundView | null> {
@@ -138,9 +155,30 @@ export class RefundRepository {
     return this.page({ creatorId }, options, -1);
   }
 
-  /** Refunds awaiting a decision, oldest first (the order an admin should work through them). */
-  listPending(options: Omit<ListOptions, 'status'>): Promise<Page<RefundView>> {
-    return this.page({}, { ...options, status: 'pending_approval' }, 1);
+  /**
+   * Refunds awaiting a decision, oldest first (the order an admin should work
+   * through them). With the event log's fold (`stats`), the order comes from
+   * memory and only the page's records are read, by `_id`; a record that has
+   * moved on since the fold was read is left out. Without it, the store sorts.
+   */
+  async listPending(options: Omit<ListOptions, 'status'>): Promise<Page<RefundView>> {
+    if (!this.stats) return this.page({}, { ...options, status: 'pending_approval' }, 1);
+    const stats = await this.stats.fresh();
+    let after = options.cursor ? decodeCursor(options.cursor) : null;
+    const found: RefundRecord[] = [];
+    for (;;) {
+      const wanted = options.limit + 1 - found.length;
+      const candidates = stats.pendingAfter(after ? { createdAt: after.createdAt.getTime(), refundId: after.id } : null, wanted);
+      if (candidates.length === 0) break;
+      const records = (await Promise.all(candidates.map(({ refundId }) => this.refunds.findById(refundId).lean()))) as (RefundRecord | null)[];
+      found.push(...records.filter((record): record is RefundRecord => record?.refundStatus === 'pending_approval'));
+      const last = candidates[candidates.length - 1]!;
+      after = { createdAt: new Date(last.createdAt), id: last.refundId };
+      if (found.length > options.limit) break;
+    }
+    const items = found.slice(0, options.limit);
+    const last = items[items.length - 1];
+    return { items: await this.views(items), nextCursor: found.length > options.limit && last ? encodeCursor(last.createdAt, last._id) : null };
   }
 
   async countsByStatus(): Promise<Record<RefundStatus, number>> {
@@ -201,20 +239,40 @@ export class RefundRepository {
     };
   }
 
-  /** Views of records, with their notification failures joined in one query. */
+  /**
+   * Views of records with their notification failures joined: one equality
+   * read per record (index-served on MongoDB and on the local store, where an
+   * `$in` reads the whole collection), skipped for the refunds the event log
+   * says never had a failure.
+   */
   private async views(records: RefundRecord[]): Promise<RefundView[]> {
-    if (records.length === 0) return [];
-    const failures = await this.notificationFailures
-      .find({ refundId: { $in: records.map((record) => record._id) } })
-      .sort({ at: 1 })
-      .lean();
-    return records.map((record) =>
-      toView(
-        record,
-        failures.filter((failure) => failure.refundId === record._id).map(({ eventId, channel, recipient, error, at }) => ({ eventId, channel, recipient, error, at })),
-      ),
+    return Promise.all(
+      records.map(async (record) => {
+        if (this.stats && !this.stats.mayHaveNotificationFailures(record._id)) return toView(record);
+        const failures = await this.notificationFailures.find({ refundId: record._id }).lean();
+        failures.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+        return toView(
+          record,
+          failures.map(({ eventId, channel, recipient, error, at }) => ({ eventId, channel, recipient, error, at })),
+        );
+      }),
     );
   }
+}
+
+function eventOf(view: RefundView, createdAt: Date, kind: RefundEventInput['kind'], key: string, from: RefundStatus | null, to: RefundStatus): RefundEventInput {
+  return {
+    key,
+    kind,
+    refundId: view.refundId,
+    from,
+    to,
+    createdAt,
+    requestedAt: new Date(view.requestedAt),
+    amount: view.amount,
+    currency: view.currency,
+    processingTimeMs: view.processingTimeMs,
+  };
 }
 
 function sameChange(entry: StatusChange, change: StatusChange): boolean {
