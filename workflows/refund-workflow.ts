@@ -13,7 +13,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { PayoutRequest } from '../activities/payout';
-import type { RefundSubject, TransitionFields } from '../activities/refund-records';
+import type { PreparedRefund, RefundSubject, TransitionFields } from '../activities/refund-records';
 import type { NotificationFailure, PayoutDetails, RefundView } from '../src/domain/refund';
 import type { RefundStatus, StatusChange } from '../src/domain/refund-status';
 import { EMAIL_RULES, type RefundEvent, type RefundEventType } from '../src/notifications/events';
@@ -151,12 +151,16 @@ export async function proRataRefundWorkflow(input: RefundWorkflowInput): Promise
   };
 
   // --- 1. check the subscription and compute the amount (recorded once) ----
-  const prepared = await records.prepareRefund({
-    refundId: input.refundId,
-    subscriptionId: input.subscriptionId,
-    requestedAt: input.requestedAt,
-    penaltyBps: input.penaltyBps,
-  });
+  // Added after refunds were already running: older histories replay the prepare activity.
+  const preparedByApi = input.prepared !== undefined && patched('api-prepares-refund');
+  const prepared: PreparedRefund = preparedByApi
+    ? { kind: 'eligible', ...input.prepared! }
+    : await records.prepareRefund({
+        refundId: input.refundId,
+        subscriptionId: input.subscriptionId,
+        requestedAt: input.requestedAt,
+        penaltyBps: input.penaltyBps,
+      });
   if (prepared.kind === 'invalid') {
     Object.assign(state, { phase: 'invalid', invalid: { code: prepared.code, message: prepared.message } });
     return finish('invalid');
@@ -201,6 +205,10 @@ export async function proRataRefundWorkflow(input: RefundWorkflowInput): Promise
     { key: UserIdKey, value: subject.userId },
     { key: CreatorIdKey, value: subject.creatorId },
   ]);
+  // With the API's preparation the refund is registered once it is in this workflow's state: the
+  // registration update answers in this first workflow task; the record follows (GET finds the
+  // refund through the workflow until then).
+  if (preparedByApi) state.phase = 'registered';
   await records.createRefundRecord({ view: state.refund, runId: workflowInfo().runId });
   state.phase = 'registered';
   notify('refund.requested');

@@ -5,6 +5,7 @@ import { RefundRepository } from '../persistence/refund-repository';
 import type { ApiDeps, ApiServices, ApiState } from './context';
 import { apiError, errorHandler } from './errors';
 import { createHealthProbes } from './health';
+import { RecentChanges } from './recent-changes';
 import { createApiMetrics } from './metrics';
 import { accessLog } from './middleware/access-log';
 import { corsFor } from './middleware/cors';
@@ -33,6 +34,7 @@ export function createApp(deps: ApiDeps): Koa<ApiState> {
     refunds: new RefundRepository(deps.mongo, stats),
     idempotency: new IdempotencyKeys(deps.mongo),
     stats,
+    recentChanges: new RecentChanges(),
     now: deps.now ?? (() => new Date()),
   };
   const services: ApiServices = { ...base, health: createHealthProbes(base) };

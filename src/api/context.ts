@@ -8,6 +8,7 @@ import type { SweepControl } from '../sweep/schedule';
 import type { RefundWorkflowClient } from '../temporal/refund-client';
 import type { Caller } from './auth';
 import type { HealthProbes } from './health';
+import type { RecentChanges } from './recent-changes';
 import type { ApiMetrics } from './metrics';
 
 /** What the API is built from. Everything that talks to the outside comes in here, so tests pass real or broken ones. */
@@ -38,6 +39,8 @@ export interface ApiServices {
   stats: RefundStats;
   /** /api/status's cached probes. */
   health: HealthProbes;
+  /** Refunds this API changed in the last moments, whose record may still be behind their workflow. */
+  recentChanges: RecentChanges;
   now: () => Date;
 }
 

@@ -45,7 +45,9 @@ async function decide(
   if (!mayDecide(refund)) throw apiError('FORBIDDEN', `refund ${refundId} is not yours`);
   if (isTerminal(refund.refundStatus)) throw wrongStatus(expected, refund.refundStatus);
   try {
-    return await send(run);
+    const decided = await send(run);
+    services.recentChanges.touch(refundId);
+    return decided;
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) throw wrongStatus(expected, refund.refundStatus);
     const refusal = refusalType(error);
