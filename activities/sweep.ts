@@ -18,6 +18,7 @@ export interface SweepPage extends SweepCounts {
 }
 
 const PARALLEL_STARTS = 8;
+const LIVE_STATUSES = ['pending_approval', 'approved', 'processing', 'failed'] as const;
 const MAX_ERROR_SAMPLES = 10;
 
 interface SweepDeps {
@@ -84,18 +85,28 @@ export function createSweepActivities({ connection, refunds, refundClient, penal
    * workflow is gone are counted as errors for a human: never changed blindly.
    */
   async function reconcileRefundRecords(input: { afterId: string | null; limit: number }): Promise<SweepPage> {
-    const filter: Record<string, unknown> = { refundStatus: { $in: ['pending_approval', 'approved', 'processing', 'failed'] } };
-    if (input.afterId) filter._id = { $gt: input.afterId };
-    const page = await records.find(filter, { _id: 1, subscriptionId: 1, runId: 1 }).sort({ _id: 1 }).limit(input.limit).lean();
+    // One equality read per live status rather than an `$in`: the local store serves equality from an
+    // index and reads the whole collection for `$in`; on MongoDB each is an index range.
+    const perStatus = await Promise.all(
+      LIVE_STATUSES.map((refundStatus) => {
+        const filter: Record<string, unknown> = { refundStatus };
+        if (input.afterId) filter._id = { $gt: input.afterId };
+        return records.find(filter, { _id: 1, subscriptionId: 1, runId: 1 }).sort({ _id: 1 }).limit(input.limit).lean();
+      }),
+    );
+    const page = perStatus
+      .flat()
+      .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0))
+      .slice(0, input.limit);
     const counts = emptyCounts();
-    for (const record of page) {
+    await inBatches(page, PARALLEL_STARTS, async (record) => {
       try {
         if (await reconcile(record._id, { subscriptionId: record.subscriptionId, runId: record.runId })) counts.reconciled += 1;
       } catch (error) {
         countError(counts, `${record._id}: ${(error as Error).message}`);
       }
       Context.current().heartbeat();
-    }
+    });
     const last = page[page.length - 1];
     return { ...counts, nextCursor: page.length === input.limit && last ? last._id : null };
   }

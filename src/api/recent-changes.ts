@@ -8,7 +8,7 @@ export class RecentChanges {
   private readonly touched = new Map<string, number>();
 
   constructor(
-    private readonly windowMs = 30_000,
+    private readonly windowMs = 10_000,
     private readonly maxEntries = 100_000,
     private readonly now: () => number = Date.now,
   ) {}

@@ -71,6 +71,8 @@ export const REFUND_EVENT_INDEXES = [{ keys: { page: 1 } }, { keys: { key: 1 }, 
 interface PendingEntry {
   createdAt: number;
   requestedAt: number;
+  /** Sequence number of the latest event about this refund: a copy of its record read after it is current. */
+  version: number;
 }
 
 /** Everything the hot reads need, folded from the log up to `seq`. */
@@ -121,15 +123,29 @@ export class RefundEventLog {
     return run;
   }
 
-  /** Appends many in order, for bulk loads (the benchmark): one insertMany per page. */
+  /**
+   * Appends many in order, for bulk loads (the benchmark): an ordered
+   * insertMany per page at the log's end. When another process appends
+   * meanwhile, the insert stops at its slot; what was inserted stays and the
+   * rest goes to the new end. Events must not have been appended before.
+   */
   async appendMany(events: RefundEventInput[]): Promise<void> {
     const run = this.queue.then(async () => {
-      let seq = this.next ?? (await this.tail());
-      for (let start = 0; start < events.length; start += EVENTS_PER_PAGE) {
-        const batch = events.slice(start, start + EVENTS_PER_PAGE).map((event, i) => ({ ...event, _id: eventId(seq + i), seq: seq + i, page: pageOf(seq + i) }));
-        await this.events.insertMany(batch, { ordered: true });
-        seq += batch.length;
-        this.next = seq;
+      let rest = events;
+      while (rest.length > 0) {
+        const seq = await this.tail();
+        const batch = rest.slice(0, EVENTS_PER_PAGE).map((event, i) => ({ ...event, _id: eventId(seq + i), seq: seq + i, page: pageOf(seq + i) }));
+        let inserted = batch.length;
+        try {
+          await this.events.insertMany(batch, { ordered: true });
+        } catch (error) {
+          if (!isDuplicateKey(error)) throw error;
+          // Ordered: a prefix went in. Count it by key, which also skips an event that was already there.
+          inserted = 0;
+          while (inserted < batch.length && (await this.events.exists({ key: batch[inserted]!.key })) !== null) inserted += 1;
+        }
+        rest = rest.slice(inserted);
+        this.next = seq + inserted;
       }
     });
     this.queue = run.catch(() => undefined);
@@ -152,13 +168,24 @@ export class RefundEventLog {
     }
   }
 
-  /** The first free sequence number: the log is dense, so "slot n is taken" is monotone and a binary search over `_id` lookups finds the end. */
+  /**
+   * The first free sequence number: the log is dense, so "slot n is taken" is
+   * monotone and a search over `_id` lookups finds the end, galloping from
+   * the last known position.
+   */
   async tail(): Promise<number> {
     const taken = async (seq: number) => (await this.events.exists({ _id: eventId(seq) })) !== null;
-    if (!(await taken(0))) return 0;
-    let high = 1;
-    while (await taken(high)) high *= 2;
-    let low = high / 2; // taken
+    const from = this.next ?? 0;
+    if (!(await taken(from))) {
+      if (from === 0 || (await taken(from - 1))) return from;
+      this.next = null; // the hint is past the end (a store reset under us): search from the start
+      return this.tail();
+    }
+    let step = 1;
+    while (await taken(from + step)) step *= 2;
+    let low = from + step / 2; // taken (or `from` itself)
+    let high = from + step;
+    if (step === 1) low = from;
     while (high - low > 1) {
       const mid = Math.floor((low + high) / 2);
       if (await taken(mid)) low = mid;
@@ -294,6 +321,8 @@ export class RefundStats {
     if (this.recentKeys.size > 50_000) this.recentKeys = new Set([...this.recentKeys].slice(-25_000));
     if (doc.kind === 'notificationFailure') {
       this.withFailures.add(doc.refundId);
+      const entry = this.pending.get(doc.refundId);
+      if (entry) entry.version = doc.seq;
       return;
     }
     if (doc.from) {
@@ -301,7 +330,7 @@ export class RefundStats {
       if (doc.from === 'pending_approval') this.removePending(doc.refundId);
     }
     this.counts[doc.to] += 1;
-    if (doc.to === 'pending_approval') this.addPending(doc.refundId, { createdAt: new Date(doc.createdAt).getTime(), requestedAt: new Date(doc.requestedAt).getTime() });
+    if (doc.to === 'pending_approval') this.addPending(doc.refundId, { createdAt: new Date(doc.createdAt).getTime(), requestedAt: new Date(doc.requestedAt).getTime(), version: doc.seq });
     if (doc.to === 'completed') {
       const key = currencyKey(doc.currency);
       const total = this.totals.get(key) ?? { currency: currencyOf(doc.currency), amount: 0n, count: 0 };
@@ -358,6 +387,15 @@ export class RefundStats {
     return this.pendingOrder.slice(start, start + count);
   }
 
+  /** The version of a pending refund (see PendingEntry.version); undefined when it is not pending. */
+  pendingVersion(refundId: string): number | undefined {
+    return this.pending.get(refundId)?.version;
+  }
+
+  pendingCount(): number {
+    return this.pending.size;
+  }
+
   mayHaveNotificationFailures(refundId: string): boolean {
     return this.withFailures.has(refundId);
   }
@@ -385,7 +423,7 @@ export class RefundStats {
     this.processingCount = state.processingCount;
     this.pending.clear();
     this.pendingOrder.length = 0;
-    for (const [refundId, createdAt, requestedAt] of state.pending) this.pending.set(refundId, { createdAt, requestedAt });
+    for (const [refundId, createdAt, requestedAt] of state.pending) this.pending.set(refundId, { createdAt, requestedAt, version: state.seq });
     this.pendingOrder.push(...[...this.pending].map(([refundId, { createdAt }]) => ({ createdAt, refundId })).sort(compareOrder));
     this.withFailures.clear();
     for (const refundId of state.withFailures) this.withFailures.add(refundId);

@@ -46,6 +46,7 @@ export class RefundRepository {
   private readonly notificationFailures: NotificationFailureModel;
   /** Every change is also appended here; see refund-events.ts. */
   readonly events: RefundEventLog;
+  private readonly pendingViews = new Map<string, { version: number; view: RefundView; createdAt: Date }>();
 
   /** `stats`, when given, lets reads skip the notification-failure lookup for refunds that have none. */
   constructor(
@@ -165,20 +166,39 @@ export class RefundRepository {
     if (!this.stats) return this.page({}, { ...options, status: 'pending_approval' }, 1);
     const stats = await this.stats.fresh();
     let after = options.cursor ? decodeCursor(options.cursor) : null;
-    const found: RefundRecord[] = [];
+    const found: { view: RefundView; createdAt: Date }[] = [];
     for (;;) {
       const wanted = options.limit + 1 - found.length;
       const candidates = stats.pendingAfter(after ? { createdAt: after.createdAt.getTime(), refundId: after.id } : null, wanted);
       if (candidates.length === 0) break;
-      const records = (await Promise.all(candidates.map(({ refundId }) => this.refunds.findById(refundId).lean()))) as (RefundRecord | null)[];
-      found.push(...records.filter((record): record is RefundRecord => record?.refundStatus === 'pending_approval'));
+      const entries = await Promise.all(candidates.map(({ refundId }) => this.pendingView(stats, refundId)));
+      found.push(...entries.filter((entry): entry is { view: RefundView; createdAt: Date } => entry !== null));
       const last = candidates[candidates.length - 1]!;
       after = { createdAt: new Date(last.createdAt), id: last.refundId };
       if (found.length > options.limit) break;
     }
+    if (this.pendingViews.size > 2 * stats.pendingCount() + 1_000) {
+      for (const refundId of this.pendingViews.keys()) if (stats.pendingVersion(refundId) === undefined) this.pendingViews.delete(refundId);
+    }
     const items = found.slice(0, options.limit);
     const last = items[items.length - 1];
-    return { items: await this.views(items), nextCursor: found.length > options.limit && last ? encodeCursor(last.createdAt, last._id) : null };
+    return { items: items.map(({ view }) => view), nextCursor: found.length > options.limit && last ? encodeCursor(last.createdAt, last.view.refundId) : null };
+  }
+
+  /**
+   * A pending refund's view, read once per version: every change to a pending
+   * refund (a status change, a notification failure) is an event, so a copy
+   * read after the fold's latest event about it is current.
+   */
+  private async pendingView(stats: RefundStats, refundId: string): Promise<{ view: RefundView; createdAt: Date } | null> {
+    const version = stats.pendingVersion(refundId);
+    const cached = this.pendingViews.get(refundId);
+    if (cached && cached.version === version) return cached;
+    const record = (await this.refunds.findById(refundId).lean()) as RefundRecord | null;
+    if (record?.refundStatus !== 'pending_approval' || version === undefined) return null;
+    const entry = { version, view: (await this.views([record]))[0]!, createdAt: record.createdAt };
+    this.pendingViews.set(refundId, entry);
+    return entry;
   }
 
   async countsByStatus(): Promise<Record<RefundStatus, number>> {

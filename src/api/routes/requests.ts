@@ -26,7 +26,6 @@ export const requestHandlers = {
     if (!eligibility.eligible) throw apiError('NOT_ELIGIBLE', 'the subscription cannot be refunded', { reasons: eligibility.reasons });
 
     const started = await startRefund(services, subscription, caller, body.reason ?? null);
-    services.recentChanges.touch(started.refundId);
     const { state } = started;
     switch (state.phase) {
       case 'registered':
