@@ -103,7 +103,9 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
   let server: http.Server | undefined;
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'prorata-bench-'));
   try {
-    log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB; store: FerretDB over ${services.store}`);
+    log(
+      `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, load average ${os.loadavg()[0]!.toFixed(1)} at the start (other processes share the cores); store: FerretDB over ${services.store}`,
+    );
     stack = await startRefundStack({ worker: false, env: { LOG_LEVEL: 'error' } });
     worker = startWorkerProcess(stack, path.join(logDir, 'worker.log'));
     const counters = countRoundTrips(stack);
@@ -208,6 +210,7 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
       `sweep over ${group(plan.subscriptions)} subscriptions and ${group(created)} refunds: ${seconds(sweepStarted)} (target < 60 s); found ${totals.found}, started ${totals.started}, skipped ${totals.skipped}, reconciled ${totals.reconciled}, errors ${totals.errors}`,
     );
 
+    log(`load average now ${os.loadavg()[0]!.toFixed(1)}`);
     log(`the pipeline's intake (POST, ${IN_FLIGHT} in flight) as a share of the engine ceiling (target ≥ 50 %): ${intakes.join(', ')}`);
 
     // --- worker memory with refunds waiting for approval ---

@@ -233,6 +233,8 @@ export class RefundStats {
   /** The pending refunds ordered by (createdAt, refundId): the pending list's order. */
   private readonly pendingOrder: { createdAt: number; refundId: string }[] = [];
   private readonly withFailures = new Set<string>();
+  /** Per refund seen since this process started: its latest event and the status it left. Not snapshotted. */
+  private readonly latest = new Map<string, { version: number; status: RefundStatus }>();
   private recentKeys = new Set<string>();
   private gapSince: { seq: number; at: number } | null = null;
   private loaded = false;
@@ -319,6 +321,8 @@ export class RefundStats {
     if (this.recentKeys.has(doc.key)) return; // the same change appended twice (only without the unique index)
     this.recentKeys.add(doc.key);
     if (this.recentKeys.size > 50_000) this.recentKeys = new Set([...this.recentKeys].slice(-25_000));
+    const seen = this.latest.get(doc.refundId);
+    this.latest.set(doc.refundId, { version: doc.seq, status: doc.kind === 'notificationFailure' ? (seen?.status ?? doc.to) : doc.to });
     if (doc.kind === 'notificationFailure') {
       this.withFailures.add(doc.refundId);
       const entry = this.pending.get(doc.refundId);
@@ -385,6 +389,11 @@ export class RefundStats {
   pendingAfter(after: { createdAt: number; refundId: string } | null, count: number): { createdAt: number; refundId: string }[] {
     const start = after ? upperBound(this.pendingOrder, after) : 0;
     return this.pendingOrder.slice(start, start + count);
+  }
+
+  /** The latest event about a refund this process has folded (its version and the status it left), if any. */
+  latestOf(refundId: string): { version: number; status: RefundStatus } | undefined {
+    return this.latest.get(refundId);
   }
 
   /** The version of a pending refund (see PendingEntry.version); undefined when it is not pending. */

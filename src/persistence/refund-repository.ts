@@ -47,6 +47,7 @@ export class RefundRepository {
   /** Every change is also appended here; see refund-events.ts. */
   readonly events: RefundEventLog;
   private readonly pendingViews = new Map<string, { version: number; view: RefundView; createdAt: Date }>();
+  private readonly records = new Map<string, { version: number | undefined; found: { refund: RefundView; runId: string | null } }>();
 
   /** `stats`, when given, lets reads skip the notification-failure lookup for refunds that have none. */
   constructor(
@@ -134,10 +135,25 @@ export class RefundRepository {
     return record ? (await this.views([record]))[0]! : null;
   }
 
-  /** The record and the workflow run it belongs to, so a decision or a live read addresses exactly that run. */
+  /**
+   * The record and the workflow run it belongs to, so a decision or a live read
+   * addresses exactly that run. With the event log's fold, a copy is kept and
+   * reused while no event about the refund followed it (see `cacheable`).
+   */
   async findWithRunId(refundId: string): Promise<{ refund: RefundView; runId: string | null } | null> {
+    const stats = this.stats ? await this.stats.fresh() : undefined;
+    const latest = stats?.latestOf(refundId);
+    const cached = this.records.get(refundId);
+    if (cached && cached.version === latest?.version) return cached.found;
     const record = await this.refunds.findById(refundId).lean();
-    return record ? { refund: (await this.views([record]))[0]!, runId: record.runId ?? null } : null;
+    if (!record) return null;
+    const found = { refund: (await this.views([record]))[0]!, runId: record.runId ?? null };
+    if (stats && cacheable(found.refund.refundStatus, latest)) {
+      this.records.delete(refundId);
+      this.records.set(refundId, { version: latest?.version, found });
+      if (this.records.size > RECORD_CACHE_SIZE) this.records.delete(this.records.keys().next().value!);
+    }
+    return found;
   }
 
   /** A live or completed refund of the subscription, other than `exceptRefundId`. */
@@ -279,6 +295,24 @@ export class RefundRepository {
     );
   }
 }
+
+const RECORD_CACHE_SIZE = 20_000;
+
+/**
+ * Whether a record just read may be reused until the next event about its
+ * refund. Every change of status and every notification failure is an event,
+ * but a status change's event comes before its record is written, so the copy
+ * must show the status the latest event left. Payout details are written
+ * without an event while a refund is approved or processing: those are never
+ * kept. With no event seen since this process started, only a final record is
+ * kept (its status cannot change any more).
+ */
+function cacheable(status: RefundStatus, latest: { version: number; status: RefundStatus } | undefined): boolean {
+  if (status === 'approved' || status === 'processing') return false;
+  return latest ? latest.status === status : TERMINAL.has(status);
+}
+
+const TERMINAL = new Set<RefundStatus>(['completed', 'rejected', 'cancelled']);
 
 function eventOf(view: RefundView, createdAt: Date, kind: RefundEventInput['kind'], key: string, from: RefundStatus | null, to: RefundStatus): RefundEventInput {
   return {
