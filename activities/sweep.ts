@@ -6,7 +6,7 @@ import type { RefundView } from '../src/domain/refund';
 import { parseSubscription } from '../src/domain/subscription';
 import type { Logger } from '../src/logger';
 import { refundModel } from '../src/persistence/refund-model';
-import type { RefundRepository } from '../src/persistence/refund-repository';
+import { toView, type RefundRepository } from '../src/persistence/refund-repository';
 import { subscriptionModel } from '../src/persistence/subscription-model';
 import { sweepRunModel, type SweepCounts, type SweepRunRecord } from '../src/sweep/sweep-runs';
 
@@ -91,7 +91,8 @@ export function createSweepActivities({ connection, refunds, refundClient, penal
       LIVE_STATUSES.map((refundStatus) => {
         const filter: Record<string, unknown> = { refundStatus };
         if (input.afterId) filter._id = { $gt: input.afterId };
-        return records.find(filter, { _id: 1, subscriptionId: 1, runId: 1 }).sort({ _id: 1 }).limit(input.limit).lean();
+        // Whole records: the local store reads them whole for a projection anyway, and reconcile needs them.
+        return records.find(filter).sort({ _id: 1 }).limit(input.limit).lean();
       }),
     );
     const page = perStatus
@@ -101,7 +102,7 @@ export function createSweepActivities({ connection, refunds, refundClient, penal
     const counts = emptyCounts();
     await inBatches(page, PARALLEL_STARTS, async (record) => {
       try {
-        if (await reconcile(record._id, { subscriptionId: record.subscriptionId, runId: record.runId })) counts.reconciled += 1;
+        if (await reconcile(toView(record), { subscriptionId: record.subscriptionId, runId: record.runId })) counts.reconciled += 1;
       } catch (error) {
         countError(counts, `${record._id}: ${(error as Error).message}`);
       }
@@ -111,9 +112,8 @@ export function createSweepActivities({ connection, refunds, refundClient, penal
     return { ...counts, nextCursor: page.length === input.limit && last ? last._id : null };
   }
 
-  async function reconcile(refundId: string, ref: { subscriptionId: string; runId: string | null }): Promise<boolean> {
-    const record = await refunds.findById(refundId);
-    if (!record) return false;
+  async function reconcile(record: RefundView, ref: { subscriptionId: string; runId: string | null }): Promise<boolean> {
+    const { refundId } = record;
     let status: string;
     try {
       status = (await refundClient.handle(ref.subscriptionId, ref.runId).describe()).status.name;

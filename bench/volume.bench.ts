@@ -145,8 +145,10 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
         await bulkRefunds(stack, bulk, created);
         created += bulk;
       }
+      const foldStarted = performance.now();
+      await stats.fresh();
       log('');
-      log(`== ${group(size)} refunds (${group(Math.max(bulk, 0))} bulk-created in ${seconds(bulkStarted)}) ==`);
+      log(`== ${group(size)} refunds (${group(Math.max(bulk, 0))} bulk-created in ${seconds(bulkStarted)}; the API's event-log fold caught up with them in ${seconds(foldStarted)}) ==`);
 
       // --- intake through the real path ---
       const one = await postRefunds(baseUrl, stack, subs, plan.sequentialPosts, 1, counters);

@@ -25,6 +25,12 @@ export const EVENTS_PER_PAGE = 100;
 const GAP_GRACE_MS = 10_000;
 /** A reader saves a snapshot after folding this many events, so a new process starts from it instead of from the first event. */
 const SNAPSHOT_EVERY = 2_000;
+/** New events a refresh reads one by one (by `_id`, one document each) before it reads whole pages. */
+const SINGLE_READS = 8;
+/** A refresh that finds nothing new still reads the last page this often, so a hole in the sequence is noticed. */
+const PAGE_READ_EVERY_MS = 5_000;
+/** Pages read at once while catching up. */
+const PAGES_AHEAD = 8;
 
 export type RefundEventKind = 'created' | 'status' | 'notificationFailure';
 
@@ -241,6 +247,7 @@ export class RefundStats {
   private running: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
   private sinceSnapshot = 0;
+  private pageReadAt = 0;
 
   constructor(
     connection: Connection,
@@ -279,15 +286,54 @@ export class RefundStats {
     return this;
   }
 
-  /** Reads the log up to its end now. */
+  /**
+   * Reads the log up to its end now. The usual case, nothing or a few new
+   * events, costs one `_id` lookup per event plus one that finds nothing; a
+   * longer run, or a missing event while a page read is due (to see holes),
+   * reads whole pages.
+   */
   private async refresh(): Promise<void> {
     if (!this.loaded) {
       await this.loadSnapshot();
       this.loaded = true;
     }
+    for (let i = 0; i < SINGLE_READS; i += 1) {
+      const doc = await this.events.findById(eventId(this.seq + 1)).lean();
+      if (!doc) {
+        if (this.now() - this.pageReadAt < PAGE_READ_EVERY_MS) return this.maybeSnapshot();
+        break;
+      }
+      this.apply(doc);
+    }
+    await this.readPages();
+    await this.maybeSnapshot();
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (this.sinceSnapshot >= SNAPSHOT_EVERY) await this.saveSnapshot().catch(() => undefined);
+  }
+
+  private async readPages(): Promise<void> {
+    this.pageReadAt = this.now();
+    // Far behind (a new process, a bulk load): read several pages at once, fold them in order.
+    const prefetched = new Map<number, Promise<RefundEventRecord[]>>();
+    const pageDocs = (page: number) => {
+      for (let ahead = page; ahead < page + PAGES_AHEAD; ahead += 1) {
+        if (prefetched.has(ahead)) continue;
+        const read = this.events.find({ page: ahead }).lean() as Promise<RefundEventRecord[]>;
+        read.catch(() => undefined); // a read ahead that is never used must not be an unhandled rejection
+        prefetched.set(ahead, read);
+      }
+      const docs = prefetched.get(page)!;
+      prefetched.delete(page);
+      return docs;
+    };
+    let full = 0;
     for (;;) {
       const page = pageOf(this.seq + 1);
-      const docs = await this.events.find({ page }).lean();
+      // Only once a page came back full is the next one likely to exist: near the end, one read at a time.
+      const docs = full > 0 ? await pageDocs(page) : await this.events.find({ page }).lean();
+      full = docs.length === EVENTS_PER_PAGE ? full + 1 : 0;
       const bySeq = new Map(docs.map((doc) => [doc.seq, doc]));
       const highest = docs.reduce((max, doc) => Math.max(max, doc.seq), -1);
       let stalled = false;
@@ -312,7 +358,6 @@ export class RefundStats {
       }
       if (stalled) break;
     }
-    if (this.sinceSnapshot >= SNAPSHOT_EVERY) await this.saveSnapshot().catch(() => undefined);
   }
 
   private apply(doc: RefundEventRecord): void {
