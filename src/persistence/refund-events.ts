@@ -320,7 +320,7 @@ export class RefundStats {
     const pageDocs = (page: number) => {
       for (let ahead = page; ahead < page + PAGES_AHEAD; ahead += 1) {
         if (prefetched.has(ahead)) continue;
-        const read = this.events.find({ page: ahead }).lean() as Promise<RefundEventRecord[]>;
+        const read: Promise<RefundEventRecord[]> = this.events.find({ page: ahead }).lean().exec(); // a promise: a query re-runs on every then
         read.catch(() => undefined); // a read ahead that is never used must not be an unhandled rejection
         prefetched.set(ahead, read);
       }

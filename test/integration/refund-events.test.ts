@@ -83,6 +83,16 @@ describe('refund event log and its fold', () => {
     expect((await stats.fresh()).countsByStatus()).toEqual(resumed.countsByStatus());
   });
 
+  test('a reader far behind (a bulk load) catches up across many pages', async () => {
+    const total = 7 * 100 + 37;
+    await new RefundEventLog(connection).appendMany(Array.from({ length: total }, (_, i) => event(`bulk-${i}`)));
+    const stats = await new RefundStats(connection).fresh();
+    expect(stats.countsByStatus().pending_approval).toBe(total);
+    expect(stats.pendingAfter(null, 3).map((entry) => entry.refundId)).toHaveLength(3);
+    await new RefundEventLog(connection).append(event('one-more'));
+    expect((await stats.fresh()).countsByStatus().pending_approval).toBe(total + 1);
+  });
+
   test('a hole in the sequence holds the fold back, then is skipped once it stays open', async () => {
     let now = 1_000_000;
     const events = refundEventModel(connection);
