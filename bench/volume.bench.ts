@@ -227,7 +227,7 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
     }
     pendingNow = await waiting();
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    log(`worker process RSS with ${group(real.length + totals.started)} refund workflows waiting for approval (${group(pendingNow)} pending records in all): ${(rssOf(worker.pid!) / 2 ** 20).toFixed(0)} MiB (target < 300 MB; WORKER_MAX_CACHED_WORKFLOWS=${stack.config.worker.maxCachedWorkflows})`);
+    log(`worker process RSS with ${group(real.length + totals.started)} refund workflows waiting for approval (${group(pendingNow)} pending records in all): ${(rssOf(worker.pid!) / 2 ** 20).toFixed(0)} MiB (target < 300 MB; WORKER_MAX_CACHED_WORKFLOWS=${process.env.WORKER_MAX_CACHED_WORKFLOWS ?? stack.config.worker.maxCachedWorkflows}, set it in the environment to compare)`);
     return { status: 'ran' };
   } finally {
     if (server) await new Promise<void>((resolve) => (server!.close(() => resolve()), server!.closeAllConnections()));

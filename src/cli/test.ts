@@ -1,11 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { ensureFerretdbServer, ensureTemporalCli } from '../dev/provision';
+import { ensureFerretdbServer, ensurePostgres, ensureTemporalCli } from '../dev/provision';
+import { localStore } from '../dev/services';
 
 const root = path.resolve(__dirname, '..', '..');
 
 /** `npm test [-- jest args]`: provision the service binaries, type-check, run jest (which starts the services). */
 export async function run(args: string[]): Promise<number> {
+  // PostgreSQL first and alone: installing it (apt-get, when missing) must not race the Go builds for the CPU.
+  if (localStore() === 'postgresql') ensurePostgres();
   await Promise.all([ensureTemporalCli(), ensureFerretdbServer()]);
 
   console.log('[test] type-checking');
