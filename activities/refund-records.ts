@@ -1,9 +1,8 @@
 import { Types, type Connection } from 'mongoose';
-import { formatAmount } from '../src/domain/amount';
-import type { Currency } from '../src/domain/currency';
 import { checkRefundEligibility, type IneligibilityReason } from '../src/domain/eligibility';
 import { DomainError } from '../src/domain/errors';
-import { calculateProRataRefund, type RefundBreakdown } from '../src/domain/proration';
+import { prepareRefundOf, type RefundPreparation, type RefundSubject } from '../src/domain/prepared-refund';
+import type { RefundBreakdown } from '../src/domain/proration';
 import type { NotificationFailure, RefundView } from '../src/domain/refund';
 import type { StatusChange } from '../src/domain/refund-status';
 import { OBJECT_ID_PATTERN, parseSubscription } from '../src/domain/subscription';
@@ -19,17 +18,10 @@ export interface PrepareRefundInput {
   penaltyBps: number;
 }
 
-/** What the workflow needs to know about the subscription, captured once in its history. */
-export interface RefundSubject {
-  userId: string;
-  creatorId: string;
-  userWalletAddress: string;
-  userEmail: string | null;
-  currency: Currency;
-}
+export type { RefundSubject };
 
 export type PreparedRefund =
-  | { kind: 'eligible'; subject: RefundSubject; amount: string; amountFormatted: string; breakdown: RefundBreakdown }
+  | ({ kind: 'eligible' } & RefundPreparation)
   | { kind: 'ineligible'; reasons: IneligibilityReason[]; amount: string; breakdown: RefundBreakdown }
   | { kind: 'invalid'; code: 'SUBSCRIPTION_NOT_FOUND' | 'INVALID_SUBSCRIPTION'; message: string };
 
@@ -61,21 +53,9 @@ export function createRefundRecordActivities(connection: Connection, refunds: Re
       const policy = { penaltyBps: input.penaltyBps };
       const existing = await refunds.findBlocking(input.subscriptionId, input.refundId);
       const eligibility = checkRefundEligibility(subscription, existing, requestedAt, policy);
-      const { amount, breakdown } = calculateProRataRefund(subscription, requestedAt, policy, new Date());
-      if (!eligibility.eligible) return { kind: 'ineligible', reasons: eligibility.reasons, amount: amount.toString(), breakdown };
-      return {
-        kind: 'eligible',
-        subject: {
-          userId: subscription.userId,
-          creatorId: subscription.creatorId,
-          userWalletAddress: subscription.userWalletAddress,
-          userEmail: subscription.userEmail ?? null,
-          currency: subscription.currency,
-        },
-        amount: amount.toString(),
-        amountFormatted: formatAmount(amount, subscription.currency.decimals),
-        breakdown,
-      };
+      const preparation = prepareRefundOf(subscription, requestedAt, policy);
+      if (!eligibility.eligible) return { kind: 'ineligible', reasons: eligibility.reasons, amount: preparation.amount, breakdown: preparation.breakdown };
+      return { kind: 'eligible', ...preparation };
     } catch (error) {
       if (error instanceof DomainError) return { kind: 'invalid', code: 'INVALID_SUBSCRIPTION', message: error.message };
       throw error;

@@ -6,7 +6,7 @@ import type { RefundView } from '../src/domain/refund';
 import { parseSubscription } from '../src/domain/subscription';
 import type { Logger } from '../src/logger';
 import { refundModel } from '../src/persistence/refund-model';
-import type { RefundRepository } from '../src/persistence/refund-repository';
+import { toView, type RefundRepository } from '../src/persistence/refund-repository';
 import { registeredRefund } from '../workflows/refund-messages';
 import { subscriptionModel } from '../src/persistence/subscription-model';
 import { sweepRunModel, type SweepCounts, type SweepRunRecord } from '../src/sweep/sweep-runs';
@@ -19,6 +19,7 @@ export interface SweepPage extends SweepCounts {
 }
 
 const PARALLEL_STARTS = 8;
+const LIVE_STATUSES = ['pending_approval', 'approved', 'processing', 'failed'] as const;
 const MAX_ERROR_SAMPLES = 10;
 
 interface SweepDeps {
@@ -87,18 +88,29 @@ export function createSweepActivities({ connection, refunds, refundClient, penal
    * workflow is gone are counted as errors for a human: never changed blindly.
    */
   async function reconcileRefundRecords(input: { afterId: string | null; limit: number }): Promise<SweepPage> {
-    const filter: Record<string, unknown> = { refundStatus: { $in: ['pending_approval', 'approved', 'processing', 'failed'] } };
-    if (input.afterId) filter._id = { $gt: input.afterId };
-    const page = await records.find(filter, { _id: 1, subscriptionId: 1, runId: 1 }).sort({ _id: 1 }).limit(input.limit).lean();
+    // One equality read per live status rather than an `$in`: the local store serves equality from an
+    // index and reads the whole collection for `$in`; on MongoDB each is an index range.
+    const perStatus = await Promise.all(
+      LIVE_STATUSES.map((refundStatus) => {
+        const filter: Record<string, unknown> = { refundStatus };
+        if (input.afterId) filter._id = { $gt: input.afterId };
+        // Whole records: the local store reads them whole for a projection anyway, and reconcile needs them.
+        return records.find(filter).sort({ _id: 1 }).limit(input.limit).lean();
+      }),
+    );
+    const page = perStatus
+      .flat()
+      .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0))
+      .slice(0, input.limit);
     const counts = emptyCounts();
-    for (const record of page) {
+    await inBatches(page, PARALLEL_STARTS, async (record) => {
       try {
-        if (await reconcile(record._id, { subscriptionId: record.subscriptionId, runId: record.runId })) counts.reconciled += 1;
+        if (await reconcile(toView(record), { subscriptionId: record.subscriptionId, runId: record.runId })) counts.reconciled += 1;
       } catch (error) {
         countError(counts, `${record._id}: ${(error as Error).message}`);
       }
       Context.current().heartbeat();
-    }
+    });
     const last = page[page.length - 1];
     return { ...counts, nextCursor: page.length === input.limit && last ? last._id : null };
   }
@@ -107,9 +119,8 @@ export function createSweepActivities({ connection, refunds, refundClient, penal
    * Looks at the subscription's workflow as it is now (its latest run, so a
    * reset run counts), and only touches the record if that run is this refund.
    */
-  async function reconcile(refundId: string, ref: { subscriptionId: string; runId: string | null }): Promise<boolean> {
-    const record = await refunds.findById(refundId);
-    if (!record) return false;
+  async function reconcile(record: RefundView, ref: { subscriptionId: string; runId: string | null }): Promise<boolean> {
+    const { refundId } = record;
     let status: string;
     let runsThisRefund = false;
     try {

@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { IneligibilityReason } from '../src/domain/eligibility';
+import type { RefundPreparation } from '../src/domain/prepared-refund';
 import type { RefundBreakdown } from '../src/domain/proration';
 import type { RefundView } from '../src/domain/refund';
 import type { RefundStatus } from '../src/domain/refund-status';
@@ -22,6 +23,13 @@ export interface RefundWorkflowInput {
   autoApproveAfterMs: number;
   /** PRO_RATA_REFUND_PENALTY_BPS, fixed when the refund was requested. */
   penaltyBps: number;
+  /**
+   * Checked and computed by the API before it started the workflow (it had
+   * loaded the subscription anyway): the workflow then skips its prepare
+   * activity and answers the registration update before the record is written.
+   * Absent for refunds the sweep starts.
+   */
+  prepared?: RefundPreparation;
   /** Tuning for tests and operations; defaults suit production. */
   timings?: Partial<RefundTimings>;
 }

@@ -28,10 +28,15 @@ const DEFAULT_TIMINGS: RefundTimings = {
  */
 export async function proRataRefundWorkflow(input: RefundWorkflowInput): Promise<RefundWorkflowResult> {
   const run = new RefundRun(input);
-  const prepared = await run.activities.records.prepareRefund({ refundId: input.refundId, subscriptionId: input.subscriptionId, requestedAt: input.requestedAt, penaltyBps: input.penaltyBps });
+  // The API checks and computes the refund before it starts the workflow (it loaded the subscription anyway);
+  // refunds the sweep starts, and those started before this patch, prepare it in an activity.
+  const preparedByApi = input.prepared !== undefined && patched('api-prepares-refund');
+  const prepared: PreparedRefund = preparedByApi
+    ? { kind: 'eligible', ...input.prepared! }
+    : await run.activities.records.prepareRefund({ refundId: input.refundId, subscriptionId: input.subscriptionId, requestedAt: input.requestedAt, penaltyBps: input.penaltyBps });
   if (prepared.kind !== 'eligible') return run.notRegistered(prepared);
 
-  await run.register(prepared);
+  await run.register(prepared, preparedByApi);
   const decision = await run.awaitDecision();
   return CancellationScope.nonCancellable(async () => {
     if (decision.kind !== 'approve') return run.close(decision);
@@ -73,7 +78,12 @@ class RefundRun {
     return this.finish('ineligible');
   }
 
-  async register(prepared: Extract<PreparedRefund, { kind: 'eligible' }>): Promise<void> {
+  /**
+   * Records the refund. With the API's preparation it is registered as soon as it is in this workflow's
+   * state, so the API's registration update answers in the first workflow task; the record follows
+   * (the API finds the refund through the workflow until then).
+   */
+  async register(prepared: Extract<PreparedRefund, { kind: 'eligible' }>, registeredBeforeRecord: boolean): Promise<void> {
     const { input } = this;
     const subject = prepared.subject;
     this.subject = subject;
@@ -114,8 +124,9 @@ class RefundRun {
       { key: CreatorIdKey, value: subject.creatorId },
     ]);
     const { runId } = workflowInfo();
+    if (registeredBeforeRecord) this.refund.set(view);
     await this.activities.records.createRefundRecord({ view, runId });
-    this.refund.set(view);
+    if (!registeredBeforeRecord) this.refund.set(view);
     this.notifier.notify('refund.requested');
   }
 

@@ -1,9 +1,12 @@
 import Koa from 'koa';
 import { IdempotencyKeys } from '../persistence/idempotency-keys';
+import { RefundStats } from '../persistence/refund-events';
 import { RefundRepository } from '../persistence/refund-repository';
 import { serveConsole } from './console';
 import type { ApiDeps, ApiServices, ApiState } from './context';
 import { apiError, errorHandler } from './errors';
+import { createHealthProbes } from './health';
+import { RecentChanges } from './recent-changes';
 import { createApiMetrics } from './metrics';
 import { accessLog } from './middleware/access-log';
 import { corsFor } from './middleware/cors';
@@ -22,18 +25,22 @@ import { handlers } from './routes';
  */
 export function createApp(deps: ApiDeps): Koa<ApiState> {
   const logger = deps.logger.child({ component: 'API' });
-  const services: ApiServices = {
+  const stats = deps.stats ?? new RefundStats(deps.mongo);
+  const base = {
     config: deps.config,
     logger,
     mongo: deps.mongo,
     refundClient: deps.refundClient,
     sweep: deps.sweep,
     treasury: deps.treasury ?? null,
-    metrics: deps.metrics ?? createApiMetrics(deps.mongo, deps.treasury),
-    refunds: new RefundRepository(deps.mongo),
+    metrics: deps.metrics ?? createApiMetrics(deps.mongo, stats, deps.treasury),
+    refunds: new RefundRepository(deps.mongo, stats),
     idempotency: new IdempotencyKeys(deps.mongo),
+    stats,
+    recentChanges: new RecentChanges(),
     now: deps.now ?? (() => new Date()),
   };
+  const services: ApiServices = { ...base, health: createHealthProbes(base) };
 
   const app = new Koa<ApiState>();
   app.silent = true; // every error is answered and logged by errorHandler

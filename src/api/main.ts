@@ -14,6 +14,7 @@ import { SweepControl } from '../sweep/schedule';
 import { lazyClient } from '../temporal/connection';
 import { RefundWorkflowClient, refundPolicySettings } from '../temporal/refund-client';
 import { createApp } from './app';
+import { RefundStats } from '../persistence/refund-events';
 import { createApiMetrics } from './metrics';
 
 const SHUTDOWN_GRACE_MS = 15_000;
@@ -36,10 +37,12 @@ async function main(): Promise<void> {
     store: new TreasuryStore(mongo),
     lowBalance: config.payoutLimits.lowBalance,
   });
-  const metrics = createApiMetrics(mongo, treasury);
+  const stats = new RefundStats(mongo);
+  stats.fresh().catch((error: unknown) => log.warn({ err: error }, 'could not read the refund event log yet'));
+  const metrics = createApiMetrics(mongo, stats, treasury);
   collectDefaultMetrics({ register: metrics.registry });
 
-  const app = createApp({ config, logger, mongo, refundClient, sweep, treasury, metrics });
+  const app = createApp({ config, logger, mongo, refundClient, sweep, treasury, metrics, stats });
   const server = http.createServer(app.callback());
   server.headersTimeout = 30_000;
   server.requestTimeout = 60_000;

@@ -1,7 +1,7 @@
 import type { Connection } from 'mongoose';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { REFUND_STATUSES, type RefundStatus } from '../domain/refund-status';
-import { RefundRepository } from '../persistence/refund-repository';
+import { RefundStats } from '../persistence/refund-events';
 import { sweepRunModel } from '../sweep/sweep-runs';
 import { within } from './within';
 import type { TreasuryMonitor, TreasuryStatus } from '../payout/treasury-monitor';
@@ -30,23 +30,21 @@ interface StoreSnapshot {
 const SCRAPE_READ_TIMEOUT_MS = 2_000;
 const SWEEP_DURATION_SAMPLE = 1_000;
 
-export function createApiMetrics(mongo: Connection, treasury?: TreasuryMonitor): ApiMetrics {
+export function createApiMetrics(mongo: Connection, stats: RefundStats = new RefundStats(mongo), treasury?: TreasuryMonitor): ApiMetrics {
   const registry = new Registry();
   if (treasury) registerTreasuryMetrics(registry, treasury);
-  const refunds = new RefundRepository(mongo);
   const sweepRuns = sweepRunModel(mongo);
   const snapshot = oncePerScrape(async (): Promise<StoreSnapshot> => {
-    const [counts, oldestPendingRequestedAt, runs, latest] = await within(
+    const [fold, runs, latest] = await within(
       Promise.all([
-        refunds.countsByStatus(),
-        refunds.oldestPendingRequestedAt(),
+        stats.fresh(),
         sweepRuns.countDocuments(),
         sweepRuns.find({}, { durationMs: 1 }).sort({ finishedAt: -1 }).limit(SWEEP_DURATION_SAMPLE).lean(),
       ]),
       SCRAPE_READ_TIMEOUT_MS,
       'MongoDB',
     );
-    return { counts, oldestPendingRequestedAt, sweepRuns: runs, sweepDurationsSeconds: latest.filter((run) => typeof run.durationMs === 'number').map((run) => run.durationMs / 1000) };
+    return { counts: fold.countsByStatus(), oldestPendingRequestedAt: fold.oldestPendingRequestedAt(), sweepRuns: runs, sweepDurationsSeconds: latest.filter((run) => typeof run.durationMs === 'number').map((run) => run.durationMs / 1000) };
   });
   const read = async (): Promise<StoreSnapshot | null> => {
     try {

@@ -20,8 +20,12 @@ const objectId = z
   .transform((id) => id.toLowerCase())
   .meta({ description: 'the subscription\'s _id as 24 hex characters', example: '65f1c0ffee0123456789abcd' });
 
-export const REFUND_ID_PATTERN = /^rf_[0-9a-f]{24}$/;
-const refundId = z.string().regex(REFUND_ID_PATTERN, 'must look like rf_ followed by 24 hex characters').meta({ example: 'rf_0123456789abcdef01234567' });
+/** rf_ + 24 hex (refunds before the subscription id was embedded) or rf_ + 40 hex (subscription id + 16 random). */
+export const REFUND_ID_PATTERN = /^rf_[0-9a-f]{24}(?:[0-9a-f]{16})?$/;
+const refundId = z
+  .string()
+  .regex(REFUND_ID_PATTERN, 'must look like rf_ followed by 24 or 40 hex characters')
+  .meta({ example: 'rf_65f0c0ffee0123456789abcd0123456789abcdef' });
 const principalId = z.string().min(1).max(256);
 const integerString = z.string().regex(/^(0|[1-9][0-9]*)$/).meta({ description: 'integer amount in the token\'s smallest unit (wei for ETH)', example: '666666666666666666' });
 const isoTime = z.string().meta({ format: 'date-time' });

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { startLocalServices, type LocalServices } from '../dev/services';
 
-export const DEFAULT_PORTS = { temporal: 7233, temporalUi: 8233, mongo: 27017, anvil: 8545 };
+export const DEFAULT_PORTS = { temporal: 7233, temporalUi: 8233, mongo: 27017, anvil: 8545, postgres: 55432 };
 export const DATA_DIR = path.resolve(__dirname, '..', '..', '.data');
 
 /** Starts (or reuses) the services on their default ports with data under .data/. */

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { buildConsole } from '../dev/console-build';
-import { ensureFerretdbServer, ensureTemporalCli, ensureTimeSkippingServer } from '../dev/provision';
+import { ensureFerretdbServer, ensurePostgres, ensureTemporalCli, ensureTimeSkippingServer } from '../dev/provision';
+import { localStore } from '../dev/services';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -13,7 +14,12 @@ const root = path.resolve(__dirname, '..', '..');
 export async function run(args: string[]): Promise<number> {
   const fast = args.includes('--fast');
   const jestArgs = args.filter((arg) => arg !== '--fast');
-  await Promise.all(fast ? [ensureTimeSkippingServer()] : [ensureTemporalCli(), ensureFerretdbServer(), ensureTimeSkippingServer()]);
+  if (fast) await ensureTimeSkippingServer();
+  else {
+    // PostgreSQL first and alone: installing it (apt-get, when missing) must not race the Go builds for the CPU.
+    if (localStore() === 'postgresql') ensurePostgres();
+    await Promise.all([ensureTemporalCli(), ensureFerretdbServer(), ensureTimeSkippingServer()]);
+  }
 
   if (!fast) {
     // The fast tier skips the type-check (swc strips types): it is for the edit-test loop; `npm test` checks.

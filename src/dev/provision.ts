@@ -208,6 +208,42 @@ export async function ensureTimeSkippingServer(log: (line: string) => void = con
   } finally {
     fs.rmSync(tmpDir, { recursive: true, force: true });
   }
+
+export const POSTGRES_MAJOR = 15;
+const POSTGRES_PACKAGE = `postgresql-${POSTGRES_MAJOR}`;
+
+/**
+ * The PostgreSQL server binaries the local store runs on (Debian's
+ * `postgresql-15`, under /usr/lib/postgresql/15/bin). When they are missing and
+ * we are root with apt, they are installed; otherwise the error says how.
+ */
+export function ensurePostgres(log: (line: string) => void = console.log): string {
+  const fromEnv = process.env.POSTGRES_BIN_DIR;
+  if (fromEnv) {
+    if (!isExecutable(path.join(fromEnv, 'postgres'))) throw new Error(`POSTGRES_BIN_DIR=${fromEnv} has no postgres executable`);
+    return fromEnv;
+  }
+  const binDir = `/usr/lib/postgresql/${POSTGRES_MAJOR}/bin`;
+  if (isExecutable(path.join(binDir, 'postgres')) && isExecutable(path.join(binDir, 'initdb'))) return binDir;
+  const apt = findOnPath('apt-get');
+  if (process.getuid?.() !== 0 || !apt) {
+    throw new Error(
+      `The local MongoDB-compatible store runs on PostgreSQL ${POSTGRES_MAJOR}, and ${binDir} has no server binaries.\n` +
+        `Install them with: sudo apt-get install ${POSTGRES_PACKAGE}   (or point POSTGRES_BIN_DIR at a PostgreSQL ${POSTGRES_MAJOR}+ bin folder,\n` +
+        'or run on the SQLite fallback with LOCAL_STORE=sqlite)',
+    );
+  }
+  log(`[provision] PostgreSQL ${POSTGRES_MAJOR} is missing: installing ${POSTGRES_PACKAGE} with apt-get (first time only, about a minute)...`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const args of [['update'], ['install', '-y', '--no-install-recommends', POSTGRES_PACKAGE]]) {
+    const result = spawnSync(apt, ['-q', ...args], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', env });
+    if (result.status !== 0) {
+      throw new Error(`apt-get ${args.join(' ')} failed (exit ${result.status}):\n${`${result.stdout}\n${result.stderr}`.trim().split('\n').slice(-20).join('\n')}`);
+    }
+  }
+  if (!isExecutable(path.join(binDir, 'postgres'))) throw new Error(`installed ${POSTGRES_PACKAGE}, but ${binDir}/postgres is still missing`);
+  log(`[provision] installed ${POSTGRES_PACKAGE}`);
+  return binDir;
 }
 
 /** The anvil binary ships inside the platform package of @foundry-rs/anvil; nothing to download. */

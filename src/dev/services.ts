@@ -4,21 +4,34 @@ import os from 'node:os';
 import path from 'node:path';
 import { REFUND_SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { freePort, isListening, startProcess, waitUntilReady, type ManagedProcess } from './processes';
-import { anvilPath, ensureFerretdbServer, ensureTemporalCli } from './provision';
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import { anvilPath, ensureFerretdbServer, ensurePostgres, ensureTemporalCli, POSTGRES_MAJOR } from './provision';
 
 /**
  * The real services the product needs, started locally: Temporal's dev server,
- * FerretDB (MongoDB wire protocol over SQLite) and anvil. `npm run dev` and
- * `npm run services` use fixed ports and a persistent data folder; the test
- * harness uses free ports and throw-away data.
+ * FerretDB (MongoDB wire protocol) over PostgreSQL, and anvil. `npm run dev`
+ * and `npm run services` use fixed ports and a persistent data folder; the test
+ * harness uses free ports and throw-away data. `LOCAL_STORE=sqlite` runs
+ * FerretDB over SQLite instead (no PostgreSQL needed, several times slower).
  */
+
+export type LocalStore = 'postgresql' | 'sqlite';
+
+export function localStore(env: NodeJS.ProcessEnv = process.env): LocalStore {
+  const value = env.LOCAL_STORE ?? 'postgresql';
+  if (value !== 'postgresql' && value !== 'sqlite') throw new Error(`LOCAL_STORE must be postgresql or sqlite, not ${JSON.stringify(value)}`);
+  return value;
+}
 
 export const ANVIL_CHAIN_ID = 31337;
 
 export interface LocalServicesOptions {
   /** Persistent data folder; when absent every service keeps its data in memory or a temp folder. */
   dataDir?: string;
-  ports?: { temporal?: number; temporalUi?: number; mongo?: number; anvil?: number };
+  ports?: { temporal?: number; temporalUi?: number; mongo?: number; anvil?: number; postgres?: number };
+  /** Backend of the MongoDB-compatible store; LOCAL_STORE, else PostgreSQL. */
+  store?: LocalStore;
   /** Start the Temporal Web UI (dev) or run headless (tests). */
   webUi?: boolean;
   /** Reuse a service already listening on its port instead of failing. */
@@ -30,6 +43,8 @@ export interface LocalServices {
   temporalAddress: string;
   temporalUiUrl?: string;
   mongoUri: string;
+  /** What the MongoDB-compatible store runs on, e.g. "PostgreSQL 127.0.0.1:55432". */
+  store: string;
   chainUrl: string;
   stop(): Promise<void>;
 }
@@ -42,29 +57,52 @@ export async function startLocalServices(options: LocalServicesOptions = {}): Pr
   const log = options.log ?? console.log;
   const persistent = Boolean(options.dataDir);
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'prorata-services-'));
+  // Our own throw-away folder: open it to the postgres user, who owns the cluster inside.
+  if (!persistent) fs.chmodSync(dataDir, 0o755);
   const logDir = path.join(dataDir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
 
+  const store = options.store ?? localStore();
+  const postgresBin = store === 'postgresql' ? ensurePostgres(log) : undefined;
   const [temporalCli, ferretdb] = await Promise.all([ensureTemporalCli(log), ensureFerretdbServer(log)]);
   const ports = {
     temporal: options.ports?.temporal ?? (await freePort()),
     temporalUi: options.ports?.temporalUi ?? (await freePort()),
     mongo: options.ports?.mongo ?? (await freePort()),
     anvil: options.ports?.anvil ?? (await freePort()),
+    postgres: options.ports?.postgres ?? (await freePort()),
   };
   const started: Started[] = [];
   const stopAll = async () => {
-    await Promise.all(started.map((service) => service.process?.stop()));
+    // The store's clients first: PostgreSQL's shutdown waits for FerretDB's connections to close.
+    const [first, ...rest] = started.slice().reverse();
+    await first?.process?.stop();
+    await Promise.all(rest.map((service) => service.process?.stop()));
     if (!persistent) fs.rmSync(dataDir, { recursive: true, force: true });
   };
 
+  let storeDescription = `SQLite ${path.join(dataDir, 'mongo')}`;
   try {
-    const [temporal, mongo, anvil] = await Promise.all([
+    const startStore = async () => {
+      let backend: string[];
+      if (postgresBin) {
+        const postgres = await startPostgres(postgresBin, ports.postgres, options, dataDir, logDir, log);
+        started.push(postgres);
+        backend = ['-postgresql-url', `postgres://postgres@127.0.0.1:${ports.postgres}/postgres`];
+        storeDescription = `PostgreSQL 127.0.0.1:${ports.postgres}`;
+      } else {
+        backend = ['-data-dir', path.join(dataDir, 'mongo')];
+      }
+      return startFerretdb(ferretdb, ports.mongo, backend, storeDescription, options, logDir, log);
+    };
+    const [temporal, anvil, mongo] = await Promise.all([
       startTemporal(temporalCli, ports.temporal, ports.temporalUi, options, dataDir, logDir, log),
-      startFerretdb(ferretdb, ports.mongo, options, dataDir, logDir, log),
       startAnvil(ports.anvil, options, dataDir, logDir, log),
+      startStore(),
     ]);
-    started.push(temporal, mongo, anvil);
+    // Stopped in reverse: FerretDB before PostgreSQL.
+    started.unshift(temporal, anvil);
+    started.push(mongo);
   } catch (error) {
     await stopAll();
     throw error;
@@ -74,6 +112,7 @@ export async function startLocalServices(options: LocalServicesOptions = {}): Pr
     temporalAddress: `127.0.0.1:${ports.temporal}`,
     temporalUiUrl: options.webUi ? `http://127.0.0.1:${ports.temporalUi}` : undefined,
     mongoUri: `mongodb://127.0.0.1:${ports.mongo}/web3db`,
+    store: storeDescription,
     chainUrl: `http://127.0.0.1:${ports.anvil}`,
     stop: stopAll,
   };
@@ -124,16 +163,109 @@ async function startTemporal(
   return { process: child };
 }
 
-async function startFerretdb(binary: string, port: number, options: LocalServicesOptions, dataDir: string, logDir: string, log: (line: string) => void): Promise<Started> {
+async function startFerretdb(
+  binary: string,
+  port: number,
+  backend: string[],
+  description: string,
+  options: LocalServicesOptions,
+  logDir: string,
+  log: (line: string) => void,
+): Promise<Started> {
   const probe = async () => {
     if (!(await isListening(port))) throw new Error('not listening yet');
   };
   if (await reuseIfRunning('MongoDB-compatible store', port, options, log)) return {};
-  const args = ['-listen', `127.0.0.1:${port}`, '-data-dir', path.join(dataDir, 'mongo')];
+  const args = ['-listen', `127.0.0.1:${port}`, ...backend];
   const child = startProcess('ferretdb', binary, args, path.join(logDir, 'ferretdb.log'));
   await waitUntilReady('FerretDB', probe, { timeoutMs: 30_000, process: child });
-  log(`[services] MongoDB-compatible store (FerretDB) mongodb://127.0.0.1:${port}`);
+  log(`[services] MongoDB-compatible store (FerretDB over ${description}) mongodb://127.0.0.1:${port}`);
   return { process: child };
+}
+
+const POSTGRES_USER = 'postgres';
+
+/**
+ * PostgreSQL for FerretDB: its own cluster (initdb on first use), loopback only,
+ * no Unix socket, trust authentication (nothing else can reach it). PostgreSQL
+ * refuses to run as root, so as root it runs as the `postgres` user.
+ * `plan_cache_mode=force_custom_plan` lets FerretDB's parameterised filters use
+ * the GIN indexes our wrapper adds (ferretdb-server/mirror.go).
+ */
+async function startPostgres(binDir: string, port: number, options: LocalServicesOptions, dataDir: string, logDir: string, log: (line: string) => void): Promise<Started> {
+  const address = `127.0.0.1:${port}`;
+  const probe = async () => {
+    const ready = spawnSync(path.join(binDir, 'pg_isready'), ['-q', '-h', '127.0.0.1', '-p', String(port), '-U', POSTGRES_USER, '-d', 'postgres'], { timeout: 5_000 });
+    if (ready.status !== 0) throw new Error(`pg_isready exited ${ready.status}`);
+  };
+  if (await reuseIfRunning('PostgreSQL', port, options, log)) {
+    await waitUntilReady('PostgreSQL', probe, { timeoutMs: 30_000 });
+    return {};
+  }
+  const asRoot = process.getuid?.() === 0;
+  const runAs = (command: string): [string, string[]] => (asRoot ? ['setpriv', ['--reuid', POSTGRES_USER, '--regid', POSTGRES_USER, '--init-groups', command]] : [command, []]);
+  const clusterDir = postgresDataDir(path.join(dataDir, 'postgres'), asRoot, log);
+  const durable = Boolean(options.dataDir);
+
+  if (!fs.existsSync(path.join(clusterDir, 'PG_VERSION'))) {
+    const [command, prefix] = runAs(path.join(binDir, 'initdb'));
+    const initdb = spawnSync(command, [...prefix, '-D', clusterDir, '-U', POSTGRES_USER, '--auth=trust', '--encoding=UTF8', '--locale=C', ...(durable ? [] : ['--no-sync'])], {
+      encoding: 'utf8',
+      cwd: '/',
+    });
+    if (initdb.status !== 0) throw new Error(`initdb of ${clusterDir} failed (exit ${initdb.status}):\n${initdb.stdout}\n${initdb.stderr}`);
+  }
+  const settings = {
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: '',
+    plan_cache_mode: 'force_custom_plan',
+    shared_buffers: '256MB',
+    max_connections: '200',
+    // Like Temporal's SQLite with synchronous=NORMAL: a crash can lose the last moments, never corrupts.
+    synchronous_commit: 'off',
+    ...(durable ? {} : { fsync: 'off', full_page_writes: 'off' }),
+  };
+  const [command, prefix] = runAs(path.join(binDir, 'postgres'));
+  const args = [...prefix, '-D', clusterDir, '-p', String(port), ...Object.entries(settings).flatMap(([key, value]) => ['-c', `${key}=${value}`])];
+  const child = startProcess('postgres', command, args, path.join(logDir, 'postgres.log'));
+  await waitUntilReady('PostgreSQL', probe, { timeoutMs: 60_000, process: child });
+  log(`[services] PostgreSQL    ${address} (data in ${clusterDir})`);
+  return { process: child };
+}
+
+/**
+ * The cluster folder, owned by the user PostgreSQL runs as. As root, the
+ * `postgres` user must be able to reach it; when a parent folder is closed to
+ * it (a clone under /root), the cluster lives under /var/lib instead.
+ */
+function postgresDataDir(wanted: string, asRoot: boolean, log: (line: string) => void): string {
+  fs.mkdirSync(wanted, { recursive: true, mode: 0o700 });
+  if (!asRoot) return wanted;
+  const reachable = (dir: string) => {
+    const { uid, gid } = postgresIds();
+    fs.chownSync(dir, uid, gid);
+    fs.chmodSync(dir, 0o700);
+    return spawnSync('setpriv', ['--reuid', POSTGRES_USER, '--regid', POSTGRES_USER, '--init-groups', 'test', '-w', dir, '-a', '-x', dir]).status === 0;
+  };
+  if (reachable(wanted)) return wanted;
+  const key = crypto.createHash('sha256').update(path.resolve(wanted)).digest('hex').slice(0, 12);
+  const fallback = path.join('/var/lib/prorata-refund', `postgres-${key}`);
+  fs.mkdirSync(fallback, { recursive: true });
+  fs.chmodSync(path.dirname(fallback), 0o755);
+  if (!reachable(fallback)) throw new Error(`the ${POSTGRES_USER} user can reach neither ${wanted} nor ${fallback}`);
+  log(`[services] PostgreSQL: the ${POSTGRES_USER} user cannot reach ${wanted}; its data is in ${fallback}`);
+  fs.writeFileSync(path.join(wanted, 'MOVED.txt'), `This cluster's data is in ${fallback}: PostgreSQL runs as ${POSTGRES_USER}, who cannot reach this folder.\n`);
+  return fallback;
+}
+
+function postgresIds(): { uid: number; gid: number } {
+  const line = fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith(`${POSTGRES_USER}:`));
+  if (!line) throw new Error(`there is no ${POSTGRES_USER} user to run PostgreSQL as (the postgresql-${POSTGRES_MAJOR} package creates it)`);
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
 }
 
 async function startAnvil(port: number, options: LocalServicesOptions, dataDir: string, logDir: string, log: (line: string) => void): Promise<Started> {

@@ -1,7 +1,8 @@
 import type { Connection } from 'mongoose';
 import { SUBSCRIPTION_REFUND_DEFAULTS } from '../domain/subscription';
 import { OBSOLETE_PAYOUT_LEDGER_INDEXES, PAYOUT_LEDGER_COLLECTIONS, PAYOUT_LEDGER_INDEXES } from './payout-ledger';
-import { NOTIFICATION_FAILURE_INDEXES, REFUND_INDEXES, REFUND_TRANSITION_INDEXES } from './refund-model';
+import { REFUND_EVENT_INDEXES, seedStatsFromRecords } from './refund-events';
+import { NOTIFICATION_FAILURE_INDEXES, REFUND_INDEXES, REFUND_TRANSITION_INDEXES, refundModel } from './refund-model';
 import { SUBSCRIPTION_INDEXES } from './subscription-model';
 import { TREASURY_COLLECTIONS } from './treasury-store';
 
@@ -15,6 +16,7 @@ export const INDEXES: Record<string, readonly IndexSpec[]> = {
   proratarefunds: REFUND_INDEXES,
   refundtransitions: REFUND_TRANSITION_INDEXES,
   refundnotificationfailures: NOTIFICATION_FAILURE_INDEXES,
+  refundevents: REFUND_EVENT_INDEXES,
   subscriptions: SUBSCRIPTION_INDEXES,
   ...PAYOUT_LEDGER_INDEXES,
 };
@@ -24,13 +26,26 @@ const NAMESPACE_EXISTS = 48;
 /** Indexes of earlier versions that the current code must not have (e.g. a uniqueness it no longer wants). */
 const OBSOLETE_INDEXES: Record<string, readonly { keys: Record<string, 1 | -1>; unique: boolean }[]> = OBSOLETE_PAYOUT_LEDGER_INDEXES;
 
-export const COLLECTIONS = ['proratarefunds', 'refundtransitions', 'refundnotificationfailures', 'subscriptions', ...PAYOUT_LEDGER_COLLECTIONS, ...TREASURY_COLLECTIONS, 'idempotencykeys', 'sweepruns'];
+export const COLLECTIONS = [
+  'proratarefunds',
+  'refundtransitions',
+  'refundnotificationfailures',
+  'subscriptions',
+  ...PAYOUT_LEDGER_COLLECTIONS,
+  ...TREASURY_COLLECTIONS,
+  'idempotencykeys',
+  'sweepruns',
+  'refundevents',
+  'refundstatsnapshots',
+];
 
 export interface MigrationReport {
   createdCollections: string[];
   createdIndexes: string[];
   droppedIndexes: string[];
   backfilled: Record<string, number>;
+  /** Refund records from before the event log, folded into its first snapshot. */
+  seededStats: number;
 }
 
 /**
@@ -41,7 +56,7 @@ export interface MigrationReport {
 export async function migrate(connection: Connection): Promise<MigrationReport> {
   const db = connection.db;
   if (!db) throw new Error('MongoDB connection is not open');
-  const report: MigrationReport = { createdCollections: [], createdIndexes: [], droppedIndexes: [], backfilled: {} };
+  const report: MigrationReport = { createdCollections: [], createdIndexes: [], droppedIndexes: [], backfilled: {}, seededStats: 0 };
 
   const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((collection) => collection.name));
   for (const name of COLLECTIONS) {
@@ -79,6 +94,17 @@ export async function migrate(connection: Connection): Promise<MigrationReport> 
     const result = await subscriptions.updateMany({ [field]: { $exists: false } }, { $set: { [field]: value } });
     report.backfilled[field] = result.modifiedCount;
   }
+
+  const records = refundModel(connection)
+    .find({}, { refundStatus: 1, createdAt: 1, requestedAt: 1, amount: 1, currency: 1, processingTimeMs: 1 })
+    .lean()
+    .cursor();
+  report.seededStats = await seedStatsFromRecords(
+    connection,
+    (async function* () {
+      for await (const record of records) yield { refundId: record._id, refundStatus: record.refundStatus, createdAt: record.createdAt, requestedAt: record.requestedAt, amount: record.amount, currency: record.currency, processingTimeMs: record.processingTimeMs ?? null };
+    })(),
+  );
   return report;
 }
 
@@ -96,6 +122,7 @@ export function describeReport(report: MigrationReport): string[] {
     ...Object.entries(report.backfilled)
       .filter(([, count]) => count > 0)
       .map(([field, count]) => `backfilled ${field} on ${count} subscription(s)`),
+    ...(report.seededStats > 0 ? [`folded ${report.seededStats} existing refund record(s) into the statistics log's first snapshot`] : []),
   ];
   return lines.length > 0 ? lines : ['nothing to do: collections, indexes and subscription fields are up to date'];
 }

@@ -4,6 +4,7 @@ import { parseAmount } from '../domain/amount';
 import type { NotificationFailure, RefundView } from '../domain/refund';
 import { BLOCKING_STATUSES, canTransition, REFUND_STATUSES, type RefundStatus, type StatusChange } from '../domain/refund-status';
 import { isDuplicateKey } from './errors';
+import { RefundEventLog, type RefundEventInput, type RefundStats } from './refund-events';
 import {
   notificationFailureModel,
   refundModel,
@@ -51,11 +52,20 @@ export class RefundRepository {
   private readonly refunds: RefundModel;
   private readonly transitions: RefundTransitionModel;
   private readonly notificationFailures: NotificationFailureModel;
+  /** Every change is also appended here; see refund-events.ts. */
+  readonly events: RefundEventLog;
+  private readonly pendingViews = new Map<string, { version: number; view: RefundView; createdAt: Date }>();
+  private readonly records = new Map<string, { version: number | undefined; found: { refund: RefundView; runId: string | null } }>();
 
-  constructor(connection: Connection) {
+  /** `stats`, when given, lets reads skip the notification-failure lookup for refunds that have none. */
+  constructor(
+    connection: Connection,
+    private readonly stats?: RefundStats,
+  ) {
     this.refunds = refundModel(connection);
     this.transitions = refundTransitionModel(connection);
     this.notificationFailures = notificationFailureModel(connection);
+    this.events = new RefundEventLog(connection);
   }
 
   /**
@@ -64,20 +74,25 @@ export class RefundRepository {
    * the record follows the run that is alive.
    */
   async create(view: RefundView, runId: string | null): Promise<void> {
+    let record: Pick<RefundRecord, 'createdAt'>;
     try {
-      await this.refunds.create({ ...fromView(view), _id: view.refundId, runId });
-      await Promise.all(view.notificationFailures.map((failure) => this.addNotificationFailure(view.refundId, failure)));
+      record = await this.refunds.create({ ...fromView(view), _id: view.refundId, runId });
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
       const existing = await this.refunds.findById(view.refundId).lean();
       if (existing?.subscriptionId !== view.subscriptionId) throw error;
-      if (runId && existing.runId !== runId) await this.rebind(view, runId);
+      record = existing;
+      if (runId && existing.runId !== runId) await this.rebind(view, runId, existing.refundStatus, existing.createdAt);
     }
+    // After the record, and again on a replay: the event's unique key keeps it single.
+    await this.events.append(eventOf(view, record.createdAt, 'created', `${view.refundId}:created`, null, view.refundStatus));
+    await Promise.all(view.notificationFailures.map((failure) => this.addNotificationFailure(view.refundId, failure)));
   }
 
-  /** The record now mirrors `runId`, starting from that run's view of the refund. */
-  private async rebind(view: RefundView, runId: string): Promise<void> {
+  /** The record now mirrors `runId`, starting from that run's view of the refund (the status may move back: the event log says so). */
+  private async rebind(view: RefundView, runId: string, previous: RefundStatus, createdAt: Date): Promise<void> {
     await this.refunds.updateOne({ _id: view.refundId }, { $set: { ...fromView(view), runId } });
+    if (previous !== view.refundStatus) await this.events.append(eventOf(view, createdAt, 'status', `${view.refundId}:rebind:${runId}`, previous, view.refundStatus));
   }
 
   /**
@@ -94,7 +109,7 @@ export class RefundRepository {
     if (current.statusHistory.some((entry) => sameChange(entry, change))) return;
     if (run && current.runId !== run.runId) {
       // A reset run writes for the first time: the record follows it from its own view on.
-      await this.rebind(run.base, run.runId);
+      await this.rebind(run.base, run.runId, current.refundStatus, current.createdAt);
       current = (await this.refunds.findById(refundId).lean())!;
     }
     if (!canTransition(current.refundStatus, change.status)) throw new RefundTransitionConflict(refundId, change.status, current.refundStatus);
@@ -111,6 +126,9 @@ export class RefundRepository {
       // ours (an earlier attempt stopped before updating the record), finish it.
       if (!claim || !sameChange(claim, change)) throw new RefundTransitionConflict(refundId, change.status, claim?.status ?? current.refundStatus);
     }
+    // Between the claim and the record: a retry after a crash here finds its own claim and appends again (once, by key).
+    const view = toView({ ...current, ...fields } as RefundRecord);
+    await this.events.append(eventOf(view, current.createdAt, 'status', claimId, current.refundStatus, change.status));
     await this.refunds.updateOne(
       { _id: refundId, refundStatus: current.refundStatus },
       { $set: { ...fields, refundStatus: change.status, statusHistory: [...current.statusHistory, change] } },
@@ -134,6 +152,8 @@ export class RefundRepository {
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
     }
+    const record = await this.refunds.findById(refundId).lean();
+    if (record) await this.events.append({ ...eventOf(toView(record), record.createdAt, 'notificationFailure', `${refundId}:failure:${failure.eventId}:${failure.channel}:${failure.recipient}`, null, record.refundStatus) });
   }
 
   async findById(refundId: string): Promise<RefundView | null> {
@@ -141,10 +161,25 @@ export class RefundRepository {
     return record ? (await this.views([record]))[0]! : null;
   }
 
-  /** The record and the workflow run it belongs to, so a decision or a live read addresses exactly that run. */
+  /**
+   * The record and the workflow run it belongs to, so a decision or a live read
+   * addresses exactly that run. With the event log's fold, a copy is kept and
+   * reused while no event about the refund followed it (see `cacheable`).
+   */
   async findWithRunId(refundId: string): Promise<{ refund: RefundView; runId: string | null } | null> {
+    const stats = this.stats ? await this.stats.fresh() : undefined;
+    const latest = stats?.latestOf(refundId);
+    const cached = this.records.get(refundId);
+    if (cached && cached.version === latest?.version) return cached.found;
     const record = await this.refunds.findById(refundId).lean();
-    return record ? { refund: (await this.views([record]))[0]!, runId: record.runId ?? null } : null;
+    if (!record) return null;
+    const found = { refund: (await this.views([record]))[0]!, runId: record.runId ?? null };
+    if (stats && cacheable(found.refund.refundStatus, latest)) {
+      this.records.delete(refundId);
+      this.records.set(refundId, { version: latest?.version, found });
+      if (this.records.size > RECORD_CACHE_SIZE) this.records.delete(this.records.keys().next().value!);
+    }
+    return found;
   }
 
   /** A live or completed refund of the subscription, other than `exceptRefundId`. */
@@ -163,9 +198,49 @@ export class RefundRepository {
     return this.page({ creatorId }, options, -1);
   }
 
-  /** Refunds awaiting a decision, oldest first (the order an admin should work through them). */
-  listPending(options: Omit<ListOptions, 'status'>): Promise<Page<RefundView>> {
-    return this.page({}, { ...options, status: 'pending_approval' }, 1);
+  /**
+   * Refunds awaiting a decision, oldest first (the order an admin should work
+   * through them). With the event log's fold (`stats`), the order comes from
+   * memory and only the page's records are read, by `_id`; a record that has
+   * moved on since the fold was read is left out. Without it, the store sorts.
+   */
+  async listPending(options: Omit<ListOptions, 'status'>): Promise<Page<RefundView>> {
+    if (!this.stats) return this.page({}, { ...options, status: 'pending_approval' }, 1);
+    const stats = await this.stats.fresh();
+    let after = options.cursor ? decodeCursor(options.cursor) : null;
+    const found: { view: RefundView; createdAt: Date }[] = [];
+    for (;;) {
+      const wanted = options.limit + 1 - found.length;
+      const candidates = stats.pendingAfter(after ? { createdAt: after.createdAt.getTime(), refundId: after.id } : null, wanted);
+      if (candidates.length === 0) break;
+      const entries = await Promise.all(candidates.map(({ refundId }) => this.pendingView(stats, refundId)));
+      found.push(...entries.filter((entry): entry is { view: RefundView; createdAt: Date } => entry !== null));
+      const last = candidates[candidates.length - 1]!;
+      after = { createdAt: new Date(last.createdAt), id: last.refundId };
+      if (found.length > options.limit) break;
+    }
+    if (this.pendingViews.size > 2 * stats.pendingCount() + 1_000) {
+      for (const refundId of this.pendingViews.keys()) if (stats.pendingVersion(refundId) === undefined) this.pendingViews.delete(refundId);
+    }
+    const items = found.slice(0, options.limit);
+    const last = items[items.length - 1];
+    return { items: items.map(({ view }) => view), nextCursor: found.length > options.limit && last ? encodeCursor(last.createdAt, last.view.refundId) : null };
+  }
+
+  /**
+   * A pending refund's view, read once per version: every change to a pending
+   * refund (a status change, a notification failure) is an event, so a copy
+   * read after the fold's latest event about it is current.
+   */
+  private async pendingView(stats: RefundStats, refundId: string): Promise<{ view: RefundView; createdAt: Date } | null> {
+    const version = stats.pendingVersion(refundId);
+    const cached = this.pendingViews.get(refundId);
+    if (cached && cached.version === version) return cached;
+    const record = (await this.refunds.findById(refundId).lean()) as RefundRecord | null;
+    if (record?.refundStatus !== 'pending_approval' || version === undefined) return null;
+    const entry = { version, view: (await this.views([record]))[0]!, createdAt: record.createdAt };
+    this.pendingViews.set(refundId, entry);
+    return entry;
   }
 
   async countsByStatus(): Promise<Record<RefundStatus, number>> {
@@ -226,20 +301,58 @@ export class RefundRepository {
     };
   }
 
-  /** Views of records, with their notification failures joined in one query. */
+  /**
+   * Views of records with their notification failures joined: one equality
+   * read per record (index-served on MongoDB and on the local store, where an
+   * `$in` reads the whole collection), skipped for the refunds the event log
+   * says never had a failure.
+   */
   private async views(records: RefundRecord[]): Promise<RefundView[]> {
-    if (records.length === 0) return [];
-    const failures = await this.notificationFailures
-      .find({ refundId: { $in: records.map((record) => record._id) } })
-      .sort({ at: 1 })
-      .lean();
-    return records.map((record) =>
-      toView(
-        record,
-        failures.filter((failure) => failure.refundId === record._id).map(({ eventId, channel, recipient, error, at }) => ({ eventId, channel, recipient, error, at })),
-      ),
+    return Promise.all(
+      records.map(async (record) => {
+        if (this.stats && !this.stats.mayHaveNotificationFailures(record._id)) return toView(record);
+        const failures = await this.notificationFailures.find({ refundId: record._id }).lean();
+        failures.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+        return toView(
+          record,
+          failures.map(({ eventId, channel, recipient, error, at }) => ({ eventId, channel, recipient, error, at })),
+        );
+      }),
     );
   }
+}
+
+const RECORD_CACHE_SIZE = 20_000;
+
+/**
+ * Whether a record just read may be reused until the next event about its
+ * refund. Every change of status and every notification failure is an event,
+ * but a status change's event comes before its record is written, so the copy
+ * must show the status the latest event left. Payout details are written
+ * without an event while a refund is approved or processing: those are never
+ * kept. With no event seen since this process started, only a final record is
+ * kept (its status cannot change any more).
+ */
+function cacheable(status: RefundStatus, latest: { version: number; status: RefundStatus } | undefined): boolean {
+  if (status === 'approved' || status === 'processing') return false;
+  return latest ? latest.status === status : TERMINAL.has(status);
+}
+
+const TERMINAL = new Set<RefundStatus>(['completed', 'rejected', 'cancelled']);
+
+function eventOf(view: RefundView, createdAt: Date, kind: RefundEventInput['kind'], key: string, from: RefundStatus | null, to: RefundStatus): RefundEventInput {
+  return {
+    key,
+    kind,
+    refundId: view.refundId,
+    from,
+    to,
+    createdAt,
+    requestedAt: new Date(view.requestedAt),
+    amount: view.amount,
+    currency: view.currency,
+    processingTimeMs: view.processingTimeMs,
+  };
 }
 
 function sameChange(entry: StatusChange, change: StatusChange): boolean {

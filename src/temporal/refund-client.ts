@@ -1,4 +1,5 @@
 import {
+  WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowIdConflictPolicy,
   WorkflowIdReusePolicy,
@@ -8,6 +9,7 @@ import {
 } from '@temporalio/client';
 import crypto from 'node:crypto';
 import type { Config } from '../config';
+import type { RefundPreparation } from '../domain/prepared-refund';
 import { refundWorkflowId, type RefundView } from '../domain/refund';
 import type { proRataRefundWorkflow } from '../../workflows/refund-workflow';
 import {
@@ -56,6 +58,8 @@ export interface StartRefundRequest {
   requestedAt?: Date;
   /** The subscription as the starter read it: names the amount and wallet in the Web UI (refund-metadata.ts). */
   subscription?: Subscription;
+  /** The amount the caller already checked and computed at `requestedAt` (the API); see RefundWorkflowInput.prepared. */
+  prepared?: RefundPreparation;
 }
 
 export type StartRefundResult =
@@ -73,8 +77,20 @@ export function refundPolicySettings(config: Config): RefundPolicySettings {
   };
 }
 
-export function newRefundId(): string {
+/**
+ * `rf_` + the subscription id (24 hex) + 16 random hex: a refund can be found
+ * through its subscription's workflow before its record is written. Refunds
+ * from before this format (`rf_` + 24 random hex) are found by their record.
+ */
+export function newRefundId(subscriptionId?: string): string {
+  if (subscriptionId && /^[0-9a-f]{24}$/.test(subscriptionId)) return `rf_${subscriptionId}${crypto.randomBytes(8).toString('hex')}`;
   return `rf_${crypto.randomBytes(12).toString('hex')}`;
+}
+
+/** The subscription a refund id names, for ids of the current format; null for older ones. */
+export function subscriptionIdOfRefund(refundId: string): string | null {
+  const match = /^rf_([0-9a-f]{24})[0-9a-f]{16}$/.exec(refundId);
+  return match ? match[1]! : null;
 }
 
 /**
@@ -99,12 +115,26 @@ export class RefundWorkflowClient {
     return this.client.workflow.getHandle<typeof proRataRefundWorkflow>(refundWorkflowId(subscriptionId), runId ?? undefined);
   }
 
-  /** Starts the refund and waits until it is recorded (or found ineligible): the API's answer. */
+  /**
+   * Starts the refund and waits for its registration: one round trip
+   * (update-with-start). With `request.prepared` the workflow answers as soon as
+   * it holds the refund; without, once it has checked, computed and recorded it
+   * (or found it ineligible).
+   */
   async start(request: StartRefundRequest): Promise<StartRefundResult> {
-    const started = await this.startRun(request);
-    if (started.kind === 'already-running') return started;
-    const state = await this.withDeadline(() => started.handle.executeUpdate(awaitRegistrationUpdate), 30_000);
-    return { kind: 'started', refundId: started.refundId, runId: started.handle.firstExecutionRunId, state };
+    const refundId = newRefundId(request.subscriptionId);
+    const operation = new WithStartWorkflowOperation<typeof proRataRefundWorkflow>('proRataRefundWorkflow', this.startOptions(request, refundId));
+    try {
+      const state = await this.withDeadline(() => this.client.workflow.executeUpdateWithStart(awaitRegistrationUpdate, { startWorkflowOperation: operation }), 30_000);
+      // The SDK builds this handle with the started run's id, though its type does not say so.
+      const handle = (await operation.workflowHandle()) as WorkflowHandle<typeof proRataRefundWorkflow> & { firstExecutionRunId?: string };
+      return { kind: 'started', refundId, runId: handle.firstExecutionRunId ?? '', state };
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        return { kind: 'already-running', refundId: await this.runningRefundId(request.subscriptionId) };
+      }
+      throw error;
+    }
   }
 
   /** Starts the refund without waiting for it to be recorded: for the sweep, which starts many. */
@@ -117,32 +147,9 @@ export class RefundWorkflowClient {
   private async startRun(
     request: StartRefundRequest,
   ): Promise<{ kind: 'started'; refundId: string; handle: WorkflowHandleWithFirstExecutionRunId<typeof proRataRefundWorkflow> } | { kind: 'already-running'; refundId: string | null }> {
-    const refundId = newRefundId();
-    const requestedAt = request.requestedAt ?? new Date();
+    const refundId = newRefundId(request.subscriptionId);
     try {
-      const handle = await this.withDeadline(() =>
-        this.client.workflow.start<typeof proRataRefundWorkflow>('proRataRefundWorkflow', {
-          workflowId: refundWorkflowId(request.subscriptionId),
-          taskQueue: this.settings.taskQueue,
-          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-          typedSearchAttributes: [{ key: SubscriptionIdKey, value: request.subscriptionId }],
-          memo: { refundId },
-          ...refundWorkflowMetadata({ ...request, refundId, requestedAt, penaltyBps: this.settings.penaltyBps, autoApproveAfterMs: this.settings.autoApproveAfterMs }),
-          args: [
-            {
-              refundId,
-              subscriptionId: request.subscriptionId,
-              requestedAt: requestedAt.toISOString(),
-              requestedBy: request.requestedBy,
-              reason: request.reason ?? null,
-              autoApproveAfterMs: this.settings.autoApproveAfterMs,
-              penaltyBps: this.settings.penaltyBps,
-              timings: this.settings.timings,
-            },
-          ],
-        }),
-      );
+      const handle = await this.withDeadline(() => this.client.workflow.start<typeof proRataRefundWorkflow>('proRataRefundWorkflow', this.startOptions(request, refundId)));
       return { kind: 'started', refundId, handle };
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) {
@@ -150,6 +157,32 @@ export class RefundWorkflowClient {
       }
       throw error;
     }
+  }
+
+  private startOptions(request: StartRefundRequest, refundId: string) {
+    const requestedAt = request.requestedAt ?? new Date();
+    return {
+      workflowId: refundWorkflowId(request.subscriptionId),
+      taskQueue: this.settings.taskQueue,
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      typedSearchAttributes: [{ key: SubscriptionIdKey, value: request.subscriptionId }],
+      memo: { refundId },
+      ...refundWorkflowMetadata({ ...request, refundId, requestedAt, penaltyBps: this.settings.penaltyBps, autoApproveAfterMs: this.settings.autoApproveAfterMs }),
+      args: [
+        {
+          refundId,
+          subscriptionId: request.subscriptionId,
+          requestedAt: requestedAt.toISOString(),
+          requestedBy: request.requestedBy,
+          reason: request.reason ?? null,
+          autoApproveAfterMs: this.settings.autoApproveAfterMs,
+          penaltyBps: this.settings.penaltyBps,
+          timings: this.settings.timings,
+          ...(request.prepared ? { prepared: request.prepared } : {}),
+        },
+      ] as Parameters<typeof proRataRefundWorkflow>,
+    };
   }
 
   /** The live state of a refund run (the subscription's latest run when `runId` is omitted). */

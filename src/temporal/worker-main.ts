@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { createActivities } from '../../activities';
 import { connectTreasury } from '../chain/treasury';
 import { loadConfigOrExit } from '../config';
@@ -9,6 +11,7 @@ import { flushSentry, initSentry, reportError } from '../observability/sentry';
 import { ensureSweepSchedule } from '../sweep/schedule';
 import { connectClient, connectWorkerConnection } from './connection';
 import { RefundWorkflowClient, refundPolicySettings } from './refund-client';
+import { buildWorkflowBundleFile } from './bundle-workflows';
 import { createRefundWorker, installTemporalRuntime, type MetricsEndpoint } from './worker';
 
 /** `npm run worker`: one worker process. Start several for horizontal scale. */
@@ -36,7 +39,9 @@ async function main(): Promise<void> {
 
   const refundClient = new RefundWorkflowClient(client, refundPolicySettings(config));
   const activities = createActivities({ config, connection: mongo, treasury, logger: root, workerId, refundClient });
-  const worker = await createRefundWorker({ connection, config, activities });
+  const workflowBundle = await buildWorkflowBundleFile();
+  const worker = await createRefundWorker({ connection, config, activities, workflowBundle });
+  fs.rmSync(path.dirname(workflowBundle.codePath), { recursive: true, force: true }); // read by Worker.create
   // The SDK also stops the worker on these signals; a second signal (Ctrl-C, then the supervisor's TERM) is harmless.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {

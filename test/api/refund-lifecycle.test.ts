@@ -48,7 +48,7 @@ describe('refund lifecycle through the HTTP API', () => {
     expect(created.status).toBe(202);
     RefundSchema.parse(created.body);
     const refundId: string = created.body.refundId;
-    expect(refundId).toMatch(/^rf_[0-9a-f]{24}$/);
+    expect(refundId).toMatch(new RegExp(`^rf_${subscriptionId}[0-9a-f]{16}$`)); // names its subscription: found before its record is written
     expect(created.headers.get('location')).toBe(`/api/refunds/pro-rata/${refundId}`);
     expect(created.body).toMatchObject({ subscriptionId, userId, creatorId, refundStatus: 'pending_approval', amount: preview.body.amount, reason: 'moving on', requestedBy: userId, decidedBy: null, transactionId: null });
 
@@ -89,6 +89,27 @@ describe('refund lifecycle through the HTTP API', () => {
     const afterwards = await api.request('GET', `/api/refunds/pro-rata/eligibility/${subscriptionId}`, { token: userToken });
     expect(afterwards.body.eligible).toBe(false);
     expect(afterwards.body.reasons).toEqual(expect.arrayContaining(['REFUND_ALREADY_APPLIED', 'REFUND_EXISTS']));
+  });
+
+  test('a refund whose record is not written yet is read and decided through its workflow; another run\'s id is 404', async () => {
+    const { subscriptionId } = await subscription();
+    const created = await api.request('POST', '/api/refunds/pro-rata', { token: userToken, body: { subscriptionId } });
+    expect(created.status).toBe(202);
+    const refundId: string = created.body.refundId;
+    // The moment between POST's answer and the record's write, made to last: take the record away.
+    await pollUntil(() => api.refunds.findById(refundId), (record) => record !== null, { what: 'the record to be written' });
+    await api.mongo.db!.collection('proratarefunds').deleteOne({ _id: refundId as never });
+
+    const read = await refundOf(refundId);
+    expect(read.status).toBe(200);
+    expect(read.body).toMatchObject({ refundId, subscriptionId, refundStatus: 'pending_approval', amount: created.body.amount });
+    expect((await refundOf(refundId, await api.token('someone-else', 'user'))).status).toBe(403);
+    const sibling = `rf_${subscriptionId}${'0'.repeat(16)}`;
+    expect((await refundOf(sibling)).status).toBe(404);
+
+    const cancelled = await api.request('POST', `/api/refunds/pro-rata/${refundId}/cancel`, { token: userToken });
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body.refundStatus).toBe('cancelled');
   });
 
   test('reject: a reason is required, the refund ends rejected, and approving it afterwards is a 409', async () => {

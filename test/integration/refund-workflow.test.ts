@@ -6,6 +6,8 @@ import { balanceOf, blockNumber, countIncomingTransfers, countTokenTransfers, ne
 import { deployTestToken, tokenBalance } from '../support/erc20';
 import { verifyWebhookSignature } from '../support/http-receiver';
 import type { RefundRunRef } from '../../src/temporal/refund-client';
+import { prepareRefundOf } from '../../src/domain/prepared-refund';
+import { parseSubscription } from '../../src/domain/subscription';
 import { saveHistoryFixture } from '../support/history-fixtures';
 import { startRefundStack, TREASURY_START_BALANCE, WEBHOOK_SECRET, type RefundStack } from '../support/refund-stack';
 
@@ -67,6 +69,27 @@ describe('refund workflow (real Temporal, FerretDB, anvil)', () => {
     expect(recipients.filter((to) => to === 'subscriber@example.com')).toHaveLength(3);
     expect(recipients.filter((to) => to === 'finance@example.com')).toHaveLength(3);
     await saveHistoryFixture('approved-and-paid', stack.refundClient, ref);
+  });
+
+  test('API-prepared path: registered in the first workflow task without the prepare activity, then approved and paid', async () => {
+    const subscription = await stack.insertSubscription();
+    const requestedAt = new Date();
+    const prepared = prepareRefundOf(parseSubscription(subscription.doc), requestedAt, { penaltyBps: 0 });
+    const started = await stack.refundClient.start({ subscriptionId: subscription.subscriptionId, requestedBy: 'user-1', requestedAt, prepared });
+    if (started.kind !== 'started') throw new Error('refund did not start');
+    expect(started.refundId).toMatch(new RegExp(`^rf_${subscription.subscriptionId}[0-9a-f]{16}$`));
+    expect(started.state).toMatchObject({ phase: 'registered', refund: { refundStatus: 'pending_approval', amount: prepared.amount, breakdown: prepared.breakdown } });
+    const ref = { subscriptionId: subscription.subscriptionId, runId: started.runId };
+
+    await stack.refundClient.approve(ref, { by: 'admin-7' });
+    await stack.refundClient.result(ref);
+    expect(await balanceOf(subscription.wallet)).toBe(BigInt(prepared.amount));
+    expect(await stack.refunds.findById(started.refundId)).toMatchObject({ refundStatus: 'completed', amount: prepared.amount });
+    const history = await stack.refundClient.handle(ref.subscriptionId, ref.runId).fetchHistory();
+    const activities = (history.events ?? []).flatMap((event) => (event.activityTaskScheduledEventAttributes ? [event.activityTaskScheduledEventAttributes.activityType?.name] : []));
+    expect(activities).not.toContain('prepareRefund');
+    expect(activities).toContain('createRefundRecord');
+    await saveHistoryFixture('api-prepared-approved-and-paid', stack.refundClient, ref);
   });
 
   async function waitForEvents(refundId: string, types: string[]) {

@@ -1,18 +1,21 @@
 import { blockExplorerUrl, expectedChainId } from '../../chain/network';
 import { formatAmount, parseAmount } from '../../domain/amount';
 import type { Handlers } from '../route-table';
-import { sweepStatusWithin } from '../health';
 
-/** Finance and operations: statistics over the store, running, pausing and resuming the sweep, and the admin console's settings. */
+/**
+ * Finance and operations: statistics, running, pausing and resuming the sweep,
+ * and the admin console's settings. Statistics are the event log's fold
+ * (src/persistence/refund-events.ts), brought up to date by each request:
+ * exact, and the same cost at any number of refunds. The sweep part is
+ * /api/status's schedule probe (at most 1 s old).
+ */
 export const adminHandlers = {
   async getStatistics(_input, services) {
-    const [byStatus, totals, avgProcessingTime, oldestPending, sweep] = await Promise.all([
-      services.refunds.countsByStatus(),
-      services.refunds.completedTotals(),
-      services.refunds.averageProcessingTimeMs(),
-      services.refunds.oldestPendingRequestedAt(),
-      sweepStatusWithin(services),
-    ]);
+    const [stats, sweep] = await Promise.all([services.stats.fresh(), services.health.schedule.get()]);
+    const byStatus = stats.countsByStatus();
+    const totals = stats.completedTotals();
+    const avgProcessingTime = stats.averageProcessingTimeMs();
+    const oldestPending = stats.oldestPendingRequestedAt();
     const decided = byStatus.completed + byStatus.failed;
     return {
       body: {

@@ -46,7 +46,9 @@ async function decide(
   if (isTerminal(refund.refundStatus)) throw wrongStatus(expected, refund.refundStatus);
   if (expected === 'failed' && refund.refundStatus === 'failed' && refund.retryable === false) throw notRetryable(refund, refund.failureReason ?? 'money may have moved');
   try {
-    return await send(run);
+    const decided = await send(run);
+    services.recentChanges.touch(refundId);
+    return decided;
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) throw wrongStatus(expected, refund.refundStatus);
     const refusal = refusalType(error);

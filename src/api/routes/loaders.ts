@@ -3,9 +3,11 @@ import { DomainError } from '../../domain/errors';
 import type { RefundView } from '../../domain/refund';
 import { parseSubscription, type Subscription } from '../../domain/subscription';
 import { subscriptionModel } from '../../persistence/subscription-model';
-import type { RefundRunRef } from '../../temporal/refund-client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { subscriptionIdOfRefund, type RefundRunRef } from '../../temporal/refund-client';
 import type { Caller } from '../auth';
 import type { ApiServices } from '../context';
+import { registeredRefund } from '../../../workflows/refund-messages';
 import { apiError } from '../errors';
 
 /**
@@ -31,12 +33,28 @@ export async function loadSubscription(services: ApiServices, subscriptionId: st
 export interface LoadedRefund {
   refund: RefundView;
   run: RefundRunRef;
+  /** True when `refund` is the workflow's live state (the record was not written yet). */
+  live: boolean;
 }
 
+/**
+ * The record, or, in the moment between POST's answer and the record's write,
+ * the refund from its workflow: the refund id names its subscription, whose
+ * workflow id follows (one Temporal query, only when there is no record).
+ */
 export async function loadRefund(services: ApiServices, refundId: string): Promise<LoadedRefund> {
   const found = await services.refunds.findWithRunId(refundId);
-  if (!found) throw apiError('REFUND_NOT_FOUND', `refund ${refundId} does not exist`);
-  return { refund: found.refund, run: { subscriptionId: found.refund.subscriptionId, runId: found.runId, refundId } };
+  if (found) return { refund: found.refund, run: { subscriptionId: found.refund.subscriptionId, runId: found.runId, refundId }, live: false };
+  const subscriptionId = subscriptionIdOfRefund(refundId);
+  if (subscriptionId) {
+    const state = await services.refundClient.state({ subscriptionId }).catch((error: unknown) => {
+      if (error instanceof WorkflowNotFoundError) return null;
+      throw error;
+    });
+    const live = state ? registeredRefund(state) : null;
+    if (live?.refundId === refundId) return { refund: live, run: { subscriptionId, runId: null, refundId }, live: true };
+  }
+  throw apiError('REFUND_NOT_FOUND', `refund ${refundId} does not exist`);
 }
 
 /** The refund's user, the creator of its subscription, or an admin. */

@@ -1,5 +1,6 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { checkRefundEligibility } from '../../domain/eligibility';
+import { prepareRefundOf } from '../../domain/prepared-refund';
 import { BLOCKING_STATUSES, isTerminal, type RefundStatus } from '../../domain/refund-status';
 import type { RefundView } from '../../domain/refund';
 import type { Subscription } from '../../domain/subscription';
@@ -47,9 +48,20 @@ export const requestHandlers = {
   },
 } satisfies Pick<Handlers, 'requestRefund' | 'getRefund'>;
 
-/** While the workflow runs it holds the truth (the record may lag an activity behind); finished refunds come from the store. */
-export async function currentRefund(services: ApiServices, { refund, run }: LoadedRefund): Promise<RefundView> {
-  if (isTerminal(refund.refundStatus)) return refund;
+/**
+ * The workflow holds the truth and the record follows it one activity later.
+ * The record is answered when it cannot be behind: the refund is final, or it
+ * waits (pending before its auto-approval time, or failed) and this API did
+ * not change it in the last moments. Otherwise (approved or processing: the
+ * payout moves it on its own; its auto-approval is due; or this API just
+ * decided on it) the workflow is asked. A decision sent from the Temporal CLI
+ * or another API instance shows once its record is written, one activity later.
+ */
+export async function currentRefund(services: ApiServices, { refund, run, live }: LoadedRefund): Promise<RefundView> {
+  if (live || isTerminal(refund.refundStatus)) return refund;
+  const waiting =
+    (refund.refundStatus === 'pending_approval' && Date.parse(refund.autoApproveAt) > services.now().getTime()) || refund.refundStatus === 'failed';
+  if (waiting && !services.recentChanges.has(refund.refundId)) return refund;
   try {
     const live = registeredRefund(await services.refundClient.state(run));
     return live?.refundId === refund.refundId ? live : refund;
@@ -82,14 +94,19 @@ type Started = Extract<StartRefundResult, { kind: 'started' }>;
  * (briefly) instead of being refused.
  */
 async function startRefund(services: ApiServices, subscription: Subscription, caller: Caller, reason: string | null): Promise<Started> {
-  const request = { subscriptionId: subscription.id, requestedBy: caller.sub, reason, subscription };
-  const first = await services.refundClient.start(request);
+  // Checked and computed here, at the request time the workflow records: it then answers without an activity.
+  const request = () => {
+    const requestedAt = new Date();
+    const prepared = prepareRefundOf(subscription, requestedAt, { penaltyBps: services.config.refunds.penaltyBps });
+    return { subscriptionId: subscription.id, requestedBy: caller.sub, reason, requestedAt, prepared, subscription };
+  };
+  const first = await services.refundClient.start(request());
   if (first.kind === 'started') return first;
   const running = await liveRefund(services, subscription.id);
   if (!running || BLOCKING_STATUSES.includes(running.refundStatus)) throw refundExists(first.refundId ?? running?.refundId ?? null, running?.refundStatus);
 
   await services.refundClient.client.withDeadline(Date.now() + CLOSING_WAIT_MS, () => services.refundClient.result({ subscriptionId: subscription.id })).catch(() => undefined);
-  const second = await services.refundClient.start(request);
+  const second = await services.refundClient.start(request());
   if (second.kind === 'started') return second;
   throw apiError('REFUND_CLOSING', 'the previous refund of this subscription is still finishing; retry in a few seconds', {
     refundId: running.refundId,

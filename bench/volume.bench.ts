@@ -1,0 +1,528 @@
+import { WithStartWorkflowOperation, WorkflowIdConflictPolicy } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Types } from 'mongoose';
+import { createApp } from '../src/api/app';
+import { mintToken } from '../src/api/auth';
+import type { BenchOptions, BenchOutcome } from '../src/cli/bench';
+import { startLocalServices, type LocalServices } from '../src/dev/services';
+import type { RefundView } from '../src/domain/refund';
+import type { RefundStatus } from '../src/domain/refund-status';
+import { createLogger } from '../src/logger';
+import { RefundStats, type RefundEventInput } from '../src/persistence/refund-events';
+import { SweepControl } from '../src/sweep/schedule';
+import { refundView, subscriptionDoc } from '../test/support/fixtures';
+import { startRefundStack, type RefundStack } from '../test/support/refund-stack';
+import { registration } from './ceiling/workflow';
+import { group, times } from './harness';
+
+/**
+ * (d) The product at real volume, on the embedded default store (FerretDB over
+ * PostgreSQL; LOCAL_STORE=sqlite for the fallback), with the worker in its own
+ * process as `npm run dev` runs it and the API in this one. Seeds the
+ * subscriptions, then at each size: refunds through the real path (POST, 1 and
+ * 8 in flight), reads at a fixed 100 and 200 req/s (autocannon), store and
+ * Temporal round trips per request, and payouts through approve -> paid. Then
+ * the sweep over every subscription, the worker's RSS with refunds waiting,
+ * and the engine ceiling. Everything that is not under test is bulk-created
+ * (see `bulkRefunds`). Prints figures and ratios, never pass/fail.
+ */
+
+export const title = '(d) volume: intake, reads, payouts, sweep and worker memory at real sizes (local stack, worker process)';
+
+interface Plan {
+  subscriptions: number;
+  sizes: number[];
+  sequentialPosts: number;
+  parallelPosts: number;
+  readSeconds: number;
+  payouts: number;
+  sweepOwed: number;
+  waitingForRss: number;
+  ceilingRuns: number;
+}
+
+const FULL: Plan = {
+  subscriptions: 100_000,
+  sizes: [1_000, 10_000, 50_000],
+  sequentialPosts: 40,
+  parallelPosts: 200,
+  readSeconds: 8,
+  payouts: 60,
+  sweepOwed: 500,
+  waitingForRss: 5_000,
+  ceilingRuns: 400,
+};
+const QUICK: Plan = {
+  subscriptions: 5_000,
+  sizes: [200, 2_000],
+  sequentialPosts: 10,
+  parallelPosts: 40,
+  readSeconds: 2,
+  payouts: 10,
+  sweepOwed: 50,
+  waitingForRss: 200,
+  ceilingRuns: 60,
+};
+
+const REFUNDS_PATH = '/api/refunds/pro-rata';
+const USERS = 20_000;
+const CREATORS = 500;
+const RATES = [100, 200];
+const IN_FLIGHT = 8;
+
+interface Latency {
+  p50: number;
+  p99: number;
+}
+
+export async function run(log: (line: string) => void, options: BenchOptions = { quick: false }): Promise<BenchOutcome> {
+  const plan = options.quick ? QUICK : FULL;
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // a runtime is already installed
+  }
+  const started = performance.now();
+  let services: LocalServices;
+  try {
+    services = await startLocalServices({ log: () => undefined });
+  } catch (error) {
+    return { status: 'skipped', reason: `the local services could not be started: ${(error as Error).message.split('\n')[0]}` };
+  }
+  const restoreEnv = pointTestSupportAt(services);
+  let stack: RefundStack | undefined;
+  let worker: ChildProcess | undefined;
+  let server: http.Server | undefined;
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'prorata-bench-'));
+  try {
+    log(
+      `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, load average ${os.loadavg()[0]!.toFixed(1)} at the start (other processes share the cores); store: FerretDB over ${services.store}`,
+    );
+    stack = await startRefundStack({ worker: false, env: { LOG_LEVEL: 'error' } });
+    worker = startWorkerProcess(stack, path.join(logDir, 'worker.log'));
+    const counters = countRoundTrips(stack);
+    const stats = new RefundStats(stack.mongo);
+    const sweep = new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: stack.config.refunds.scheduleIntervalMs });
+    const app = createApp({ config: stack.config, logger: createLogger('error'), mongo: stack.mongo, refundClient: stack.refundClient, sweep, stats });
+    server = http.createServer(app.callback());
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const admin = await mintToken(stack.config.auth.jwtSecret, { sub: 'bench-admin', role: 'admin' }, '6h');
+
+    // --- subscriptions ------------------------------------------------------
+    const seedStarted = performance.now();
+    const reserved = 2 + plan.sizes.length * (plan.sequentialPosts + plan.parallelPosts) + plan.waitingForRss + plan.payouts * plan.sizes.length;
+    const subs = await seedSubscriptions(stack, plan.subscriptions, reserved, plan.sweepOwed);
+    log(
+      `seeded ${group(plan.subscriptions)} subscriptions in ${seconds(seedStarted)} (insertMany, 1 000 a batch): ${group(plan.sweepOwed)} cancelled and owed a refund nobody asked for (the sweep's work), the rest active; ${group(reserved)} of those are asked for through the API`,
+    );
+    log(`setup ${seconds(started)}; refunds not under test are bulk-created: records inserted directly, final statuses only (84 % completed, 8 % rejected, 8 % cancelled), with their event-log entries; every pending refund is a real one with its workflow`);
+
+    // Warm-up, not measured: the worker process bundles its workflows and starts polling.
+    await postRefunds(baseUrl, stack, subs, 2, 1, counters);
+    log(`worker process RSS after start-up: ${(rssOf(worker.pid!) / 2 ** 20).toFixed(0)} MiB`);
+
+    // --- the engine ceiling, on the quiet server ---
+    const ceiling = await engineCeiling(stack, plan.ceilingRuns);
+    log(`engine ceiling: a no-I/O workflow of the same shape (update-with-start answered in the first task, 1 + 3 activities), ${IN_FLIGHT} in flight, same server: ${ceiling.toFixed(1)} starts/s`);
+    const intakes: string[] = [];
+
+    const growth = new Map<string, { first: number; last: number }>();
+    let created = 0;
+    const real: { refundId: string; userId: string; creatorId: string }[] = [];
+    for (const size of plan.sizes) {
+      const bulk = size - created - plan.sequentialPosts - plan.parallelPosts;
+      const bulkStarted = performance.now();
+      if (bulk > 0) {
+        await bulkRefunds(stack, bulk, created);
+        created += bulk;
+      }
+      const foldStarted = performance.now();
+      await stats.fresh();
+      log('');
+      log(`== ${group(size)} refunds (${group(Math.max(bulk, 0))} bulk-created in ${seconds(bulkStarted)}; the API's event-log fold caught up with them in ${seconds(foldStarted)}) ==`);
+
+      // --- intake through the real path ---
+      const one = await postRefunds(baseUrl, stack, subs, plan.sequentialPosts, 1, counters);
+      const eight = await postRefunds(baseUrl, stack, subs, plan.parallelPosts, IN_FLIGHT, counters);
+      created += one.ids.length + eight.ids.length;
+      real.push(...one.ids, ...eight.ids);
+      intakes.push(`${group(size)}: ${((eight.perSecond / ceiling) * 100).toFixed(0)} %`);
+      log(`POST ${REFUNDS_PATH}: 1 in flight ${eight.failures + one.failures ? '' : ''}${one.perSecond.toFixed(1)}/s p50 ${ms(one.latency.p50)} p99 ${ms(one.latency.p99)}; ${IN_FLIGHT} in flight ${eight.perSecond.toFixed(1)}/s p50 ${ms(eight.latency.p50)} p99 ${ms(eight.latency.p99)}; round trips per request: store ${one.store.toFixed(1)}, Temporal ${one.temporal.toFixed(1)}${one.failures + eight.failures ? `; ${one.failures + eight.failures} failed!` : ''}`);
+
+      // --- reads at a fixed rate ---
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const sample = real.slice(-50);
+      const someone = real[real.length - 1]!;
+      const endpoints = [
+        { name: 'GET /:refundId', paths: sample.map(({ refundId }) => `${REFUNDS_PATH}/${refundId}`) },
+        { name: 'user list', paths: [`${REFUNDS_PATH}/user/${someone.userId}?limit=20`] },
+        { name: 'creator list', paths: [`${REFUNDS_PATH}/creator/${someone.creatorId}?limit=20`] },
+        { name: 'pending list', paths: [`${REFUNDS_PATH}/pending/all?limit=20`] },
+        { name: 'statistics', paths: [`${REFUNDS_PATH}/statistics`] },
+        { name: 'status', paths: ['/api/status'] },
+      ];
+      log(`${'endpoint'.padEnd(15)} ${RATES.map((rate) => `${`${rate}/s asked: served`.padStart(22)} ${'p50'.padStart(8)} ${'p99'.padStart(8)}`).join('  ')}   round trips/req (store, Temporal)`);
+      for (const endpoint of endpoints) {
+        const cells: string[] = [];
+        let trips = '';
+        for (const rate of RATES) {
+          const before = counters.snapshot();
+          const result = await fixedRate(baseUrl, admin, endpoint.paths, rate, plan.readSeconds);
+          const after = counters.snapshot();
+          cells.push(`${result.served.toFixed(0).padStart(22)} ${ms(result.p50).padStart(8)} ${ms(result.p99).padStart(8)}${result.failures ? ` (${result.failures} non-2xx/errors!)` : ''}`);
+          if (rate === RATES[0]) {
+            trips = `${((after.store - before.store) / Math.max(result.requests, 1)).toFixed(2)}, ${((after.temporal - before.temporal) / Math.max(result.requests, 1)).toFixed(2)}`;
+            const entry = growth.get(endpoint.name) ?? { first: result.p99, last: result.p99 };
+            entry.last = result.p99;
+            growth.set(endpoint.name, entry);
+          }
+        }
+        log(`${endpoint.name.padEnd(15)} ${cells.join('  ')}   ${trips}`);
+      }
+      const postEntry = growth.get('POST (8 in flight)') ?? { first: eight.latency.p99, last: eight.latency.p99 };
+      postEntry.last = eight.latency.p99;
+      growth.set('POST (8 in flight)', postEntry);
+
+      // --- payouts through the real path ---
+      const toPay = real.splice(0, plan.payouts);
+      const payout = await payOut(baseUrl, admin, stats, toPay.map(({ refundId }) => refundId));
+      log(`payouts: ${toPay.length} approved (${IN_FLIGHT} in flight) and paid on anvil (one treasury wallet, automine) in ${(payout.ms / 1000).toFixed(1)} s: ${payout.perSecond.toFixed(1)} payouts/s`);
+    }
+
+    log('');
+    log(`growth of p99 at 100 req/s from ${group(plan.sizes[0]!)} to ${group(plan.sizes[plan.sizes.length - 1]!)} refunds (target ≤ 2×): ${[...growth].map(([name, { first, last }]) => `${name} ${times(last / Math.max(first, 1))}`).join(', ')}`);
+
+    // --- the sweep over every subscription ---
+    const sweepStarted = performance.now();
+    const totals = await stack.client.workflow.execute('refundSweepWorkflow', {
+      taskQueue: stack.config.temporal.taskQueue,
+      workflowId: `bench-sweep-${crypto.randomBytes(4).toString('hex')}`,
+      args: [{}],
+    });
+    log(
+      `sweep over ${group(plan.subscriptions)} subscriptions and ${group(created)} refunds: ${seconds(sweepStarted)} (target < 60 s); found ${totals.found}, started ${totals.started}, skipped ${totals.skipped}, reconciled ${totals.reconciled}, errors ${totals.errors}`,
+    );
+
+    log(`load average now ${os.loadavg()[0]!.toFixed(1)}`);
+    log(`the pipeline's intake (POST, ${IN_FLIGHT} in flight) as a share of the engine ceiling (target ≥ 50 %): ${intakes.join(', ')}`);
+
+    // --- worker memory with refunds waiting for approval ---
+    const waiting = () => stats.fresh().then((fold) => fold.countsByStatus().pending_approval);
+    const fillStarted = performance.now();
+    let pendingNow = await waiting();
+    const livePending = real.length + totals.started;
+    if (livePending < plan.waitingForRss) {
+      const fill = await postRefunds(baseUrl, stack, subs, plan.waitingForRss - livePending, IN_FLIGHT, counters);
+      real.push(...fill.ids);
+      log(`requested ${fill.ids.length} more refunds through the API for the memory check: ${fill.perSecond.toFixed(1)}/s p99 ${ms(fill.latency.p99)} (${seconds(fillStarted)})`);
+    }
+    pendingNow = await waiting();
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    log(`worker process RSS with ${group(real.length + totals.started)} refund workflows waiting for approval (${group(pendingNow)} pending records in all): ${(rssOf(worker.pid!) / 2 ** 20).toFixed(0)} MiB (target < 300 MB; WORKER_MAX_CACHED_WORKFLOWS=${process.env.WORKER_MAX_CACHED_WORKFLOWS ?? stack.config.worker.maxCachedWorkflows}, set it in the environment to compare)`);
+    return { status: 'ran' };
+  } finally {
+    if (server) await new Promise<void>((resolve) => (server!.close(() => resolve()), server!.closeAllConnections()));
+    if (worker && worker.exitCode === null) {
+      const exited = new Promise((resolve) => worker!.once('exit', resolve));
+      worker.kill('SIGTERM');
+      await exited;
+    }
+    await stack?.close();
+    restoreEnv();
+    await services.stop();
+    fs.rmSync(logDir, { recursive: true, force: true });
+  }
+}
+
+// --- seeding ---------------------------------------------------------------
+
+interface SeededSubscriptions {
+  /** Cancelled subscriptions reserved for refunds through the API, used in order. */
+  forApi: { subscriptionId: string; userId: string; creatorId: string }[];
+  /** Active ones, to hang bulk-created refunds on. */
+  active: { subscriptionId: string; userId: string; creatorId: string; doc: ReturnType<typeof subscriptionDoc> }[];
+}
+
+async function seedSubscriptions(stack: RefundStack, total: number, reserved: number, owed: number): Promise<SeededSubscriptions> {
+  const seeded: SeededSubscriptions = { forApi: [], active: [] };
+  const wallet = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+  for (let start = 0; start < total; start += 1_000) {
+    const batch = Array.from({ length: Math.min(1_000, total - start) }, (_, j) => {
+      const i = start + j;
+      const userId = `bench-user-${i % USERS}`;
+      const creatorId = `bench-creator-${i % CREATORS}`;
+      const forApi = i < reserved;
+      const owedOne = !forApi && i < reserved + owed;
+      // Refunds through the API are asked for on active subscriptions (eligibility does not look at the status), so the sweep leaves them alone.
+      const doc = subscriptionDoc({ userId, creatorId, userWalletAddress: wallet, status: owedOne ? 'cancelled' : 'active', cancelledAt: owedOne ? new Date() : null });
+      const entry = { subscriptionId: doc._id.toHexString(), userId, creatorId };
+      if (forApi) seeded.forApi.push(entry);
+      else if (!owedOne) seeded.active.push({ ...entry, doc });
+      return doc;
+    });
+    await stack.subscriptions.insertMany(batch, { ordered: false });
+  }
+  return seeded;
+}
+
+/**
+ * Refunds not under test, written as the workflows would have left them: the
+ * record (with its createdAt) straight into the collection, and its entry in
+ * the event log, so statistics and lists see them like any other.
+ */
+async function bulkRefunds(stack: RefundStack, count: number, offset: number): Promise<void> {
+  const records = stack.mongo.db!.collection('proratarefunds');
+  const now = Date.now();
+  for (let start = 0; start < count; start += 1_000) {
+    const docs: Record<string, unknown>[] = [];
+    const events: RefundEventInput[] = [];
+    for (let j = 0; j < Math.min(1_000, count - start); j += 1) {
+      const i = offset + start + j;
+      const status = statusFor(i);
+      const doc = subscriptionDoc({ _id: new Types.ObjectId(), userId: `bench-user-${i % USERS}`, creatorId: `bench-creator-${i % CREATORS}`, status: 'active' });
+      const view: RefundView = refundView({ refundStatus: status, processingTimeMs: status === 'completed' ? 60_000 + (i % 1000) : null }, doc);
+      const createdAt = new Date(now - (count - start - j) * 10);
+      const { notificationFailures: _none, ...fields } = view;
+      docs.push({
+        ...fields,
+        _id: view.refundId,
+        runId: null,
+        requestedAt: new Date(view.requestedAt),
+        autoApproveAt: new Date(view.autoApproveAt),
+        decidedAt: null,
+        completedAt: status === 'completed' ? createdAt : null,
+        createdAt,
+        updatedAt: createdAt,
+      });
+      events.push({
+        key: `${view.refundId}:created`,
+        kind: 'created',
+        refundId: view.refundId,
+        from: null,
+        to: status,
+        createdAt,
+        requestedAt: new Date(view.requestedAt),
+        amount: view.amount,
+        currency: view.currency,
+        processingTimeMs: view.processingTimeMs,
+      });
+    }
+    await records.insertMany(docs, { ordered: false });
+    await stack.refunds.events.appendMany(events);
+  }
+}
+
+/** Final statuses only: a pending record without its workflow would be (rightly) cancelled by the sweep's reconciliation. */
+function statusFor(i: number): RefundStatus {
+  const bucket = i % 100;
+  if (bucket < 84) return 'completed';
+  if (bucket < 92) return 'rejected';
+  return 'cancelled';
+}
+
+// --- the real path -----------------------------------------------------------
+
+interface PostRun {
+  ids: { refundId: string; userId: string; creatorId: string }[];
+  perSecond: number;
+  latency: Latency;
+  failures: number;
+  store: number;
+  temporal: number;
+}
+
+async function postRefunds(baseUrl: string, stack: RefundStack, subs: SeededSubscriptions, count: number, inFlight: number, counters: RoundTrips): Promise<PostRun> {
+  const todo = subs.forApi.splice(0, count);
+  const latencies: number[] = [];
+  const ids: PostRun['ids'] = [];
+  let failures = 0;
+  const tokens = new Map<string, string>();
+  for (const { userId } of todo) if (!tokens.has(userId)) tokens.set(userId, await mintToken(stack.config.auth.jwtSecret, { sub: userId, role: 'user' }, '6h'));
+  const before = counters.snapshot();
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < todo.length) {
+        const sub = todo[next++]!;
+        const sent = performance.now();
+        const response = await fetch(`${baseUrl}${REFUNDS_PATH}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${tokens.get(sub.userId)}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ subscriptionId: sub.subscriptionId, reason: 'bench' }),
+        });
+        const body = (await response.json()) as { refundId?: string };
+        latencies.push(performance.now() - sent);
+        if (response.status === 202 && body.refundId) ids.push({ refundId: body.refundId, userId: sub.userId, creatorId: sub.creatorId });
+        else failures += 1;
+      }
+    }),
+  );
+  const elapsed = performance.now() - started;
+  const after = counters.snapshot();
+  return {
+    ids,
+    perSecond: (ids.length / elapsed) * 1000,
+    latency: percentiles(latencies),
+    failures,
+    store: (after.store - before.store) / Math.max(todo.length, 1),
+    temporal: (after.temporal - before.temporal) / Math.max(todo.length, 1),
+  };
+}
+
+async function payOut(baseUrl: string, admin: string, stats: RefundStats, refundIds: string[]): Promise<{ ms: number; perSecond: number }> {
+  const completedBefore = (await stats.fresh()).countsByStatus().completed;
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < refundIds.length) {
+        const refundId = refundIds[next++]!;
+        const response = await fetch(`${baseUrl}${REFUNDS_PATH}/${refundId}/approve`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ note: 'bench' }),
+        });
+        if (response.status !== 200) throw new Error(`approve ${refundId} answered ${response.status}: ${await response.text()}`);
+      }
+    }),
+  );
+  const deadline = Date.now() + 10 * 60_000;
+  while ((await stats.fresh()).countsByStatus().completed < completedBefore + refundIds.length) {
+    if (Date.now() > deadline) throw new Error('payouts did not complete within 10 minutes');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const elapsed = performance.now() - started;
+  return { ms: elapsed, perSecond: (refundIds.length / elapsed) * 1000 };
+}
+
+async function fixedRate(baseUrl: string, token: string, paths: string[], rate: number, durationSeconds: number) {
+  const result = await autocannon({
+    url: baseUrl,
+    connections: 20,
+    overallRate: rate,
+    duration: durationSeconds,
+    workers: 1,
+    headers: { authorization: `Bearer ${token}` },
+    requests: paths.map((p) => ({ method: 'GET' as const, path: p })),
+  });
+  const answered = result['1xx'] + result['2xx'] + result['3xx'] + result['4xx'] + result['5xx'];
+  return { served: answered / result.duration, p50: result.latency.p50, p99: result.latency.p99, failures: result.non2xx + result.errors, requests: answered };
+}
+
+// --- the engine ceiling ----------------------------------------------------
+
+async function engineCeiling(stack: RefundStack, runs: number): Promise<number> {
+  const taskQueue = `bench-ceiling-${crypto.randomBytes(4).toString('hex')}`;
+  const connection = await NativeConnection.connect({ address: stack.config.temporal.address });
+  const worker = await Worker.create({
+    connection,
+    taskQueue,
+    workflowsPath: require.resolve('./ceiling/workflow'),
+    activities: await import('./ceiling/activities'),
+    maxCachedWorkflows: stack.config.worker.maxCachedWorkflows,
+  });
+  const running = worker.run();
+  try {
+    const start = async (i: number) => {
+      const operation = new WithStartWorkflowOperation('ceilingWorkflow', {
+        workflowId: `${taskQueue}-${i}`,
+        taskQueue,
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+        args: [{ id: String(i) }],
+      });
+      await stack.client.workflow.executeUpdateWithStart(registration, { startWorkflowOperation: operation });
+    };
+    for (let i = 0; i < IN_FLIGHT; i += 1) await start(-1 - i); // warm up: bundle loaded, pollers running
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (next < runs) await start(next++);
+      }),
+    );
+    return (runs / (performance.now() - started)) * 1000;
+  } finally {
+    worker.shutdown();
+    await running.catch(() => undefined);
+    await connection.close();
+  }
+}
+
+// --- plumbing ----------------------------------------------------------------
+
+interface RoundTrips {
+  snapshot(): { store: number; temporal: number };
+}
+
+/** Counts this process's store commands (mongoose's debug hook) and Temporal calls (every gRPC method of the client's service). */
+function countRoundTrips(stack: RefundStack): RoundTrips {
+  const counts = { store: 0, temporal: 0 };
+  stack.mongo.set('debug', () => {
+    counts.store += 1;
+  });
+  // The connection's service is a plain object of methods (its namespace-header wrapper).
+  const service = stack.client.connection.workflowService as unknown as Record<string, unknown>;
+  for (const name of Object.keys(service)) {
+    const original = service[name];
+    if (typeof original !== 'function') continue;
+    service[name] = (...args: unknown[]) => {
+      counts.temporal += 1;
+      return (original as (...a: unknown[]) => unknown).apply(service, args);
+    };
+  }
+  return { snapshot: () => ({ ...counts }) };
+}
+
+function startWorkerProcess(stack: RefundStack, logFile: string): ChildProcess {
+  const out = fs.openSync(logFile, 'a');
+  const root = path.resolve(__dirname, '..');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/temporal/worker-main.ts')], {
+    cwd: root,
+    env: { ...process.env, ...stack.env, LOG_LEVEL: 'error' },
+    stdio: ['ignore', out, out],
+  });
+  fs.closeSync(out);
+  return child;
+}
+
+function rssOf(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+function pointTestSupportAt(services: LocalServices): () => void {
+  const saved = { TEST_TEMPORAL_ADDRESS: process.env.TEST_TEMPORAL_ADDRESS, TEST_MONGO_URI: process.env.TEST_MONGO_URI, TEST_CHAIN_URL: process.env.TEST_CHAIN_URL };
+  process.env.TEST_TEMPORAL_ADDRESS = services.temporalAddress;
+  process.env.TEST_MONGO_URI = services.mongoUri;
+  process.env.TEST_CHAIN_URL = services.chainUrl;
+  return () => {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+}
+
+function percentiles(values: number[]): Latency {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+function ms(value: number): string {
+  return value >= 100 ? `${value.toFixed(0)} ms` : `${value.toFixed(1)} ms`;
+}
+
+function seconds(since: number): string {
+  return `${((performance.now() - since) / 1000).toFixed(1)} s`;
+}

@@ -1,0 +1,577 @@
+import { Schema, type Connection, type Model } from 'mongoose';
+import { currencyKey, type Currency } from '../domain/currency';
+import { parseAmount } from '../domain/amount';
+import { REFUND_STATUSES, type RefundStatus } from '../domain/refund-status';
+import { isDuplicateKey } from './errors';
+
+/**
+ * `refundevents`: an append-only log of every change to the set of refunds
+ * (a record created, a status changed, a notification failed for good), kept
+ * so the hot reads never scan: statistics, /api/status counts and the pending
+ * list are folded from it in memory (RefundStats) instead of counted, grouped
+ * and sorted in the store on every request.
+ *
+ * Why a log with a dense sequence: the local store (FerretDB v1) serves only
+ * `_id` and simple-equality filters from an index; ranges, sorts, counts and
+ * `$group` read the whole collection, and its updates are read-then-write, so a
+ * shared counter document would lose increments. Appends are unique inserts at
+ * `_id: e:<seq>` (the next free slot; a lost race moves on to the next one) and
+ * a unique `key` per change, so a retried activity appends its change once.
+ * Readers fetch the log a page at a time by equality on `page`.
+ * Every operation here is index-friendly on real MongoDB too.
+ */
+export const EVENTS_PER_PAGE = 100;
+/** A reader skips a hole in the sequence that stays open this long (a writer that died between allocating and inserting cannot happen with unique inserts, but a store restored from a partial backup can). */
+const GAP_GRACE_MS = 10_000;
+/** A reader saves a snapshot after folding this many events, so a new process starts from it instead of from the first event. */
+const SNAPSHOT_EVERY = 2_000;
+/** New events a refresh reads one by one (by `_id`, one document each) before it reads whole pages. */
+const SINGLE_READS = 8;
+/** A refresh that finds nothing new still reads the last page this often, so a hole in the sequence is noticed. */
+const PAGE_READ_EVERY_MS = 5_000;
+/** Pages read at once while catching up. */
+const PAGES_AHEAD = 8;
+
+export type RefundEventKind = 'created' | 'status' | 'notificationFailure';
+
+export interface RefundEventRecord {
+  _id: string;
+  seq: number;
+  page: number;
+  key: string;
+  kind: RefundEventKind;
+  refundId: string;
+  from: RefundStatus | null;
+  to: RefundStatus;
+  /** The record's createdAt: the order of the lists. */
+  createdAt: Date;
+  requestedAt: Date;
+  amount: string;
+  currency: Currency;
+  processingTimeMs: number | null;
+}
+
+export type RefundEventInput = Omit<RefundEventRecord, '_id' | 'seq' | 'page'>;
+
+const refundEventSchema = new Schema<RefundEventRecord>(
+  {
+    _id: String,
+    seq: { type: Number, required: true },
+    page: { type: Number, required: true },
+    key: { type: String, required: true },
+    kind: { type: String, required: true },
+    refundId: { type: String, required: true },
+    from: { type: String, default: null },
+    to: { type: String, required: true },
+    createdAt: { type: Date, required: true },
+    requestedAt: { type: Date, required: true },
+    amount: { type: String, required: true },
+    currency: { symbol: String, decimals: Number, tokenAddress: { type: String, default: null } },
+    processingTimeMs: { type: Number, default: null },
+  },
+  { collection: 'refundevents', versionKey: false },
+);
+
+export const REFUND_EVENT_INDEXES = [{ keys: { page: 1 } }, { keys: { key: 1 }, options: { unique: true } }] as const;
+
+interface PendingEntry {
+  createdAt: number;
+  requestedAt: number;
+  /** Sequence number of the latest event about this refund: a copy of its record read after it is current. */
+  version: number;
+}
+
+/** Everything the hot reads need, folded from the log up to `seq`. */
+export interface RefundStatsState {
+  seq: number;
+  counts: Record<RefundStatus, number>;
+  totals: Record<string, { currency: Currency; amount: string; count: number }>;
+  processingSumMs: number;
+  processingCount: number;
+  /** [refundId, createdAt ms, requestedAt ms] of every refund awaiting a decision. */
+  pending: [string, number, number][];
+  /** Refunds with at least one notification failure: only these are joined with `refundnotificationfailures`. */
+  withFailures: string[];
+}
+
+interface SnapshotRecord {
+  _id: string;
+  seq: number;
+  state: string;
+  at: Date;
+}
+
+const snapshotSchema = new Schema<SnapshotRecord>({ _id: String, seq: Number, state: String, at: Date }, { collection: 'refundstatsnapshots', versionKey: false });
+
+export function refundEventModel(connection: Connection): Model<RefundEventRecord> {
+  return (connection.models.RefundEvent as Model<RefundEventRecord> | undefined) ?? connection.model<RefundEventRecord>('RefundEvent', refundEventSchema);
+}
+
+function snapshotModel(connection: Connection): Model<SnapshotRecord> {
+  return (connection.models.RefundStatsSnapshot as Model<SnapshotRecord> | undefined) ?? connection.model<SnapshotRecord>('RefundStatsSnapshot', snapshotSchema);
+}
+
+const LATEST = 'latest';
+
+/** The writing side: one per process, appends one at a time (so its own appends never leave a hole). */
+export class RefundEventLog {
+  private readonly events: Model<RefundEventRecord>;
+  private next: number | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(connection: Connection) {
+    this.events = refundEventModel(connection);
+  }
+
+  append(event: RefundEventInput): Promise<void> {
+    const run = this.queue.then(() => this.appendNow(event));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Appends many in order, for bulk loads (the benchmark): an ordered
+   * insertMany per page at the log's end. When another process appends
+   * meanwhile, the insert stops at its slot; what was inserted stays and the
+   * rest goes to the new end. Events must not have been appended before.
+   */
+  async appendMany(events: RefundEventInput[]): Promise<void> {
+    const run = this.queue.then(async () => {
+      let rest = events;
+      while (rest.length > 0) {
+        const seq = await this.tail();
+        const batch = rest.slice(0, EVENTS_PER_PAGE).map((event, i) => ({ ...event, _id: eventId(seq + i), seq: seq + i, page: pageOf(seq + i) }));
+        let inserted = batch.length;
+        try {
+          await this.events.insertMany(batch, { ordered: true });
+        } catch (error) {
+          if (!isDuplicateKey(error)) throw error;
+          // Ordered: a prefix went in. Count it by key, which also skips an event that was already there.
+          inserted = 0;
+          while (inserted < batch.length && (await this.events.exists({ key: batch[inserted]!.key })) !== null) inserted += 1;
+        }
+        rest = rest.slice(inserted);
+        this.next = seq + inserted;
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async appendNow(event: RefundEventInput): Promise<void> {
+    let seq = this.next ?? (await this.tail());
+    for (let collisions = 0; ; collisions += 1) {
+      try {
+        await this.events.create({ ...event, _id: eventId(seq), seq, page: pageOf(seq) });
+        this.next = seq + 1;
+        return;
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+        if (await this.events.exists({ key: event.key })) return; // this change was appended before (a retried activity)
+        // Another process took the slot. After a few in a row our position is stale: find the end again.
+        seq = collisions < 3 ? seq + 1 : await this.tail();
+      }
+    }
+  }
+
+  /**
+   * The first free sequence number: the log is dense, so "slot n is taken" is
+   * monotone and a search over `_id` lookups finds the end, galloping from
+   * the last known position.
+   */
+  async tail(): Promise<number> {
+    const taken = async (seq: number) => (await this.events.exists({ _id: eventId(seq) })) !== null;
+    const from = this.next ?? 0;
+    if (!(await taken(from))) {
+      if (from === 0 || (await taken(from - 1))) return from;
+      this.next = null; // the hint is past the end (a store reset under us): search from the start
+      return this.tail();
+    }
+    let step = 1;
+    while (await taken(from + step)) step *= 2;
+    let low = from + step / 2; // taken (or `from` itself)
+    let high = from + step;
+    if (step === 1) low = from;
+    while (high - low > 1) {
+      const mid = Math.floor((low + high) / 2);
+      if (await taken(mid)) low = mid;
+      else high = mid;
+    }
+    return high;
+  }
+}
+
+function eventId(seq: number): string {
+  return `e:${seq}`;
+}
+
+function pageOf(seq: number): number {
+  return Math.floor(seq / EVENTS_PER_PAGE);
+}
+
+export function emptyStatsState(): RefundStatsState {
+  return {
+    seq: -1,
+    counts: Object.fromEntries(REFUND_STATUSES.map((status) => [status, 0])) as Record<RefundStatus, number>,
+    totals: {},
+    processingSumMs: 0,
+    processingCount: 0,
+    pending: [],
+    withFailures: [],
+  };
+}
+
+/**
+ * The reading side: the fold of the log, kept in memory and brought up to date
+ * before each answer by reading the log from where it stopped (usually one
+ * equality read of its last page). A new process starts from the latest
+ * snapshot.
+ */
+export class RefundStats {
+  private readonly events: Model<RefundEventRecord>;
+  private readonly snapshots: Model<SnapshotRecord>;
+  private seq = -1;
+  private counts = emptyStatsState().counts;
+  private readonly totals = new Map<string, { currency: Currency; amount: bigint; count: number }>();
+  private processingSumMs = 0;
+  private processingCount = 0;
+  private readonly pending = new Map<string, PendingEntry>();
+  /** The pending refunds ordered by (createdAt, refundId): the pending list's order. */
+  private readonly pendingOrder: { createdAt: number; refundId: string }[] = [];
+  private readonly withFailures = new Set<string>();
+  /** Per refund seen since this process started: its latest event and the status it left. Not snapshotted. */
+  private readonly latest = new Map<string, { version: number; status: RefundStatus }>();
+  private recentKeys = new Set<string>();
+  private gapSince: { seq: number; at: number } | null = null;
+  private loaded = false;
+  private running: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+  private sinceSnapshot = 0;
+  private pageReadAt = 0;
+
+  constructor(
+    connection: Connection,
+    private readonly options: { now?: () => number } = {},
+  ) {
+    this.events = refundEventModel(connection);
+    this.snapshots = snapshotModel(connection);
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /**
+   * Brings the fold up to at least every change that was in the log when this
+   * was called (read-your-writes), at the cost of one equality read of the
+   * log's last page. Callers arriving while a read runs share the next one, so
+   * any number of concurrent requests cause at most two reads in a row.
+   */
+  async fresh(): Promise<this> {
+    if (!this.queued) {
+      const before = this.running ?? Promise.resolve();
+      const run: Promise<void> = before
+        .catch(() => undefined)
+        .then(() => {
+          this.queued = undefined;
+          this.running = run;
+          return this.refresh();
+        })
+        .finally(() => {
+          if (this.running === run) this.running = undefined;
+        });
+      this.queued = run;
+    }
+    await this.queued;
+    return this;
+  }
+
+  /**
+   * Reads the log up to its end now. The usual case, nothing or a few new
+   * events, costs one `_id` lookup per event plus one that finds nothing; a
+   * longer run, or a missing event while a page read is due (to see holes),
+   * reads whole pages.
+   */
+  private async refresh(): Promise<void> {
+    if (!this.loaded) {
+      await this.loadSnapshot();
+      this.loaded = true;
+    }
+    for (let i = 0; i < SINGLE_READS; i += 1) {
+      const doc = await this.events.findById(eventId(this.seq + 1)).lean();
+      if (!doc) {
+        if (this.now() - this.pageReadAt < PAGE_READ_EVERY_MS) return this.maybeSnapshot();
+        break;
+      }
+      this.apply(doc);
+    }
+    await this.readPages();
+    await this.maybeSnapshot();
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (this.sinceSnapshot >= SNAPSHOT_EVERY) await this.saveSnapshot().catch(() => undefined);
+  }
+
+  private async readPages(): Promise<void> {
+    this.pageReadAt = this.now();
+    // Far behind (a new process, a bulk load): read several pages at once, fold them in order.
+    const prefetched = new Map<number, Promise<RefundEventRecord[]>>();
+    const pageDocs = (page: number) => {
+      for (let ahead = page; ahead < page + PAGES_AHEAD; ahead += 1) {
+        if (prefetched.has(ahead)) continue;
+        const read: Promise<RefundEventRecord[]> = this.events.find({ page: ahead }).lean().exec(); // a promise: a query re-runs on every then
+        read.catch(() => undefined); // a read ahead that is never used must not be an unhandled rejection
+        prefetched.set(ahead, read);
+      }
+      const docs = prefetched.get(page)!;
+      prefetched.delete(page);
+      return docs;
+    };
+    let full = 0;
+    for (;;) {
+      const page = pageOf(this.seq + 1);
+      // Only once a page came back full is the next one likely to exist: near the end, one read at a time.
+      const docs = full > 0 ? await pageDocs(page) : await this.events.find({ page }).lean();
+      full = docs.length === EVENTS_PER_PAGE ? full + 1 : 0;
+      const bySeq = new Map(docs.map((doc) => [doc.seq, doc]));
+      const highest = docs.reduce((max, doc) => Math.max(max, doc.seq), -1);
+      let stalled = false;
+      while (pageOf(this.seq + 1) === page) {
+        const next = this.seq + 1;
+        const doc = bySeq.get(next);
+        if (doc) {
+          this.apply(doc);
+          continue;
+        }
+        const holeBeforeMore = highest > next || (next % EVENTS_PER_PAGE === EVENTS_PER_PAGE - 1 && (await this.events.exists({ page: page + 1 })) !== null);
+        if (!holeBeforeMore) {
+          stalled = true; // the end of the log
+          break;
+        }
+        if (this.gapSince?.seq !== next) this.gapSince = { seq: next, at: this.now() };
+        if (this.now() - this.gapSince.at < GAP_GRACE_MS) {
+          stalled = true;
+          break;
+        }
+        this.seq = next; // a hole that stayed open: skip it
+      }
+      if (stalled) break;
+    }
+  }
+
+  private apply(doc: RefundEventRecord): void {
+    this.seq = doc.seq;
+    this.sinceSnapshot += 1;
+    if (this.recentKeys.has(doc.key)) return; // the same change appended twice (only without the unique index)
+    this.recentKeys.add(doc.key);
+    if (this.recentKeys.size > 50_000) this.recentKeys = new Set([...this.recentKeys].slice(-25_000));
+    const seen = this.latest.get(doc.refundId);
+    this.latest.set(doc.refundId, { version: doc.seq, status: doc.kind === 'notificationFailure' ? (seen?.status ?? doc.to) : doc.to });
+    if (doc.kind === 'notificationFailure') {
+      this.withFailures.add(doc.refundId);
+      const entry = this.pending.get(doc.refundId);
+      if (entry) entry.version = doc.seq;
+      return;
+    }
+    if (doc.from) {
+      this.counts[doc.from] -= 1;
+      if (doc.from === 'pending_approval') this.removePending(doc.refundId);
+    }
+    this.counts[doc.to] += 1;
+    if (doc.to === 'pending_approval') this.addPending(doc.refundId, { createdAt: new Date(doc.createdAt).getTime(), requestedAt: new Date(doc.requestedAt).getTime(), version: doc.seq });
+    if (doc.to === 'completed') {
+      const key = currencyKey(doc.currency);
+      const total = this.totals.get(key) ?? { currency: currencyOf(doc.currency), amount: 0n, count: 0 };
+      total.amount += parseAmount(doc.amount);
+      total.count += 1;
+      this.totals.set(key, total);
+      if (typeof doc.processingTimeMs === 'number') {
+        this.processingSumMs += doc.processingTimeMs;
+        this.processingCount += 1;
+      }
+    }
+  }
+
+  private addPending(refundId: string, entry: PendingEntry): void {
+    if (this.pending.has(refundId)) return;
+    this.pending.set(refundId, entry);
+    const item = { createdAt: entry.createdAt, refundId };
+    const last = this.pendingOrder[this.pendingOrder.length - 1];
+    if (!last || compareOrder(last, item) < 0) this.pendingOrder.push(item); // the usual case: the newest refund
+    else this.pendingOrder.splice(lowerBound(this.pendingOrder, item), 0, item);
+  }
+
+  private removePending(refundId: string): void {
+    const entry = this.pending.get(refundId);
+    if (!entry) return;
+    this.pending.delete(refundId);
+    const index = lowerBound(this.pendingOrder, { createdAt: entry.createdAt, refundId });
+    if (this.pendingOrder[index]?.refundId === refundId) this.pendingOrder.splice(index, 1);
+  }
+
+  // --- answers -------------------------------------------------------------
+
+  countsByStatus(): Record<RefundStatus, number> {
+    return { ...this.counts };
+  }
+
+  completedTotals(): { currency: Currency; amount: string; count: number }[] {
+    return [...this.totals.values()].map(({ currency, amount, count }) => ({ currency, amount: amount.toString(), count }));
+  }
+
+  averageProcessingTimeMs(): number | null {
+    return this.processingCount > 0 ? Math.round(this.processingSumMs / this.processingCount) : null;
+  }
+
+  oldestPendingRequestedAt(): Date | null {
+    let oldest: number | null = null;
+    for (const { requestedAt } of this.pending.values()) if (oldest === null || requestedAt < oldest) oldest = requestedAt;
+    return oldest === null ? null : new Date(oldest);
+  }
+
+  /** Pending refund ids in list order (oldest first), starting after `after`. */
+  pendingAfter(after: { createdAt: number; refundId: string } | null, count: number): { createdAt: number; refundId: string }[] {
+    const start = after ? upperBound(this.pendingOrder, after) : 0;
+    return this.pendingOrder.slice(start, start + count);
+  }
+
+  /** The latest event about a refund this process has folded (its version and the status it left), if any. */
+  latestOf(refundId: string): { version: number; status: RefundStatus } | undefined {
+    return this.latest.get(refundId);
+  }
+
+  /** The version of a pending refund (see PendingEntry.version); undefined when it is not pending. */
+  pendingVersion(refundId: string): number | undefined {
+    return this.pending.get(refundId)?.version;
+  }
+
+  pendingCount(): number {
+    return this.pending.size;
+  }
+
+  mayHaveNotificationFailures(refundId: string): boolean {
+    return this.withFailures.has(refundId);
+  }
+
+  // --- snapshots -----------------------------------------------------------
+
+  state(): RefundStatsState {
+    return {
+      seq: this.seq,
+      counts: this.countsByStatus(),
+      totals: Object.fromEntries([...this.totals].map(([key, { currency, amount, count }]) => [key, { currency, amount: amount.toString(), count }])),
+      processingSumMs: this.processingSumMs,
+      processingCount: this.processingCount,
+      pending: [...this.pending].map(([refundId, { createdAt, requestedAt }]) => [refundId, createdAt, requestedAt]),
+      withFailures: [...this.withFailures],
+    };
+  }
+
+  private restore(state: RefundStatsState): void {
+    this.seq = state.seq;
+    this.counts = { ...emptyStatsState().counts, ...state.counts };
+    this.totals.clear();
+    for (const [key, { currency, amount, count }] of Object.entries(state.totals)) this.totals.set(key, { currency, amount: BigInt(amount), count });
+    this.processingSumMs = state.processingSumMs;
+    this.processingCount = state.processingCount;
+    this.pending.clear();
+    this.pendingOrder.length = 0;
+    for (const [refundId, createdAt, requestedAt] of state.pending) this.pending.set(refundId, { createdAt, requestedAt, version: state.seq });
+    this.pendingOrder.push(...[...this.pending].map(([refundId, { createdAt }]) => ({ createdAt, refundId })).sort(compareOrder));
+    this.withFailures.clear();
+    for (const refundId of state.withFailures) this.withFailures.add(refundId);
+  }
+
+  private async loadSnapshot(): Promise<void> {
+    const pointer = await this.snapshots.findById(LATEST).lean();
+    const snapshot = pointer ? await this.snapshots.findById(snapshotId(pointer.seq)).lean() : null;
+    if (snapshot) this.restore(JSON.parse(snapshot.state) as RefundStatsState);
+  }
+
+  /** Saves the fold so far; any reader may, and the latest pointer only has to be a valid snapshot, not the newest. */
+  async saveSnapshot(): Promise<void> {
+    await saveStatsSnapshot(this.snapshots, this.state());
+    this.sinceSnapshot = 0;
+  }
+}
+
+/** Stores a fold of the log up to `state.seq` and points new readers at it. */
+async function saveStatsSnapshot(snapshots: Model<SnapshotRecord>, state: RefundStatsState): Promise<void> {
+  try {
+    await snapshots.create({ _id: snapshotId(state.seq), seq: state.seq, state: JSON.stringify(state), at: new Date() });
+  } catch (error) {
+    if (!isDuplicateKey(error)) throw error;
+  }
+  await snapshots.replaceOne({ _id: LATEST }, { _id: LATEST, seq: state.seq, state: '', at: new Date() }, { upsert: true });
+}
+
+/**
+ * For `npm run migrate` on a store that has refunds from before the log: one
+ * full read of the records, saved as the snapshot the log continues from. Does
+ * nothing once the log or a snapshot exists.
+ */
+export async function seedStatsFromRecords(
+  connection: Connection,
+  records: AsyncIterable<{ refundId: string; refundStatus: RefundStatus; createdAt: Date; requestedAt: Date; amount: string; currency: Currency; processingTimeMs: number | null }>,
+): Promise<number> {
+  const snapshots = snapshotModel(connection);
+  if ((await snapshots.exists({ _id: LATEST })) || (await refundEventModel(connection).exists({ _id: eventId(0) }))) return 0;
+  const state = emptyStatsState();
+  const totals = new Map<string, { currency: Currency; amount: bigint; count: number }>();
+  let seeded = 0;
+  for await (const record of records) {
+    seeded += 1;
+    state.counts[record.refundStatus] += 1;
+    if (record.refundStatus === 'pending_approval') state.pending.push([record.refundId, record.createdAt.getTime(), record.requestedAt.getTime()]);
+    if (record.refundStatus === 'completed') {
+      const key = currencyKey(record.currency);
+      const total = totals.get(key) ?? { currency: currencyOf(record.currency), amount: 0n, count: 0 };
+      total.amount += parseAmount(record.amount);
+      total.count += 1;
+      totals.set(key, total);
+      if (typeof record.processingTimeMs === 'number') {
+        state.processingSumMs += record.processingTimeMs;
+        state.processingCount += 1;
+      }
+    }
+  }
+  if (seeded === 0) return 0;
+  state.totals = Object.fromEntries([...totals].map(([key, { currency, amount, count }]) => [key, { currency, amount: amount.toString(), count }]));
+  await saveStatsSnapshot(snapshots, state);
+  return seeded;
+}
+
+function snapshotId(seq: number): string {
+  return `s:${seq}`;
+}
+
+function currencyOf(currency: Currency): Currency {
+  return { symbol: currency.symbol, decimals: currency.decimals, tokenAddress: currency.tokenAddress ?? null };
+}
+
+function compareOrder(a: { createdAt: number; refundId: string }, b: { createdAt: number; refundId: string }): number {
+  return a.createdAt - b.createdAt || (a.refundId < b.refundId ? -1 : a.refundId > b.refundId ? 1 : 0);
+}
+
+function lowerBound(items: { createdAt: number; refundId: string }[], item: { createdAt: number; refundId: string }): number {
+  let low = 0;
+  let high = items.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (compareOrder(items[mid]!, item) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+function upperBound(items: { createdAt: number; refundId: string }[], item: { createdAt: number; refundId: string }): number {
+  let low = 0;
+  let high = items.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (compareOrder(items[mid]!, item) <= 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}

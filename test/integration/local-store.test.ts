@@ -1,0 +1,53 @@
+import mongoose from 'mongoose';
+import { localStore, startLocalServices } from '../../src/dev/services';
+import { uniqueMongoUri } from '../support/services';
+
+/**
+ * The MongoDB-compatible store the local services start: FerretDB over
+ * PostgreSQL by default, over SQLite with LOCAL_STORE=sqlite. The test run
+ * itself uses the default; this starts a second, SQLite-backed set.
+ */
+describe('local store backends', () => {
+  test('LOCAL_STORE names the backend; anything else is refused', () => {
+    expect(localStore({})).toBe('postgresql');
+    expect(localStore({ LOCAL_STORE: 'sqlite' })).toBe('sqlite');
+    expect(() => localStore({ LOCAL_STORE: 'mysql' })).toThrow(/LOCAL_STORE must be postgresql or sqlite/);
+  });
+
+  test('on PostgreSQL, finds by _id and by an indexed field are index scans (the wrapper\'s GIN indexes)', async () => {
+    expect(localStore()).toBe('postgresql');
+    const connection = await mongoose.createConnection(uniqueMongoUri('store')).asPromise();
+    try {
+      const collection = connection.db!.collection('probe');
+      await collection.insertMany(Array.from({ length: 3_000 }, (_, i) => ({ _id: `k${i}` as never, owner: `o${i % 300}`, other: `x${i}` })));
+      await collection.createIndex({ owner: 1 });
+      const planOf = async (filter: Record<string, unknown>) => JSON.stringify((await connection.db!.command({ explain: { find: 'probe', filter } })).queryPlanner);
+      // The wrapper mirrors indexes once a second.
+      const deadline = Date.now() + 15_000;
+      while (!(await planOf({ owner: 'o7' })).includes('prorata_gin_') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+      expect(await planOf({ owner: 'o7' })).toContain('prorata_gin_');
+      expect(await planOf({ _id: 'k42' })).toContain('prorata_gin_');
+      expect(await planOf({ other: 'x42' })).not.toContain('prorata_gin_'); // not indexed in MongoDB terms: not mirrored
+      expect(await collection.countDocuments({ owner: 'o7' })).toBe(10);
+    } finally {
+      await connection.db!.dropDatabase();
+      await connection.close();
+    }
+  });
+
+  test('the SQLite fallback starts and serves reads and writes', async () => {
+    const services = await startLocalServices({ store: 'sqlite', log: () => undefined });
+    try {
+      expect(services.store).toMatch(/^SQLite /);
+      const connection = await mongoose.createConnection(services.mongoUri).asPromise();
+      try {
+        await connection.db!.collection('roundtrip').insertOne({ _id: 'a' as never, amount: '1' });
+        expect(await connection.db!.collection('roundtrip').findOne({ _id: 'a' as never })).toEqual({ _id: 'a', amount: '1' });
+      } finally {
+        await connection.close();
+      }
+    } finally {
+      await services.stop();
+    }
+  }, 120_000);
+});

@@ -1,0 +1,116 @@
+import mongoose, { type Connection } from 'mongoose';
+import { migrate } from '../../src/persistence/migrate';
+import { RefundEventLog, RefundStats, refundEventModel, type RefundEventInput } from '../../src/persistence/refund-events';
+import { RefundRepository } from '../../src/persistence/refund-repository';
+import { refundModel } from '../../src/persistence/refund-model';
+import { refundView } from '../support/fixtures';
+import { uniqueMongoUri } from '../support/services';
+
+/**
+ * The event log behind statistics, status counts and the pending list, on the
+ * real MongoDB-protocol server: appends from several processes stay dense and
+ * single, and the fold equals a recount of the records.
+ */
+describe('refund event log and its fold', () => {
+  let connection: Connection;
+
+  beforeEach(async () => {
+    connection = await mongoose.createConnection(uniqueMongoUri('events')).asPromise();
+    await migrate(connection);
+  });
+  afterEach(async () => {
+    await connection.db?.dropDatabase();
+    await connection.close();
+  });
+
+  const event = (key: string, overrides: Partial<RefundEventInput> = {}): RefundEventInput => ({
+    key,
+    kind: 'created',
+    refundId: key,
+    from: null,
+    to: 'pending_approval',
+    createdAt: new Date(),
+    requestedAt: new Date(),
+    amount: '1',
+    currency: { symbol: 'ETH', decimals: 18, tokenAddress: null },
+    processingTimeMs: null,
+    ...overrides,
+  });
+
+  test('writers in separate processes share one dense sequence; a change appended twice is kept once', async () => {
+    const writers = [new RefundEventLog(connection), new RefundEventLog(connection), new RefundEventLog(connection)];
+    await Promise.all(writers.flatMap((writer, w) => Array.from({ length: 12 }, (_, i) => writer.append(event(`w${w}-${i}`)))));
+    await writers[1]!.append(event('w0-3')); // a retried activity
+
+    const docs = await refundEventModel(connection).find({}).lean();
+    expect(docs).toHaveLength(36);
+    expect(docs.map((doc) => doc.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 36 }, (_, i) => i));
+    expect(new Set(docs.map((doc) => doc.key)).size).toBe(36);
+    expect(await new RefundEventLog(connection).tail()).toBe(36);
+  });
+
+  test('the fold equals a recount of the records, and a new reader resumes from a snapshot', async () => {
+    const refunds = new RefundRepository(connection);
+    const views = Array.from({ length: 6 }, (_, i) => refundView({ amount: String(10 ** 18 + i) }));
+    for (const view of views) await refunds.create(view, null);
+    const at = (status: string, i: number) => ({ status, at: new Date(Date.now() + i).toISOString(), by: 'admin-1' }) as never;
+    await refunds.transition(views[0]!.refundId, at('rejected', 1));
+    await refunds.transition(views[1]!.refundId, at('approved', 2));
+    await refunds.transition(views[1]!.refundId, at('processing', 3));
+    const completed = at('completed', 4);
+    await refunds.transition(views[1]!.refundId, completed, { processingTimeMs: 4_000 });
+    await refunds.transition(views[1]!.refundId, completed, { processingTimeMs: 4_000 }); // replayed: no second event
+    await refunds.addNotificationFailure(views[2]!.refundId, { eventId: 'evt_1', channel: 'email', recipient: 'finance', error: 'down', at: new Date().toISOString() });
+
+    const stats = await new RefundStats(connection).fresh();
+    const records = await refundModel(connection).find({}).lean();
+    const recount = Object.fromEntries(['pending_approval', 'approved', 'processing', 'completed', 'rejected', 'cancelled', 'failed'].map((s) => [s, records.filter((r) => r.refundStatus === s).length]));
+    expect(stats.countsByStatus()).toEqual(recount);
+    expect(stats.completedTotals()).toEqual([{ currency: { symbol: 'ETH', decimals: 18, tokenAddress: null }, amount: String(10 ** 18 + 1), count: 1 }]);
+    expect(stats.averageProcessingTimeMs()).toBe(4_000);
+    const pendingIds = records
+      .filter((r) => r.refundStatus === 'pending_approval')
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a._id < b._id ? -1 : 1))
+      .map((r) => r._id);
+    expect(stats.pendingAfter(null, 100).map((entry) => entry.refundId)).toEqual(pendingIds);
+    expect(stats.mayHaveNotificationFailures(views[2]!.refundId)).toBe(true);
+    expect(stats.mayHaveNotificationFailures(views[3]!.refundId)).toBe(false);
+
+    await stats.saveSnapshot();
+    await refunds.transition(views[3]!.refundId, at('cancelled', 5));
+    const resumed = await new RefundStats(connection).fresh();
+    expect(resumed.countsByStatus()).toEqual({ ...recount, pending_approval: recount.pending_approval! - 1, cancelled: 1 });
+    expect((await stats.fresh()).countsByStatus()).toEqual(resumed.countsByStatus());
+  });
+
+  test('a reader far behind (a bulk load) catches up across many pages', async () => {
+    const total = 7 * 100 + 37;
+    await new RefundEventLog(connection).appendMany(Array.from({ length: total }, (_, i) => event(`bulk-${i}`)));
+    const stats = await new RefundStats(connection).fresh();
+    expect(stats.countsByStatus().pending_approval).toBe(total);
+    expect(stats.pendingAfter(null, 3).map((entry) => entry.refundId)).toHaveLength(3);
+    await new RefundEventLog(connection).append(event('one-more'));
+    expect((await stats.fresh()).countsByStatus().pending_approval).toBe(total + 1);
+  });
+
+  test('a hole in the sequence holds the fold back, then is skipped once it stays open', async () => {
+    let now = 1_000_000;
+    const events = refundEventModel(connection);
+    const doc = (seq: number) => ({ ...event(`k${seq}`), _id: `e:${seq}`, seq, page: 0 });
+    await events.insertMany([doc(0), doc(2)]);
+    const stats = new RefundStats(connection, { now: () => now });
+    expect((await stats.fresh()).countsByStatus().pending_approval).toBe(1);
+    now += 60_000;
+    expect((await stats.fresh()).countsByStatus().pending_approval).toBe(2);
+  });
+
+  test('migrate folds records from before the log into its first snapshot', async () => {
+    const view = refundView();
+    await refundModel(connection).create({ ...view, _id: view.refundId, runId: null, notificationFailures: undefined } as never);
+    await connection.db!.collection('refundstatsnapshots').deleteMany({});
+    const report = await migrate(connection);
+    expect(report.seededStats).toBe(1);
+    expect((await new RefundStats(connection).fresh()).countsByStatus().pending_approval).toBe(1);
+    expect((await migrate(connection)).seededStats).toBe(0);
+  });
+});
