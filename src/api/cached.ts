@@ -22,6 +22,11 @@ export class Cached<T> {
     return this.current.value;
   }
 
+  /** Forget the value: the next caller waits for a fresh one (after a change this process made itself). */
+  invalidate(): void {
+    this.current = undefined;
+  }
+
   private refresh(): Promise<T> {
     if (!this.inFlight) {
       const startedAt = this.now();

@@ -208,6 +208,7 @@ export async function ensureTimeSkippingServer(log: (line: string) => void = con
   } finally {
     fs.rmSync(tmpDir, { recursive: true, force: true });
   }
+}
 
 export const POSTGRES_MAJOR = 15;
 const POSTGRES_PACKAGE = `postgresql-${POSTGRES_MAJOR}`;

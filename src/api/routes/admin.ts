@@ -37,12 +37,14 @@ export const adminHandlers = {
 
   async pauseSweep({ body, caller }, services) {
     await services.sweep.pause(`paused by ${caller.sub}: ${body.note}`);
-    return { body: await sweepStatusWithin(services) };
+    services.health.schedule.invalidate();
+    return { body: await services.health.schedule.get() };
   },
 
   async unpauseSweep({ body, caller }, services) {
     await services.sweep.unpause(body.note ? `unpaused by ${caller.sub}: ${body.note}` : `unpaused by ${caller.sub}`);
-    return { body: await sweepStatusWithin(services) };
+    services.health.schedule.invalidate();
+    return { body: await services.health.schedule.get() };
   },
 
   async getConsoleSettings({ caller }, services) {
