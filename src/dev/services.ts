@@ -46,7 +46,20 @@ export interface LocalServices {
   /** What the MongoDB-compatible store runs on, e.g. "PostgreSQL 127.0.0.1:55432". */
   store: string;
   chainUrl: string;
+  /** For fault campaigns (npm run chaos): crash a service and start it again on its port and data, or freeze it. */
+  controls: ServiceControls;
   stop(): Promise<void>;
+}
+
+export type ServiceName = 'temporal' | 'store' | 'anvil';
+
+export interface ServiceControls {
+  /** SIGKILL to the service (and its watchdog): what a power cut or the OOM killer does. */
+  crash(name: ServiceName): Promise<void>;
+  /** Starts a crashed service again, with the same port and data. */
+  restart(name: ServiceName): Promise<void>;
+  /** SIGSTOP (true) or SIGCONT (false): a service that accepts connections and never answers. */
+  freeze(name: ServiceName, frozen: boolean): void;
 }
 
 interface Started {
@@ -82,31 +95,54 @@ export async function startLocalServices(options: LocalServicesOptions = {}): Pr
   };
 
   let storeDescription = `SQLite ${path.join(dataDir, 'mongo')}`;
+  const byName: Record<ServiceName, Started[]> = { temporal: [], store: [], anvil: [] };
+  const startStore = async (): Promise<Started[]> => {
+    let backend: string[];
+    const parts: Started[] = [];
+    if (postgresBin) {
+      parts.push(await startPostgres(postgresBin, ports.postgres, options, dataDir, logDir, log));
+      backend = ['-postgresql-url', `postgres://postgres@127.0.0.1:${ports.postgres}/postgres`];
+      storeDescription = `PostgreSQL 127.0.0.1:${ports.postgres}`;
+    } else {
+      backend = ['-data-dir', path.join(dataDir, 'mongo')];
+    }
+    parts.push(await startFerretdb(ferretdb, ports.mongo, backend, storeDescription, options, logDir, log));
+    return parts;
+  };
+  const starters: Record<ServiceName, () => Promise<Started[]>> = {
+    temporal: async () => [await startTemporal(temporalCli, ports.temporal, ports.temporalUi, options, dataDir, logDir, log)],
+    anvil: async () => [await startAnvil(ports.anvil, options, dataDir, logDir, log)],
+    store: startStore,
+  };
   try {
-    const startStore = async () => {
-      let backend: string[];
-      if (postgresBin) {
-        const postgres = await startPostgres(postgresBin, ports.postgres, options, dataDir, logDir, log);
-        started.push(postgres);
-        backend = ['-postgresql-url', `postgres://postgres@127.0.0.1:${ports.postgres}/postgres`];
-        storeDescription = `PostgreSQL 127.0.0.1:${ports.postgres}`;
-      } else {
-        backend = ['-data-dir', path.join(dataDir, 'mongo')];
-      }
-      return startFerretdb(ferretdb, ports.mongo, backend, storeDescription, options, logDir, log);
-    };
-    const [temporal, anvil, mongo] = await Promise.all([
-      startTemporal(temporalCli, ports.temporal, ports.temporalUi, options, dataDir, logDir, log),
-      startAnvil(ports.anvil, options, dataDir, logDir, log),
-      startStore(),
-    ]);
+    const [temporal, anvil, store] = await Promise.all([starters.temporal(), starters.anvil(), starters.store()]);
+    Object.assign(byName, { temporal, anvil, store });
     // Stopped in reverse: FerretDB before PostgreSQL.
-    started.unshift(temporal, anvil);
-    started.push(mongo);
+    started.push(...temporal, ...anvil, ...store);
   } catch (error) {
     await stopAll();
     throw error;
   }
+
+  const signalGroup = (name: ServiceName, signal: NodeJS.Signals) => {
+    for (const { process: managed } of byName[name]) if (managed?.child.pid) process.kill(-managed.child.pid, signal);
+  };
+  const controls: ServiceControls = {
+    async crash(name) {
+      const parts = byName[name];
+      signalGroup(name, 'SIGKILL');
+      await Promise.all(parts.map((part) => part.process?.exited));
+    },
+    async restart(name) {
+      const fresh = await starters[name]();
+      for (const part of byName[name]) started.splice(started.indexOf(part), 1);
+      byName[name] = fresh;
+      started.push(...fresh);
+    },
+    freeze(name, frozen) {
+      signalGroup(name, frozen ? 'SIGSTOP' : 'SIGCONT');
+    },
+  };
 
   return {
     temporalAddress: `127.0.0.1:${ports.temporal}`,
@@ -114,6 +150,7 @@ export async function startLocalServices(options: LocalServicesOptions = {}): Pr
     mongoUri: `mongodb://127.0.0.1:${ports.mongo}/web3db`,
     store: storeDescription,
     chainUrl: `http://127.0.0.1:${ports.anvil}`,
+    controls,
     stop: stopAll,
   };
 }
@@ -221,9 +258,9 @@ async function startPostgres(binDir: string, port: number, options: LocalService
     plan_cache_mode: 'force_custom_plan',
     shared_buffers: '256MB',
     max_connections: '200',
-    // Like Temporal's SQLite with synchronous=NORMAL: a crash can lose the last moments, never corrupts.
-    synchronous_commit: 'off',
-    ...(durable ? {} : { fsync: 'off', full_page_writes: 'off' }),
+    // Throw-away test data may lose its last moments in a crash; a persistent store keeps every write it
+    // acknowledged, as the payout ledger needs (a transaction signed and recorded must not be forgotten).
+    ...(durable ? {} : { synchronous_commit: 'off', fsync: 'off', full_page_writes: 'off' }),
   };
   const [command, prefix] = runAs(path.join(binDir, 'postgres'));
   const args = [...prefix, '-D', clusterDir, '-p', String(port), ...Object.entries(settings).flatMap(([key, value]) => ['-c', `${key}=${value}`])];

@@ -77,11 +77,11 @@ export class SweepControl {
 
   /** Stops the scheduled runs (a trigger still runs one). The note is the schedule's own, so it survives deploys (see ensureSweepSchedule). */
   async pause(note: string): Promise<void> {
-    await this.client.withDeadline(Date.now() + 10_000, () => this.client.schedule.getHandle(this.scheduleId).pause(note));
+    await this.client.withDeadline(Date.now() + 10_000, () => this.client.schedule.getHandle(this.scheduleId).pause(scheduleNote(note)));
   }
 
   async unpause(note: string): Promise<void> {
-    await this.client.withDeadline(Date.now() + 10_000, () => this.client.schedule.getHandle(this.scheduleId).unpause(note));
+    await this.client.withDeadline(Date.now() + 10_000, () => this.client.schedule.getHandle(this.scheduleId).unpause(scheduleNote(note)));
   }
 
   async status(): Promise<SweepStatus> {
@@ -100,4 +100,17 @@ export class SweepControl {
       return { ...base, paused: null, note: null, nextRunAt: null, error: message };
     }
   }
+}
+
+/** Temporal refuses a schedule note over 1000 bytes: a longer one is cut, and says so. */
+const SCHEDULE_NOTE_BYTES = 1000;
+
+export function scheduleNote(note: string): string {
+  if (Buffer.byteLength(note) <= SCHEDULE_NOTE_BYTES) return note;
+  let kept = '';
+  for (const character of note) {
+    if (Buffer.byteLength(kept + character) > SCHEDULE_NOTE_BYTES - 3) break;
+    kept += character;
+  }
+  return `${kept}...`;
 }

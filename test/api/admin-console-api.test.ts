@@ -206,6 +206,17 @@ describe('admin console: the API side', () => {
       expect(unpaused.body.nextRunAt).toEqual(expect.any(String));
     });
 
+    test('the longest note the API takes fits in the schedule, with the admin\'s id before it', async () => {
+      await ensureSweepSchedule(api.client, { taskQueue: api.config.temporal.taskQueue, intervalMs: 3_600_000 });
+      const longest = 'n'.repeat(1000);
+      const paused = await post('pause', { note: longest });
+      expect(paused.status).toBe(200);
+      expect(paused.body.note).toMatch(/^paused by console-admin: n+/);
+      expect(paused.body.note.length).toBeLessThanOrEqual(1000);
+      const unpaused = await post('unpause', { note: longest });
+      expect(unpaused.status).toBe(200);
+    });
+
     test('a repeated pause with the same Idempotency-Key is answered once', async () => {
       const send = () => api.request('POST', '/api/refunds/pro-rata/sweep/pause', { token: admin, body: { note: 'twice' }, headers: { 'Idempotency-Key': 'console-pause-1' } });
       const first = await send();

@@ -31,6 +31,8 @@ export interface HttpReceiver {
   waitFor(predicate: (request: ReceivedRequest) => boolean, timeoutMs?: number): Promise<ReceivedRequest>;
   /** Answers the next `n` requests with `status` (default 500) instead of the default answer. */
   failNext(n: number, status?: number): void;
+  /** While on, answers every request with `status` (default 500): an outage of the receiver. */
+  failAll(on: boolean, status?: number): void;
   /** Forgets the requests received so far and any pending failNext. */
   reset(): void;
   close(): Promise<void>;
@@ -41,6 +43,7 @@ export async function startHttpReceiver(): Promise<HttpReceiver> {
   const requests: ReceivedRequest[] = [];
   const events = new EventEmitter();
   let failures: { remaining: number; status: number } = { remaining: 0, status: 500 };
+  let outage: number | null = null;
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -51,7 +54,10 @@ export async function startHttpReceiver(): Promise<HttpReceiver> {
       const path = url.split('?')[0] ?? '/';
       let status: number;
       let responseBody: string;
-      if (failures.remaining > 0) {
+      if (outage !== null) {
+        status = outage;
+        responseBody = JSON.stringify({ error: 'outage injected by the test receiver' });
+      } else if (failures.remaining > 0) {
         failures.remaining -= 1;
         status = failures.status;
         responseBody = JSON.stringify({ error: 'failure injected by the test receiver' });
@@ -98,6 +104,9 @@ export async function startHttpReceiver(): Promise<HttpReceiver> {
     },
     failNext(n, status = 500) {
       failures = { remaining: n, status };
+    },
+    failAll(on, status = 500) {
+      outage = on ? status : null;
     },
     reset() {
       requests.length = 0;
