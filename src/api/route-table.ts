@@ -318,6 +318,8 @@ export interface HandlerInput<S extends RouteSpec> {
   body: Parsed<S, 'body'>;
   caller: S['access'] extends 'public' ? undefined : Caller;
   requestId: string;
+  /** The request's Idempotency-Key, when it sent one (POSTs). */
+  idempotencyKey?: string;
 }
 
 /** What a handler answers: the body, and a status when it differs from the route's success status. */

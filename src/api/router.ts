@@ -48,6 +48,7 @@ function endpoint(spec: RouteSpec, handler: GenericHandler, services: ApiService
       body: validate(spec.body, ctx.state.body === undefined ? {} : ctx.state.body, 'body'),
       caller,
       requestId: ctx.state.requestId,
+      idempotencyKey: typeof ctx.request.headers['idempotency-key'] === 'string' ? ctx.request.headers['idempotency-key'] : undefined,
     } as HandlerInput<RouteSpec>;
 
     const execute = async (): Promise<StoredResponse> => {

@@ -37,13 +37,26 @@ export interface TreasuryOptions {
 export async function connectTreasury(chain: Config['chain'], options: TreasuryOptions = {}): Promise<Treasury> {
   const chainId = expectedChainId(chain.network);
   const provider = connectProvider(chain.providerUrl, chainId, options.pollIntervalMs ?? 1000);
-  const actual = Number(await provider.send('eth_chainId', []));
+  let actual: number;
+  try {
+    actual = Number(await answerWithin(provider.send('eth_chainId', []), CHAIN_ID_TIMEOUT_MS, `${chain.providerUrl} did not answer eth_chainId within ${CHAIN_ID_TIMEOUT_MS} ms`));
+  } catch (error) {
+    provider.destroy();
+    throw error;
+  }
   if (actual !== chainId) {
     provider.destroy();
     throw new WrongNetworkError(chainId, actual);
   }
   const wallet = new Wallet(chain.treasuryPrivateKey, provider);
   return { provider, wallet, address: wallet.address, chainId, ...payoutSettings(chain, chainId, options) };
+}
+
+const CHAIN_ID_TIMEOUT_MS = 10_000;
+
+function answerWithin<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(timer));
 }
 
 export function payoutSettings(chain: Config['chain'], chainId: number, options: TreasuryOptions = {}): PayoutSettings {

@@ -10,6 +10,7 @@ const commands: Record<string, { describe: string; load: () => Promise<{ run(arg
   token: { describe: 'mint a local API token: --sub <id> --role <user|creator|admin> [--ttl 1h]', load: () => import('./token') },
   smoke: { describe: 'smoke-check a running deployment: --url <base> | --env=<name> [--token <admin JWT>]', load: () => import('./smoke') },
   load: { describe: 'load-test a running deployment: [--url <base>] [--duration=10m] [--rate=100] [--connections N]', load: () => import('./load') },
+  chaos: { describe: 'the fault campaign: refunds under kill -9, store and Temporal crashes, a frozen chain, failing receivers; exit 1 on any loss [--quick] [--refunds N] [--seed N]', load: () => import('./chaos') },
   reconcile: { describe: 'prove the books: record = workflow = chain for every refund, every treasury outflow signed by us [--since <date>] [--json]', load: () => import('./reconcile') },
   'docs:config': { describe: 'write the configuration tables and .env.example from the config schema (--check: only compare)', load: () => import('./config-docs') },
   contract: { describe: 'schemathesis against a local stack: the server keeps its OpenAPI contract [--max-examples N] [--seed N] [--only user,creator,admin,lifecycle]', load: () => import('./contract') },

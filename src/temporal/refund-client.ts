@@ -51,6 +51,15 @@ export interface RefundRunRef {
   refundId?: string;
 }
 
+/**
+ * `updateId`: Temporal answers a second update with the same id, on the same
+ * run, with the first one's outcome instead of running it again: a decision
+ * retried after its answer was lost is not refused as "already decided".
+ */
+export interface DecisionOptions {
+  updateId?: string;
+}
+
 export interface StartRefundRequest {
   subscriptionId: string;
   requestedBy: string;
@@ -190,20 +199,20 @@ export class RefundWorkflowClient {
     return this.withDeadline(() => this.handle(ref.subscriptionId, ref.runId).query(getRefundQuery));
   }
 
-  approve(ref: RefundRunRef, decision: ApproveDecision): Promise<RefundView> {
-    return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(approveRefundUpdate, { args: [addressed(decision, ref)] }));
+  approve(ref: RefundRunRef, decision: ApproveDecision, options: DecisionOptions = {}): Promise<RefundView> {
+    return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(approveRefundUpdate, { args: [addressed(decision, ref)], updateId: options.updateId }));
   }
 
-  reject(ref: RefundRunRef, decision: RejectDecision): Promise<RefundView> {
-    return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(rejectRefundUpdate, { args: [addressed(decision, ref)] }));
+  reject(ref: RefundRunRef, decision: RejectDecision, options: DecisionOptions = {}): Promise<RefundView> {
+    return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(rejectRefundUpdate, { args: [addressed(decision, ref)], updateId: options.updateId }));
   }
 
-  cancel(ref: RefundRunRef, decision: CancelDecision): Promise<RefundView> {
-    return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(cancelRefundUpdate, { args: [addressed(decision, ref)] }));
+  cancel(ref: RefundRunRef, decision: CancelDecision, options: DecisionOptions = {}): Promise<RefundView> {
+    return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(cancelRefundUpdate, { args: [addressed(decision, ref)], updateId: options.updateId }));
   }
 
-  retry(ref: RefundRunRef, decision: RetryDecision): Promise<RefundView> {
-    return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(retryPayoutUpdate, { args: [addressed(decision, ref)] }));
+  retry(ref: RefundRunRef, decision: RetryDecision, options: DecisionOptions = {}): Promise<RefundView> {
+    return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(retryPayoutUpdate, { args: [addressed(decision, ref)], updateId: options.updateId }));
   }
 
   /** Waits for the run to end; for tests and scripts. */

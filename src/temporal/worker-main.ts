@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createActivities } from '../../activities';
+import { WrongNetworkError } from '../chain/network';
 import { connectTreasury } from '../chain/treasury';
 import { loadConfigOrExit } from '../config';
 import { createLogger, type Logger } from '../logger';
@@ -25,16 +26,19 @@ async function main(): Promise<void> {
   logMetricsEndpoint(installTemporalRuntime(config, root), logger);
 
   const workerId = `${os.hostname()}:${process.pid}`;
+  // A dependency that is down at start (a restart during an incident) is waited for, not a reason to exit:
+  // a worker that dies here crash-loops under a supervisor, or stays dead without one.
   const [mongo, treasury, connection, client] = await Promise.all([
-    connectMongo(config.db.uri, root),
-    connectTreasury(config.chain),
-    connectWorkerConnection(config.temporal),
-    connectClient(config.temporal),
+    untilConnected('MongoDB', () => connectMongo(config.db.uri, root), logger),
+    untilConnected('the chain', () => connectTreasury(config.chain), logger),
+    untilConnected('Temporal', () => connectWorkerConnection(config.temporal), logger),
+    untilConnected('Temporal', () => connectClient(config.temporal), logger),
   ]);
   logger.info({ treasury: treasury.address, chainId: treasury.chainId, taskQueue: config.temporal.taskQueue, workerId }, 'worker connected');
-  await new TreasuryStore(mongo).recordAccount(treasury.chainId, treasury.address); // so the API can report the treasury without its key
+  // So the API can report the treasury without its key.
+  await untilConnected('MongoDB', () => new TreasuryStore(mongo).recordAccount(treasury.chainId, treasury.address), logger);
 
-  const schedule = await ensureSweepSchedule(client, { taskQueue: config.temporal.taskQueue, intervalMs: config.refunds.scheduleIntervalMs });
+  const schedule = await untilConnected('Temporal', () => ensureSweepSchedule(client, { taskQueue: config.temporal.taskQueue, intervalMs: config.refunds.scheduleIntervalMs }), logger);
   root.child({ component: 'Scheduler' }).info({ intervalMs: config.refunds.scheduleIntervalMs }, `sweep schedule ${schedule}`);
 
   const refundClient = new RefundWorkflowClient(client, refundPolicySettings(config));
@@ -57,6 +61,23 @@ async function main(): Promise<void> {
     treasury.provider.destroy();
     await flushSentry();
     logger.info('worker stopped');
+  }
+}
+
+/**
+ * Tries `connect` until it succeeds, backing off up to 15 s and logging each
+ * failure. A wrong chain is not waited out: it stops the worker at once.
+ */
+async function untilConnected<T>(what: string, connect: () => Promise<T>, logger: Logger): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await connect();
+    } catch (error) {
+      if (error instanceof WrongNetworkError) throw error;
+      const waitMs = Math.min(15_000, 500 * 2 ** Math.min(attempt, 5));
+      logger.warn({ dependency: what, attempt, retryInMs: waitMs, error: (error as Error).message.slice(0, 300) }, `${what} cannot be reached yet: waiting for it`);
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
   }
 }
 

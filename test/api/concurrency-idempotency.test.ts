@@ -1,4 +1,8 @@
+import { WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { IdempotencyKeys } from '../../src/persistence/idempotency-keys';
+import type { RefundView } from '../../src/domain/refund';
+import { RefundWorkflowClient, type DecisionOptions, type RefundRunRef } from '../../src/temporal/refund-client';
+import type { ApproveDecision } from '../../workflows/refund-messages';
 import { startApiStack, type ApiStack } from './support/api-stack';
 
 /** Duplicates, whether concurrent or retried, never make a second refund; Idempotency-Key replays the first answer. */
@@ -121,5 +125,29 @@ describe('concurrency and idempotency', () => {
 
     const racers = await Promise.all(Array.from({ length: 8 }, () => keys.claim(`${scope}-race`, 'body')));
     expect(racers.filter((outcome) => outcome.kind === 'claimed')).toHaveLength(1);
+  });
+
+  test('an approval whose answer was lost (Temporal went away) and is retried with its Idempotency-Key gets the first answer, not 409', async () => {
+    const { subscriptionId } = await api.insertSubscription({ userId });
+    const created = await requestRefund(subscriptionId);
+    expect(created.status).toBe(202);
+    const refundId = created.body.refundId as string;
+
+    // The first approval reaches the workflow, then the connection drops before the answer comes back.
+    class LosesAnswers extends RefundWorkflowClient {
+      override async approve(ref: RefundRunRef, decision: ApproveDecision, options?: DecisionOptions): Promise<RefundView> {
+        await super.approve(ref, decision, options);
+        throw new WorkflowUpdateRPCTimeoutOrCancelledError('the answer was lost', { cause: new Error('connection reset') });
+      }
+    }
+    const flaky = await api.app({ refundClient: new LosesAnswers(api.client, { taskQueue: api.config.temporal.taskQueue, autoApproveAfterMs: 3_600_000, penaltyBps: 0 }) });
+    const headers = { 'idempotency-key': `approve-${refundId}` };
+    const lost = await flaky.request('POST', `/api/refunds/pro-rata/${refundId}/approve`, { token: admin, body: { note: 'ok' }, headers });
+    expect(lost.status).toBe(503);
+
+    const retried = await api.request('POST', `/api/refunds/pro-rata/${refundId}/approve`, { token: admin, body: { note: 'ok' }, headers });
+    expect({ status: retried.status, code: retried.body.error?.code }).toEqual({ status: 200, code: undefined });
+    expect(retried.body).toMatchObject({ refundId, decidedBy: 'concurrency-admin', decisionNote: 'ok' });
+    expect(retried.body.statusHistory.filter((change: { status: string }) => change.status === 'approved')).toHaveLength(1);
   });
 });

@@ -8,6 +8,8 @@ import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { spawnWorkerProcess, type WorkerProcess } from '../support/processes';
 import { METRICS_PORT_ATTEMPTS } from '../../src/temporal/worker';
 import { testServices } from '../support/services';
+import { startRpcProxy } from '../support/rpc-proxy';
+import { waitFor } from '../support/wait';
 
 describe('a worker process (npm run worker)', () => {
   let stack: RefundStack;
@@ -46,6 +48,22 @@ describe('a worker process (npm run worker)', () => {
     }
   }, 120_000);
 
+  test('started while the chain does not answer, a worker waits for it instead of exiting, then runs', async () => {
+    const proxy = await startRpcProxy(testServices().chainUrl);
+    proxy.freeze(true);
+    const worker = spawnWorkerProcess({ ...stack.env, BLOCKCHAIN_PROVIDER_URL: proxy.url, WORKER_METRICS_PORT: '0' });
+    try {
+      await waitFor(() => (worker.output().includes('the chain cannot be reached yet: waiting for it') ? true : undefined), { timeoutMs: 30_000, what: 'the worker saying it waits for the chain' });
+      expect(worker.child.exitCode).toBeNull();
+      proxy.freeze(false);
+      await worker.ready;
+    } finally {
+      proxy.freeze(false);
+      await worker.kill('SIGKILL');
+      await proxy.close();
+    }
+  }, 120_000);
+
   test('two workers with identical settings on one host both run: each logs where it serves metrics, and either one alone handles a refund', async () => {
     // What a user scaling by hand does: the same .env, so the same WORKER_METRICS_PORT, for every process.
     const env = { ...stack.env, WORKER_METRICS_PORT: String(await freePort()) };
@@ -71,7 +89,7 @@ describe('a worker process (npm run worker)', () => {
         const { pollers } = await stack.client.workflowService.describeTaskQueue({ namespace: stack.config.temporal.namespace, taskQueue: { name: stack.config.temporal.taskQueue } });
         const polling = new Set(pollers.map((poller) => poller.identity));
         return identities.every((identity) => polling.has(identity)) || undefined;
-      }, 60_000);
+      }, { timeoutMs: 60_000, what: 'both workers polling the task queue' });
 
       // Either worker, left alone, serves the queue: first the one on the configured port dies, then the other.
       const [onConfiguredPort, onNextPort] = ports[0] === configuredPort ? workers : [workers[1]!, workers[0]!];
@@ -153,16 +171,6 @@ function occupy(port: number): Promise<() => Promise<void>> {
     server.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(async () => undefined) : reject(error)));
     server.listen(port, '0.0.0.0', () => resolve(() => new Promise<void>((closed) => server.close(() => closed()))));
   });
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 describe('BLOCKCHAIN_NETWORK is checked against the provider', () => {

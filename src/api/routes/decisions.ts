@@ -1,7 +1,8 @@
 import { ApplicationFailure, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { isTerminal, type RefundStatus } from '../../domain/refund-status';
 import type { RefundView } from '../../domain/refund';
-import type { RefundRunRef } from '../../temporal/refund-client';
+import crypto from 'node:crypto';
+import type { DecisionOptions, RefundRunRef } from '../../temporal/refund-client';
 import { DECISION_ERRORS, registeredRefund } from '../../../workflows/refund-messages';
 import type { ApiServices } from '../context';
 import { apiError, type ApiError } from '../errors';
@@ -16,37 +17,68 @@ import { loadRefund } from './loaders';
 type Expected = 'pending' | 'failed';
 
 export const decisionHandlers = {
-  async approveRefund({ params, body, caller }, services) {
-    return { body: await decide(services, params.refundId, 'pending', (run) => services.refundClient.approve(run, { by: caller.sub, note: body.note })) };
+  async approveRefund({ params, body, caller, idempotencyKey }, services) {
+    const decision = { kind: 'approved', caller: caller.sub, idempotencyKey } as const;
+    return { body: await decide(services, params.refundId, 'pending', decision, (run, options) => services.refundClient.approve(run, { by: caller.sub, note: body.note }, options)) };
   },
 
-  async rejectRefund({ params, body, caller }, services) {
-    return { body: await decide(services, params.refundId, 'pending', (run) => services.refundClient.reject(run, { by: caller.sub, reason: body.reason })) };
+  async rejectRefund({ params, body, caller, idempotencyKey }, services) {
+    const decision = { kind: 'rejected', caller: caller.sub, idempotencyKey } as const;
+    return { body: await decide(services, params.refundId, 'pending', decision, (run, options) => services.refundClient.reject(run, { by: caller.sub, reason: body.reason }, options)) };
   },
 
-  async cancelRefund({ params, caller }, services) {
+  async cancelRefund({ params, caller, idempotencyKey }, services) {
     const ownRefundOnly = (refund: RefundView) => refund.userId === caller.sub;
-    return { body: await decide(services, params.refundId, 'pending', (run) => services.refundClient.cancel(run, { by: caller.sub }), ownRefundOnly) };
+    const decision = { kind: 'cancelled', caller: caller.sub, idempotencyKey } as const;
+    return { body: await decide(services, params.refundId, 'pending', decision, (run, options) => services.refundClient.cancel(run, { by: caller.sub }, options), ownRefundOnly) };
   },
 
-  async retryRefund({ params, body, caller }, services) {
-    return { body: await decide(services, params.refundId, 'failed', (run) => services.refundClient.retry(run, { by: caller.sub, note: body.note })) };
+  async retryRefund({ params, body, caller, idempotencyKey }, services) {
+    const decision = { kind: 'processing', caller: caller.sub, idempotencyKey } as const;
+    return { body: await decide(services, params.refundId, 'failed', decision, (run, options) => services.refundClient.retry(run, { by: caller.sub, note: body.note }, options)) };
   },
 } satisfies Pick<Handlers, 'approveRefund' | 'rejectRefund' | 'cancelRefund' | 'retryRefund'>;
+
+/**
+ * The decision a request makes, to recognise its own retry. With an
+ * Idempotency-Key the update carries an id derived from it, so Temporal answers
+ * a retry (after the first answer was lost) with the first outcome; and once
+ * the refund moved on, a retry finds its own decision in the history and gets
+ * the refund back instead of "already decided".
+ */
+interface Decision {
+  /** The status the decision moves the refund to. */
+  kind: 'approved' | 'rejected' | 'cancelled' | 'processing';
+  caller: string;
+  idempotencyKey?: string;
+}
+
+function updateIdOf(refundId: string, decision: Decision): string | undefined {
+  if (!decision.idempotencyKey) return undefined;
+  const key = crypto.createHash('sha256').update(`${decision.caller}\n${decision.idempotencyKey}`).digest('hex').slice(0, 32);
+  return `${decision.kind}:${refundId}:${key}`;
+}
+
+/** A retried approve, reject or cancel whose decision is already in the history, made by the same caller. */
+function alreadyMadeBy(refund: RefundView, decision: Decision): boolean {
+  return Boolean(decision.idempotencyKey) && decision.kind !== 'processing' && refund.statusHistory.some((change) => change.status === decision.kind && change.by === decision.caller);
+}
 
 async function decide(
   services: ApiServices,
   refundId: string,
   expected: Expected,
-  send: (run: RefundRunRef) => Promise<RefundView>,
+  decision: Decision,
+  send: (run: RefundRunRef, options: DecisionOptions) => Promise<RefundView>,
   mayDecide: (refund: RefundView) => boolean = () => true,
 ): Promise<RefundView> {
   const { refund, run } = await loadRefund(services, refundId);
   if (!mayDecide(refund)) throw apiError('FORBIDDEN', `refund ${refundId} is not yours`);
+  if (alreadyMadeBy(refund, decision)) return refund;
   if (isTerminal(refund.refundStatus)) throw wrongStatus(expected, refund.refundStatus);
   if (expected === 'failed' && refund.refundStatus === 'failed' && refund.retryable === false) throw notRetryable(refund, refund.failureReason ?? 'money may have moved');
   try {
-    const decided = await send(run);
+    const decided = await send(run, { updateId: updateIdOf(refundId, decision) });
     services.recentChanges.touch(refundId);
     return decided;
   } catch (error) {
