@@ -1,6 +1,6 @@
 import { Client, Connection as TemporalConnection } from '@temporalio/client';
 import { ethers } from 'ethers';
-import mongoose, { Types } from 'mongoose';
+import mongoose from 'mongoose';
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -153,7 +153,10 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     };
     const treasury = new ethers.Wallet(treasuryKey, provider);
     await provider.send('anvil_setBalance', [treasury.address, ethers.toQuantity(10_000n * ETH)]);
-    const token = await deployTestToken(treasury, { symbol: 'CHAOS', decimals: 6 });
+    // The token comes from another account: every transaction of the treasury must be one the service signed.
+    const deployer = new ethers.Wallet(ethers.Wallet.createRandom().privateKey, provider);
+    await provider.send('anvil_setBalance', [deployer.address, ethers.toQuantity(10n * ETH)]);
+    const token = await deployTestToken(deployer, { symbol: 'CHAOS', decimals: 6 });
     const tokenAddress = await token.getAddress();
     await (await token.getFunction('mint')(treasury.address, 10n ** 15n)).wait();
 
@@ -178,8 +181,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
 
     processes.api = startApi(env, log);
     await waitForHttp(`http://127.0.0.1:${port}/api/status`, 120_000);
-    for (let i = 0; i < options.workers; i += 1) processes.workers.push(spawnWorkerProcess(env));
-    await Promise.all(processes.workers.map((worker) => worker.ready));
+    await Promise.all(Array.from({ length: options.workers }, () => startSupervised(processes, env, log)));
     log(`product up: API on ${port}, ${options.workers} workers, treasury ${treasury.address}, token ${tokenAddress}`);
 
     const api = apiClient(`http://127.0.0.1:${port}`, env.AUTH_JWT_SECRET!);
@@ -294,6 +296,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const notifications = checkNotifications(refunds, await recordsOf(mongo), emails, webhooks);
     losses.push(...notifications.missing);
     if (apiSummary.byStatus['500']) losses.push(`the API answered 500 ${apiSummary.byStatus['500']} time(s)`);
+    if (apiSummary.unavailableCodes['NO CODE']) losses.push(`the API answered 503 without saying what is down ${apiSummary.unavailableCodes['NO CODE']} time(s)`);
     if (!apiSummary.recovered) losses.push('the API did not answer 200 to /api/status once everything was back');
 
     return {
@@ -367,9 +370,23 @@ async function killWorker(processes: { workers: WorkerProcess[] }, env: Record<s
   await victim.kill('SIGKILL');
   log(`worker killed (-9)${afterBroadcastIn ? ' right after a broadcast' : ''}`);
   await sleep(500 + random() * 2_000);
-  const replacement = spawnWorkerProcess(env);
-  processes.workers.push(replacement);
-  await replacement.ready.catch((error: Error) => log(`a replacement worker did not start: ${error.message.slice(0, 200)}`));
+  await startSupervised(processes, env, log);
+}
+
+/** What a process supervisor (PM2, Kubernetes) does: start a worker, and start it again if it dies before it runs. */
+async function startSupervised(processes: { workers: WorkerProcess[] }, env: Record<string, string>, log: (line: string) => void): Promise<void> {
+  for (let attempt = 1; attempt <= 20; attempt += 1) {
+    const worker = spawnWorkerProcess(env);
+    processes.workers.push(worker);
+    try {
+      await worker.ready;
+      return;
+    } catch (error) {
+      processes.workers.splice(processes.workers.indexOf(worker), 1);
+      log(`a worker exited before it ran (restarting it): ${(error as Error).message.split('\n')[0]!.slice(0, 200)}`);
+      await sleep(1_000);
+    }
+  }
 }
 
 async function outage(services: LocalServices, name: ServiceName, ms: number, log: (line: string) => void) {
@@ -445,8 +462,10 @@ function startProbes(api: ReturnType<typeof apiClient>, log: (line: string) => v
         const answer = await api.once('GET', pathname, caller).catch(() => ({ status: 0, body: undefined }));
         requests += 1;
         byStatus[String(answer.status)] = (byStatus[String(answer.status)] ?? 0) + 1;
-        const code = (answer.body as { error?: { code?: string } } | undefined)?.error?.code;
-        if (answer.status === 503 && code) unavailableCodes[code] = (unavailableCodes[code] ?? 0) + 1;
+        if (answer.status === 503) {
+          const code = unavailableCodeOf(answer.body);
+          unavailableCodes[code] = (unavailableCodes[code] ?? 0) + 1;
+        }
         if (answer.status === 500) log(`API answered 500 to ${pathname}: ${JSON.stringify(answer.body).slice(0, 200)}`);
       }
       await sleep(500);
@@ -464,6 +483,15 @@ function startProbes(api: ReturnType<typeof apiClient>, log: (line: string) => v
       return { requests, byStatus, unavailableCodes, recovered };
     },
   };
+}
+
+/** What a 503 says is down: the error code, or for /api/status the dependency its body marks unreachable. */
+function unavailableCodeOf(body: unknown): string {
+  const error = (body as { error?: { code?: string } } | undefined)?.error?.code;
+  if (error) return error;
+  const health = body as { mongo?: { reachable: boolean }; temporal?: { reachable: boolean } } | undefined;
+  const down = [health?.mongo?.reachable === false ? 'mongo' : null, health?.temporal?.reachable === false ? 'temporal' : null].filter(Boolean);
+  return down.length > 0 ? `status: ${down.join(' and ')} unreachable` : 'NO CODE';
 }
 
 // --- notifications ----------------------------------------------------------------
@@ -555,4 +583,3 @@ function seeded(seed: number): () => number {
   };
 }
 
-export { Types };
