@@ -6,7 +6,8 @@ import { limitFor, type CurrencyLimit } from '../src/domain/currency-limits';
 import { formatAmount, parseAmount } from '../src/domain/amount';
 import type { Logger } from '../src/logger';
 import { PayoutFailure } from '../src/payout/failures';
-import { PayoutPreparer, type PayoutRequest, type PreparedPayout } from '../src/payout/prepare';
+import type { ConfirmationResult, PayoutAttemptSummary, PayoutRequest, PreparedPayoutResult } from '../src/domain/payout';
+import { PayoutPreparer, type PreparedPayout } from '../src/payout/prepare';
 import { roundOf } from '../src/payout/rounds';
 import type { TreasuryAlerts } from '../src/payout/treasury-alerts';
 import { PayoutWatcher, WatchTimeout } from '../src/payout/watch';
@@ -27,26 +28,6 @@ import type { TreasuryStore } from '../src/persistence/treasury-store';
  * whose type (src/payout/failures.ts) says why and whether an admin may retry.
  * These activities report what happened; the workflow writes the refund record.
  */
-
-export type { PayoutRequest };
-
-export interface PayoutAttemptSummary {
-  attemptId: string;
-  attempt: number;
-  chainId: number;
-  from: string;
-  to: string;
-  nonce: number;
-  txHash: string;
-}
-
-export type PreparedPayoutResult =
-  | (PayoutAttemptSummary & { status: 'signed' | 'confirmed'; blockNumber: number | null; confirmations?: number })
-  | { status: 'limited'; retryAt: string; reason: string };
-
-export type ConfirmationResult =
-  | (PayoutAttemptSummary & { status: 'confirmed'; blockNumber: number; confirmations: number })
-  | (PayoutAttemptSummary & { status: 'dropped'; reason?: string });
 
 interface PayoutActivityDeps {
   ledger: PayoutLedger;

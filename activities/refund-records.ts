@@ -1,9 +1,8 @@
 import { Types, type Connection } from 'mongoose';
-import { checkRefundEligibility, type IneligibilityReason } from '../src/domain/eligibility';
+import { checkRefundEligibility } from '../src/domain/eligibility';
 import { DomainError } from '../src/domain/errors';
-import { prepareRefundOf, type RefundPreparation, type RefundSubject } from '../src/domain/prepared-refund';
-import type { RefundBreakdown } from '../src/domain/proration';
-import type { NotificationFailure, RefundView } from '../src/domain/refund';
+import { prepareRefundOf, type PreparedRefund } from '../src/domain/prepared-refund';
+import type { NotificationFailure, ProgressFields, Refund, TransitionFields } from '../src/domain/refund';
 import type { StatusChange } from '../src/domain/refund-status';
 import { OBJECT_ID_PATTERN, parseSubscription } from '../src/domain/subscription';
 import type { Logger } from '../src/logger';
@@ -18,23 +17,6 @@ export interface PrepareRefundInput {
   penaltyBps: number;
 }
 
-export type { RefundSubject };
-
-export type PreparedRefund =
-  | ({ kind: 'eligible' } & RefundPreparation)
-  | { kind: 'ineligible'; reasons: IneligibilityReason[]; amount: string; breakdown: RefundBreakdown }
-  | { kind: 'invalid'; code: 'SUBSCRIPTION_NOT_FOUND' | 'INVALID_SUBSCRIPTION'; message: string };
-
-/** Fields a transition may set alongside the status (JSON from the workflow: times are ISO strings). */
-export type TransitionFields = Partial<
-  Pick<
-    RefundView,
-    'decidedBy' | 'decidedAt' | 'decisionNote' | 'completedAt' | 'failureReason' | 'failureCode' | 'retryable' | 'waitingReason' | 'processingTimeMs' | 'transactionId' | 'payout'
-  >
->;
-
-/** Fields the workflow updates without a status change: the payout as it progresses, why the refund waits. */
-export type ProgressFields = Partial<Pick<RefundView, 'transactionId' | 'payout' | 'waitingReason' | 'autoApproveAt'>>;
 
 export function createRefundRecordActivities(connection: Connection, refunds: RefundRepository, logger: Logger) {
   const subscriptions = subscriptionModel(connection);
@@ -62,7 +44,7 @@ export function createRefundRecordActivities(connection: Connection, refunds: Re
     }
   }
 
-  async function createRefundRecord(input: { view: RefundView; runId: string }): Promise<void> {
+  async function createRefundRecord(input: { view: Refund; runId: string }): Promise<void> {
     await refunds.create(input.view, input.runId);
     log.info({ refundId: input.view.refundId, subscriptionId: input.view.subscriptionId, amount: input.view.amount }, 'refund recorded');
   }
@@ -73,7 +55,7 @@ export function createRefundRecordActivities(connection: Connection, refunds: Re
    * store without isolated updates), the change is not forced and the refund goes
    * on; the sweep's reconciliation replays the workflow's history onto the record.
    */
-  async function transitionRefund(input: { refundId: string; change: StatusChange; fields?: TransitionFields; runId?: string; base?: RefundView }): Promise<{ mirrored: boolean }> {
+  async function transitionRefund(input: { refundId: string; change: StatusChange; fields?: TransitionFields; runId?: string; base?: Refund }): Promise<{ mirrored: boolean }> {
     const { decidedAt, completedAt, ...rest } = input.fields ?? {};
     try {
       await refunds.transition(

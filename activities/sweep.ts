@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { Types, type Connection } from 'mongoose';
 import { checkRefundEligibility } from '../src/domain/eligibility';
-import type { RefundView } from '../src/domain/refund';
+import type { Refund } from '../src/domain/refund';
 import { parseSubscription } from '../src/domain/subscription';
 import type { Logger } from '../src/logger';
 import { refundModel } from '../src/persistence/refund-model';
@@ -119,7 +119,7 @@ export function createSweepActivities({ connection, refunds, refundClient, penal
    * Looks at the subscription's workflow as it is now (its latest run, so a
    * reset run counts), and only touches the record if that run is this refund.
    */
-  async function reconcile(record: RefundView, ref: { subscriptionId: string; runId: string | null }): Promise<boolean> {
+  async function reconcile(record: Refund, ref: { subscriptionId: string; runId: string | null }): Promise<boolean> {
     const { refundId } = record;
     let status: string;
     let runsThisRefund = false;
@@ -145,7 +145,7 @@ export function createSweepActivities({ connection, refunds, refundClient, penal
   }
 
   /** Applies the workflow's status changes the record has not seen yet. */
-  async function catchUp(record: RefundView, live: RefundView): Promise<boolean> {
+  async function catchUp(record: Refund, live: Refund): Promise<boolean> {
     const missing = live.statusHistory.slice(record.statusHistory.length);
     for (const change of missing) {
       await refunds.transition(record.refundId, change, {

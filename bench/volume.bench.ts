@@ -13,7 +13,7 @@ import { createApp } from '../src/api/app';
 import { mintToken } from '../src/api/auth';
 import type { BenchOptions, BenchOutcome } from '../src/cli/bench';
 import { startLocalServices, type LocalServices } from '../src/dev/services';
-import type { RefundView } from '../src/domain/refund';
+import type { Refund } from '../src/domain/refund';
 import type { RefundStatus } from '../src/domain/refund-status';
 import { createLogger } from '../src/logger';
 import { RefundStats, type RefundEventInput } from '../src/persistence/refund-events';
@@ -289,7 +289,7 @@ async function bulkRefunds(stack: RefundStack, count: number, offset: number): P
       const i = offset + start + j;
       const status = statusFor(i);
       const doc = subscriptionDoc({ _id: new Types.ObjectId(), userId: `bench-user-${i % USERS}`, creatorId: `bench-creator-${i % CREATORS}`, status: 'active' });
-      const view: RefundView = refundView({ refundStatus: status, processingTimeMs: status === 'completed' ? 60_000 + (i % 1000) : null }, doc);
+      const view: Refund = refundView({ refundStatus: status, processingTimeMs: status === 'completed' ? 60_000 + (i % 1000) : null }, doc);
       const createdAt = new Date(now - (count - start - j) * 10);
       const { notificationFailures: _none, ...fields } = view;
       docs.push({

@@ -1,5 +1,5 @@
 import { ApplicationFailure, condition, log, setHandler } from '@temporalio/workflow';
-import type { RefundView } from '../src/domain/refund';
+import type { Refund } from '../src/domain/refund';
 import {
   approveRefundUpdate,
   approveSignal,
@@ -63,13 +63,13 @@ export class RefundInbox {
     return this.retryRequest !== undefined;
   }
 
-  private async decide(next: Decision): Promise<RefundView> {
+  private async decide(next: Decision): Promise<Refund> {
     this.decision = next;
     await condition(() => this.refund.status !== 'pending_approval');
     return this.refund.refund;
   }
 
-  private async requestRetry(next: RetryDecision): Promise<RefundView> {
+  private async requestRetry(next: RetryDecision): Promise<Refund> {
     this.retryRequest = next;
     await condition(() => this.refund.status !== 'failed');
     return this.refund.refund;

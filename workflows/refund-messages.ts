@@ -2,7 +2,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { IneligibilityReason } from '../src/domain/eligibility';
 import type { RefundPreparation } from '../src/domain/prepared-refund';
 import type { RefundBreakdown } from '../src/domain/proration';
-import type { RefundView } from '../src/domain/refund';
+import type { Refund } from '../src/domain/refund';
 import type { RefundStatus } from '../src/domain/refund-status';
 
 /**
@@ -65,14 +65,14 @@ export interface RetryDecision extends Addressed {
 /** What the refund workflow holds, by phase: only a registered refund has a record. */
 export type RefundWorkflowState =
   | { phase: 'preparing' }
-  | { phase: 'registered'; refund: RefundView }
+  | { phase: 'registered'; refund: Refund }
   | { phase: 'ineligible'; ineligibility: { reasons: IneligibilityReason[]; amount: string; breakdown: RefundBreakdown } }
   | { phase: 'invalid'; invalid: { code: string; message: string } };
 
 export type RefundPhase = RefundWorkflowState['phase'];
 
 /** The refund of a registered run; null while preparing, or when the run found nothing to refund. */
-export function registeredRefund(state: RefundWorkflowState): RefundView | null {
+export function registeredRefund(state: RefundWorkflowState): Refund | null {
   return state.phase === 'registered' ? state.refund : null;
 }
 
@@ -96,10 +96,10 @@ export const rejectSignal = defineSignal<[RejectDecision]>('reject');
 export const cancelSignal = defineSignal<[CancelDecision]>('cancel');
 export const retrySignal = defineSignal<[RetryDecision]>('retry');
 
-export const approveRefundUpdate = defineUpdate<RefundView, [ApproveDecision]>('approveRefund');
-export const rejectRefundUpdate = defineUpdate<RefundView, [RejectDecision]>('rejectRefund');
-export const cancelRefundUpdate = defineUpdate<RefundView, [CancelDecision]>('cancelRefund');
-export const retryPayoutUpdate = defineUpdate<RefundView, [RetryDecision]>('retryPayout');
+export const approveRefundUpdate = defineUpdate<Refund, [ApproveDecision]>('approveRefund');
+export const rejectRefundUpdate = defineUpdate<Refund, [RejectDecision]>('rejectRefund');
+export const cancelRefundUpdate = defineUpdate<Refund, [CancelDecision]>('cancelRefund');
+export const retryPayoutUpdate = defineUpdate<Refund, [RetryDecision]>('retryPayout');
 
 /** Completes once the refund is recorded (or found ineligible): the API's answer to "start a refund". */
 export const awaitRegistrationUpdate = defineUpdate<RefundWorkflowState>('awaitRegistration');

@@ -1,5 +1,5 @@
 import { log, patched, sleep } from '@temporalio/workflow';
-import type { PayoutAttemptSummary, PayoutRequest } from '../activities/payout';
+import type { PayoutAttemptSummary, PayoutRequest } from '../src/domain/payout';
 import type { PayoutDetails } from '../src/domain/refund';
 import type { RefundActivityProxies } from './refund-activities';
 import type { RefundState } from './refund-state';

@@ -1,6 +1,5 @@
 import { ApplicationFailure, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { ProgressFields, TransitionFields } from '../activities/refund-records';
-import type { RefundView } from '../src/domain/refund';
+import type { ProgressFields, Refund, TransitionFields } from '../src/domain/refund';
 import type { RefundStatus, StatusChange } from '../src/domain/refund-status';
 import { RefundStatusKey } from '../src/temporal/search-attributes';
 import type { RecordActivities } from './refund-activities';
@@ -22,7 +21,7 @@ export class RefundState {
   ) {}
 
   /** The registered refund; decisions that arrive before registration are refused as not ready. */
-  get refund(): RefundView {
+  get refund(): Refund {
     if (this.state.phase !== 'registered') throw ApplicationFailure.nonRetryable('the refund is still being prepared', DECISION_ERRORS.notReady);
     return this.state.refund;
   }
@@ -37,7 +36,7 @@ export class RefundState {
 
   async moveTo(status: RefundStatus, by: string, note: string | undefined, fields: TransitionFields = {}): Promise<void> {
     const change: StatusChange = { status, at: nowIso(), by, ...(note ? { note } : {}) };
-    const next: RefundView = { ...this.refund, ...fields, refundStatus: status, statusHistory: [...this.refund.statusHistory, change] };
+    const next: Refund = { ...this.refund, ...fields, refundStatus: status, statusHistory: [...this.refund.statusHistory, change] };
     if (patched('record-first')) {
       await this.records.transitionRefund({ refundId: this.refundId, change, fields, runId: workflowInfo().runId, base: this.refund });
       this.set(next);
@@ -56,7 +55,7 @@ export class RefundState {
   }
 
   /** In memory only: what the record keeps elsewhere (notification failures have their own collection). */
-  set(refund: RefundView): void {
+  set(refund: Refund): void {
     this.state = { phase: 'registered', refund };
   }
 }

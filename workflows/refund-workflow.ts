@@ -1,7 +1,7 @@
 import { allHandlersFinished, CancellationScope, condition, isCancellation, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { PayoutRequest } from '../activities/payout';
-import type { PreparedRefund, RefundSubject } from '../activities/refund-records';
-import type { PayoutDetails, RefundView } from '../src/domain/refund';
+import type { PayoutRequest } from '../src/domain/payout';
+import type { PreparedRefund, RefundSubject } from '../src/domain/prepared-refund';
+import type { PayoutDetails, Refund } from '../src/domain/refund';
 import { adminMayRetry } from '../src/payout/failures';
 import { CreatorIdKey, RefundStatusKey, SubscriptionIdKey, UserIdKey } from '../src/temporal/search-attributes';
 import { refundActivities, type RefundActivityProxies } from './refund-activities';
@@ -88,7 +88,7 @@ class RefundRun {
     const subject = prepared.subject;
     this.subject = subject;
     const autoApproveAt = new Date(Date.parse(input.requestedAt) + input.autoApproveAfterMs);
-    const view: RefundView = {
+    const view: Refund = {
       refundId: input.refundId,
       subscriptionId: input.subscriptionId,
       userId: subject.userId,

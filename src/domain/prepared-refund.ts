@@ -1,5 +1,6 @@
 import { formatAmount } from './amount';
 import type { Currency } from './currency';
+import type { IneligibilityReason } from './eligibility';
 import { calculateProRataRefund, type RefundBreakdown, type RefundPolicy } from './proration';
 import type { Subscription } from './subscription';
 
@@ -19,6 +20,12 @@ export interface RefundPreparation {
   amountFormatted: string;
   breakdown: RefundBreakdown;
 }
+
+/** What preparing a refund found: the refund to record, or why there is none. */
+export type PreparedRefund =
+  | ({ kind: 'eligible' } & RefundPreparation)
+  | { kind: 'ineligible'; reasons: IneligibilityReason[]; amount: string; breakdown: RefundBreakdown }
+  | { kind: 'invalid'; code: 'SUBSCRIPTION_NOT_FOUND' | 'INVALID_SUBSCRIPTION'; message: string };
 
 /**
  * The one computation of a refund's amount, whoever makes it: the API before it

@@ -7,7 +7,7 @@ import type { RefundStatus, StatusChange } from './refund-status';
  * MongoDB record and the API response share this JSON-safe shape.
  * Amounts are integer strings in the smallest unit; times are ISO strings.
  */
-export interface RefundView {
+export interface Refund {
   refundId: string;
   subscriptionId: string;
   userId: string;
@@ -39,6 +39,17 @@ export interface RefundView {
   notificationFailures: NotificationFailure[];
   processingTimeMs: number | null;
 }
+
+/** Fields a status change may set alongside the status (JSON from the workflow: times are ISO strings). */
+export type TransitionFields = Partial<
+  Pick<
+    Refund,
+    'decidedBy' | 'decidedAt' | 'decisionNote' | 'completedAt' | 'failureReason' | 'failureCode' | 'retryable' | 'waitingReason' | 'processingTimeMs' | 'transactionId' | 'payout'
+  >
+>;
+
+/** Fields the workflow updates without a status change: the payout as it progresses, why the refund waits. */
+export type ProgressFields = Partial<Pick<Refund, 'transactionId' | 'payout' | 'waitingReason' | 'autoApproveAt'>>;
 
 export interface PayoutDetails {
   chainId: number;

@@ -1,4 +1,4 @@
-import type { RefundView } from '../domain/refund';
+import type { Refund } from '../domain/refund';
 
 /**
  * Every notification the service sends, and who receives it. To add one: add its
@@ -23,7 +23,7 @@ export interface RefundEvent {
   id: string;
   type: RefundEventType;
   createdAt: string;
-  data: { refund: RefundView };
+  data: { refund: Refund };
 }
 
 export type EmailAudience = 'user' | 'finance';

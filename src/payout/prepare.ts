@@ -3,6 +3,7 @@ import { ERC20_INTERFACE } from '../chain/erc20';
 import { formatAmount, parseAmount } from '../domain/amount';
 import { currencyKey, type Currency } from '../domain/currency';
 import { limitFor, type CurrencyLimit } from '../domain/currency-limits';
+import type { PayoutRequest } from '../domain/payout';
 import { isDuplicateKey } from '../persistence/errors';
 import { PayoutClaimedByAnotherRefund, walletKey, type PayoutAttemptRecord } from '../persistence/payout-ledger';
 import type { TreasuryStore } from '../persistence/treasury-store';
@@ -11,14 +12,6 @@ import { initialFees, type Fees } from './fees';
 import { committedFunds } from './funds';
 import { currentFees, judgeRound, roundOf, type PayoutDeps } from './rounds';
 import type { TreasuryAlerts } from './treasury-alerts';
-
-export interface PayoutRequest {
-  refundId: string;
-  subscriptionId: string;
-  to: string;
-  amount: string;
-  currency: Currency;
-}
 
 export type PreparedPayout =
   /** A round is open at this transaction's nonce: watch it. */

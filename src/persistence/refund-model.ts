@@ -1,13 +1,13 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import { REFUND_STATUSES, type RefundStatus } from '../domain/refund-status';
-import type { NotificationFailure, RefundView } from '../domain/refund';
+import type { NotificationFailure, Refund } from '../domain/refund';
 
 /**
  * `proratarefunds`: the queryable projection of each refund workflow. The
  * workflow is the source of truth; this record is written by its activities.
  * `_id` is the refundId, so the primary key makes every write idempotent.
  */
-export interface RefundRecord extends Omit<RefundView, 'requestedAt' | 'autoApproveAt' | 'decidedAt' | 'completedAt' | 'notificationFailures'> {
+export interface RefundRecord extends Omit<Refund, 'requestedAt' | 'autoApproveAt' | 'decidedAt' | 'completedAt' | 'notificationFailures'> {
   _id: string;
   runId: string | null;
   requestedAt: Date;

@@ -1,7 +1,7 @@
 import type { Connection, FilterQuery } from 'mongoose';
 import { currencyKey, type Currency } from '../domain/currency';
 import { parseAmount } from '../domain/amount';
-import type { NotificationFailure, RefundView } from '../domain/refund';
+import type { NotificationFailure, Refund } from '../domain/refund';
 import { BLOCKING_STATUSES, canTransition, REFUND_STATUSES, type RefundStatus, type StatusChange } from '../domain/refund-status';
 import { isDuplicateKey } from './errors';
 import { RefundEventLog, type RefundEventInput, type RefundStats } from './refund-events';
@@ -54,8 +54,8 @@ export class RefundRepository {
   private readonly notificationFailures: NotificationFailureModel;
   /** Every change is also appended here; see refund-events.ts. */
   readonly events: RefundEventLog;
-  private readonly pendingViews = new Map<string, { version: number; view: RefundView; createdAt: Date }>();
-  private readonly records = new Map<string, { version: number | undefined; found: { refund: RefundView; runId: string | null } }>();
+  private readonly pendingViews = new Map<string, { version: number; view: Refund; createdAt: Date }>();
+  private readonly records = new Map<string, { version: number | undefined; found: { refund: Refund; runId: string | null } }>();
 
   /** `stats`, when given, lets reads skip the notification-failure lookup for refunds that have none. */
   constructor(
@@ -73,7 +73,7 @@ export class RefundRepository {
    * new run of the same refund (the workflow was reset) takes the record over:
    * the record follows the run that is alive.
    */
-  async create(view: RefundView, runId: string | null): Promise<void> {
+  async create(view: Refund, runId: string | null): Promise<void> {
     let record: Pick<RefundRecord, 'createdAt'>;
     try {
       record = await this.refunds.create({ ...fromView(view), _id: view.refundId, runId });
@@ -90,7 +90,7 @@ export class RefundRepository {
   }
 
   /** The record now mirrors `runId`, starting from that run's view of the refund (the status may move back: the event log says so). */
-  private async rebind(view: RefundView, runId: string, previous: RefundStatus, createdAt: Date): Promise<void> {
+  private async rebind(view: Refund, runId: string, previous: RefundStatus, createdAt: Date): Promise<void> {
     await this.refunds.updateOne({ _id: view.refundId }, { $set: { ...fromView(view), runId } });
     if (previous !== view.refundStatus) await this.events.append(eventOf(view, createdAt, 'status', `${view.refundId}:rebind:${runId}`, previous, view.refundStatus));
   }
@@ -103,7 +103,7 @@ export class RefundRepository {
    * store (FerretDB v1 applies conditional updates as read-then-write). The claims
    * double as an append-only audit log. Re-applying a recorded change is a no-op.
    */
-  async transition(refundId: string, change: StatusChange, fields: RecordFields = {}, run?: { runId: string; base: RefundView }): Promise<void> {
+  async transition(refundId: string, change: StatusChange, fields: RecordFields = {}, run?: { runId: string; base: Refund }): Promise<void> {
     let current = await this.refunds.findById(refundId).lean();
     if (!current) throw new RefundTransitionConflict(refundId, change.status, null);
     if (current.statusHistory.some((entry) => sameChange(entry, change))) return;
@@ -156,7 +156,7 @@ export class RefundRepository {
     if (record) await this.events.append({ ...eventOf(toView(record), record.createdAt, 'notificationFailure', `${refundId}:failure:${failure.eventId}:${failure.channel}:${failure.recipient}`, null, record.refundStatus) });
   }
 
-  async findById(refundId: string): Promise<RefundView | null> {
+  async findById(refundId: string): Promise<Refund | null> {
     const record = await this.refunds.findById(refundId).lean();
     return record ? (await this.views([record]))[0]! : null;
   }
@@ -166,7 +166,7 @@ export class RefundRepository {
    * addresses exactly that run. With the event log's fold, a copy is kept and
    * reused while no event about the refund followed it (see `cacheable`).
    */
-  async findWithRunId(refundId: string): Promise<{ refund: RefundView; runId: string | null } | null> {
+  async findWithRunId(refundId: string): Promise<{ refund: Refund; runId: string | null } | null> {
     const stats = this.stats ? await this.stats.fresh() : undefined;
     const latest = stats?.latestOf(refundId);
     const cached = this.records.get(refundId);
@@ -183,18 +183,18 @@ export class RefundRepository {
   }
 
   /** A live or completed refund of the subscription, other than `exceptRefundId`. */
-  async findBlocking(subscriptionId: string, exceptRefundId?: string): Promise<RefundView | null> {
+  async findBlocking(subscriptionId: string, exceptRefundId?: string): Promise<Refund | null> {
     const filter: FilterQuery<RefundRecord> = { subscriptionId, refundStatus: { $in: [...BLOCKING_STATUSES] } };
     if (exceptRefundId) filter._id = { $ne: exceptRefundId };
     const record = await this.refunds.findOne(filter).sort({ createdAt: -1 }).lean();
     return record ? (await this.views([record]))[0]! : null;
   }
 
-  listByUser(userId: string, options: ListOptions): Promise<Page<RefundView>> {
+  listByUser(userId: string, options: ListOptions): Promise<Page<Refund>> {
     return this.page({ userId }, options, -1);
   }
 
-  listByCreator(creatorId: string, options: ListOptions): Promise<Page<RefundView>> {
+  listByCreator(creatorId: string, options: ListOptions): Promise<Page<Refund>> {
     return this.page({ creatorId }, options, -1);
   }
 
@@ -204,17 +204,17 @@ export class RefundRepository {
    * memory and only the page's records are read, by `_id`; a record that has
    * moved on since the fold was read is left out. Without it, the store sorts.
    */
-  async listPending(options: Omit<ListOptions, 'status'>): Promise<Page<RefundView>> {
+  async listPending(options: Omit<ListOptions, 'status'>): Promise<Page<Refund>> {
     if (!this.stats) return this.page({}, { ...options, status: 'pending_approval' }, 1);
     const stats = await this.stats.fresh();
     let after = options.cursor ? decodeCursor(options.cursor) : null;
-    const found: { view: RefundView; createdAt: Date }[] = [];
+    const found: { view: Refund; createdAt: Date }[] = [];
     for (;;) {
       const wanted = options.limit + 1 - found.length;
       const candidates = stats.pendingAfter(after ? { createdAt: after.createdAt.getTime(), refundId: after.id } : null, wanted);
       if (candidates.length === 0) break;
       const entries = await Promise.all(candidates.map(({ refundId }) => this.pendingView(stats, refundId)));
-      found.push(...entries.filter((entry): entry is { view: RefundView; createdAt: Date } => entry !== null));
+      found.push(...entries.filter((entry): entry is { view: Refund; createdAt: Date } => entry !== null));
       const last = candidates[candidates.length - 1]!;
       after = { createdAt: new Date(last.createdAt), id: last.refundId };
       if (found.length > options.limit) break;
@@ -232,7 +232,7 @@ export class RefundRepository {
    * refund (a status change, a notification failure) is an event, so a copy
    * read after the fold's latest event about it is current.
    */
-  private async pendingView(stats: RefundStats, refundId: string): Promise<{ view: RefundView; createdAt: Date } | null> {
+  private async pendingView(stats: RefundStats, refundId: string): Promise<{ view: Refund; createdAt: Date } | null> {
     const version = stats.pendingVersion(refundId);
     const cached = this.pendingViews.get(refundId);
     if (cached && cached.version === version) return cached;
@@ -280,7 +280,7 @@ export class RefundRepository {
     return record?.requestedAt ?? null;
   }
 
-  private async page(filter: FilterQuery<RefundRecord>, options: ListOptions, direction: 1 | -1): Promise<Page<RefundView>> {
+  private async page(filter: FilterQuery<RefundRecord>, options: ListOptions, direction: 1 | -1): Promise<Page<Refund>> {
     const query: FilterQuery<RefundRecord> = { ...filter };
     if (options.status) query.refundStatus = options.status;
     if (options.cursor) {
@@ -307,7 +307,7 @@ export class RefundRepository {
    * `$in` reads the whole collection), skipped for the refunds the event log
    * says never had a failure.
    */
-  private async views(records: RefundRecord[]): Promise<RefundView[]> {
+  private async views(records: RefundRecord[]): Promise<Refund[]> {
     return Promise.all(
       records.map(async (record) => {
         if (this.stats && !this.stats.mayHaveNotificationFailures(record._id)) return toView(record);
@@ -340,7 +340,7 @@ function cacheable(status: RefundStatus, latest: { version: number; status: Refu
 
 const TERMINAL = new Set<RefundStatus>(['completed', 'rejected', 'cancelled']);
 
-function eventOf(view: RefundView, createdAt: Date, kind: RefundEventInput['kind'], key: string, from: RefundStatus | null, to: RefundStatus): RefundEventInput {
+function eventOf(view: Refund, createdAt: Date, kind: RefundEventInput['kind'], key: string, from: RefundStatus | null, to: RefundStatus): RefundEventInput {
   return {
     key,
     kind,
@@ -369,7 +369,7 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   return { createdAt: new Date(Number(position[1])), id: position[2]! };
 }
 
-function fromView({ notificationFailures: _storedSeparately, ...view }: RefundView): Omit<RefundRecord, '_id' | 'runId' | 'createdAt' | 'updatedAt'> {
+function fromView({ notificationFailures: _storedSeparately, ...view }: Refund): Omit<RefundRecord, '_id' | 'runId' | 'createdAt' | 'updatedAt'> {
   return {
     ...view,
     requestedAt: new Date(view.requestedAt),
@@ -379,7 +379,7 @@ function fromView({ notificationFailures: _storedSeparately, ...view }: RefundVi
   };
 }
 
-export function toView(record: RefundRecord, notificationFailures: NotificationFailure[] = []): RefundView {
+export function toView(record: RefundRecord, notificationFailures: NotificationFailure[] = []): Refund {
   return {
     refundId: record._id,
     subscriptionId: record.subscriptionId,

@@ -1,7 +1,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { getAddress, type JsonRpcProvider } from 'ethers';
 import { Types, type Connection } from 'mongoose';
-import type { RefundView } from '../domain/refund';
+import type { Refund } from '../domain/refund';
 import { isTerminal, type RefundStatus } from '../domain/refund-status';
 import { judgeDelivery } from '../payout/delivery';
 import { readNonce } from '../payout/nonce-reading';
@@ -124,7 +124,7 @@ export async function reconcile(deps: ReconcileDeps, options: ReconcileOptions =
 }
 
 /** The refund as its workflow holds it; null when the workflow is past retention (finished long ago); 'missing' when no run is this refund. */
-async function workflowView(deps: ReconcileDeps, refund: RefundView): Promise<RefundView | null | 'missing'> {
+async function workflowView(deps: ReconcileDeps, refund: Refund): Promise<Refund | null | 'missing'> {
   try {
     const description = await deps.refundClient.handle(refund.subscriptionId).describe();
     if (description.memo?.refundId !== refund.refundId) return isTerminal(refund.refundStatus) ? null : 'missing';
@@ -139,7 +139,7 @@ async function workflowView(deps: ReconcileDeps, refund: RefundView): Promise<Re
 type Note = (difference: Omit<Difference, 'action'>) => void;
 
 /** The record against the ledger and the chain: a completed refund is backed by a final payout of exactly its amount; no other refund was paid. */
-async function checkChain(deps: ReconcileDeps, refund: RefundView, note: Note): Promise<void> {
+async function checkChain(deps: ReconcileDeps, refund: Refund, note: Note): Promise<void> {
   const ids = { refundId: refund.refundId, subscriptionId: refund.subscriptionId };
   const claim = await deps.ledger.findClaim(refund.subscriptionId);
   const ours = claim?.refundId === refund.refundId ? claim : null;

@@ -10,7 +10,7 @@ import {
 import crypto from 'node:crypto';
 import type { Config } from '../config';
 import type { RefundPreparation } from '../domain/prepared-refund';
-import { refundWorkflowId, type RefundView } from '../domain/refund';
+import { refundWorkflowId, type Refund } from '../domain/refund';
 import type { proRataRefundWorkflow } from '../../workflows/refund-workflow';
 import {
   approveRefundUpdate,
@@ -199,19 +199,19 @@ export class RefundWorkflowClient {
     return this.withDeadline(() => this.handle(ref.subscriptionId, ref.runId).query(getRefundQuery));
   }
 
-  approve(ref: RefundRunRef, decision: ApproveDecision, options: DecisionOptions = {}): Promise<RefundView> {
+  approve(ref: RefundRunRef, decision: ApproveDecision, options: DecisionOptions = {}): Promise<Refund> {
     return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(approveRefundUpdate, { args: [addressed(decision, ref)], updateId: options.updateId }));
   }
 
-  reject(ref: RefundRunRef, decision: RejectDecision, options: DecisionOptions = {}): Promise<RefundView> {
+  reject(ref: RefundRunRef, decision: RejectDecision, options: DecisionOptions = {}): Promise<Refund> {
     return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(rejectRefundUpdate, { args: [addressed(decision, ref)], updateId: options.updateId }));
   }
 
-  cancel(ref: RefundRunRef, decision: CancelDecision, options: DecisionOptions = {}): Promise<RefundView> {
+  cancel(ref: RefundRunRef, decision: CancelDecision, options: DecisionOptions = {}): Promise<Refund> {
     return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(cancelRefundUpdate, { args: [addressed(decision, ref)], updateId: options.updateId }));
   }
 
-  retry(ref: RefundRunRef, decision: RetryDecision, options: DecisionOptions = {}): Promise<RefundView> {
+  retry(ref: RefundRunRef, decision: RetryDecision, options: DecisionOptions = {}): Promise<Refund> {
     return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(retryPayoutUpdate, { args: [addressed(decision, ref)], updateId: options.updateId }));
   }
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { consoleBuildDir, serveConsole } from '../../src/api/console';
 import { ConsoleSettingsSchema, RefundSearchSchema, SweepStatusSchema } from '../../src/api/schemas';
-import type { RefundView } from '../../src/domain/refund';
+import type { Refund } from '../../src/domain/refund';
 import { buildConsole } from '../../src/dev/console-build';
 import { createLogger } from '../../src/logger';
 import { ensureSweepSchedule } from '../../src/sweep/schedule';
@@ -118,7 +118,7 @@ describe('admin console: the API side', () => {
   });
 
   describe('search', () => {
-    const created: RefundView[] = [];
+    const created: Refund[] = [];
     const TX = `0x${'c0ffee'.repeat(10)}abcd`;
     const REPLACED_TX = `0x${'beef'.repeat(16)}`;
 

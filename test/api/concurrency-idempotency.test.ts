@@ -1,6 +1,6 @@
 import { WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { IdempotencyKeys } from '../../src/persistence/idempotency-keys';
-import type { RefundView } from '../../src/domain/refund';
+import type { Refund } from '../../src/domain/refund';
 import { RefundWorkflowClient, type DecisionOptions, type RefundRunRef } from '../../src/temporal/refund-client';
 import type { ApproveDecision } from '../../workflows/refund-messages';
 import { startApiStack, type ApiStack } from './support/api-stack';
@@ -135,7 +135,7 @@ describe('concurrency and idempotency', () => {
 
     // The first approval reaches the workflow, then the connection drops before the answer comes back.
     class LosesAnswers extends RefundWorkflowClient {
-      override async approve(ref: RefundRunRef, decision: ApproveDecision, options?: DecisionOptions): Promise<RefundView> {
+      override async approve(ref: RefundRunRef, decision: ApproveDecision, options?: DecisionOptions): Promise<Refund> {
         await super.approve(ref, decision, options);
         throw new WorkflowUpdateRPCTimeoutOrCancelledError('the answer was lost', { cause: new Error('connection reset') });
       }

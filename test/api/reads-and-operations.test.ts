@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import { createApp } from '../../src/api/app';
 import { ERROR_CODES } from '../../src/api/errors';
 import { HealthSchema, RefundPageSchema, StatisticsSchema } from '../../src/api/schemas';
-import type { RefundView } from '../../src/domain/refund';
+import type { Refund } from '../../src/domain/refund';
 import type { RefundStatus } from '../../src/domain/refund-status';
 import { REFUND_STATUSES } from '../../src/domain/refund-status';
 import { ensureSweepSchedule } from '../../src/sweep/schedule';
@@ -18,11 +18,11 @@ import { pollUntil, startApiStack, type ApiStack } from './support/api-stack';
 describe('lists, statistics and operations', () => {
   let api: ApiStack;
   let admin: string;
-  const inserted: RefundView[] = [];
+  const inserted: Refund[] = [];
   let sequence = 0;
 
   /** Records with increasing ids, inserted one by one, so "newest first" is the reverse insertion order. */
-  async function insertRefund(overrides: Partial<RefundView> = {}, docOverrides: Record<string, unknown> = {}): Promise<RefundView> {
+  async function insertRefund(overrides: Partial<Refund> = {}, docOverrides: Record<string, unknown> = {}): Promise<Refund> {
     sequence += 1;
     const doc = subscriptionDoc({ userId: 'reads-user', creatorId: 'reads-creator', ...docOverrides });
     const view = refundView({ refundId: `rf_${sequence.toString(16).padStart(24, '0')}`, ...overrides }, doc);
@@ -49,11 +49,11 @@ describe('lists, statistics and operations', () => {
     await api?.close();
   });
 
-  const ids = (items: RefundView[]) => items.map((item) => item.refundId);
-  const newestFirst = (filter: (view: RefundView) => boolean) => ids(inserted.filter(filter).reverse());
+  const ids = (items: Refund[]) => items.map((item) => item.refundId);
+  const newestFirst = (filter: (view: Refund) => boolean) => ids(inserted.filter(filter).reverse());
 
-  async function allPages(path: string, limit: number): Promise<{ pages: number; items: RefundView[] }> {
-    const items: RefundView[] = [];
+  async function allPages(path: string, limit: number): Promise<{ pages: number; items: Refund[] }> {
+    const items: Refund[] = [];
     let cursor: string | null = null;
     let pages = 0;
     do {

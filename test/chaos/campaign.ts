@@ -97,7 +97,7 @@ const root = path.resolve(__dirname, '..', '..');
 
 type Plan = 'approve' | 'reject' | 'leave';
 
-interface Refund {
+interface CampaignRefund {
   index: number;
   subscriptionId: string;
   userId: string;
@@ -162,7 +162,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
 
     mongo = await mongoose.createConnection(env.DB_URI!).asPromise();
     await migrate(mongo);
-    const refunds: Refund[] = [];
+    const refunds: CampaignRefund[] = [];
     for (let index = 0; index < options.refunds; index += 1) {
       const wallet = ethers.Wallet.createRandom().address;
       const useToken = random() < options.tokenShare;
@@ -436,7 +436,7 @@ function apiClient(base: string, secret: string) {
   };
 }
 
-async function decide(api: ReturnType<typeof apiClient>, refund: Refund, log: (line: string) => void) {
+async function decide(api: ReturnType<typeof apiClient>, refund: CampaignRefund, log: (line: string) => void) {
   const admin = { sub: 'chaos-admin', role: 'admin' as const };
   try {
     if (refund.plan === 'approve') await api.call('POST', `/api/refunds/pro-rata/${refund.refundId}/approve`, admin, { note: 'chaos' });
@@ -502,7 +502,7 @@ async function recordsOf(mongo: mongoose.Connection): Promise<Map<string, { refu
 }
 
 /** Every event a refund's history calls for reached the webhook and each email recipient, at least once. */
-function checkNotifications(refunds: Refund[], records: Map<string, { refundStatus: string; statusHistory: { status: string }[] }>, emails: HttpReceiver, webhooks: HttpReceiver) {
+function checkNotifications(refunds: CampaignRefund[], records: Map<string, { refundStatus: string; statusHistory: { status: string }[] }>, emails: HttpReceiver, webhooks: HttpReceiver) {
   const delivered = new Map<string, number>();
   for (const request of webhooks.requests) {
     if (request.status >= 300) continue;

@@ -1,6 +1,6 @@
 import { Types } from 'mongoose';
 import { formatAmount } from '../../src/domain/amount';
-import type { RefundView } from '../../src/domain/refund';
+import type { Refund } from '../../src/domain/refund';
 import { refundWorkflowId } from '../../src/domain/refund';
 import { calculateProRataRefund } from '../../src/domain/proration';
 import { parseSubscription } from '../../src/domain/subscription';
@@ -31,7 +31,7 @@ export function subscriptionDoc(overrides: Record<string, unknown> = {}, now = n
 let refundCounter = 0;
 
 /** A refund view computed from a subscription document, as the workflow would record it. */
-export function refundView(overrides: Partial<RefundView> = {}, doc = subscriptionDoc()): RefundView {
+export function refundView(overrides: Partial<Refund> = {}, doc = subscriptionDoc()): Refund {
   const subscription = parseSubscription(doc);
   const requestedAt = new Date();
   const { amount, breakdown } = calculateProRataRefund(subscription, requestedAt, { penaltyBps: 0 });

@@ -33,7 +33,7 @@ describe('refund workflow policy (time-skipping, fake activities)', () => {
     await env?.teardown();
   });
 
-  async function run<T>(script: Scripted, body: (refund: Refund) => Promise<T>): Promise<T & { calls: ReturnType<typeof fakeActivities> }> {
+  async function run<T>(script: Scripted, body: (refund: Started) => Promise<T>): Promise<T & { calls: ReturnType<typeof fakeActivities> }> {
     const fake = fakeActivities(script);
     const taskQueue = `policy-${crypto.randomBytes(4).toString('hex')}`;
     const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: fake.activities });
@@ -55,7 +55,7 @@ describe('refund workflow policy (time-skipping, fake activities)', () => {
     return { ...result, calls: fake };
   }
 
-  type Refund = { handle: Awaited<ReturnType<typeof env.client.workflow.start<typeof proRataRefundWorkflow>>>; refundId: string };
+  type Started = { handle: Awaited<ReturnType<typeof env.client.workflow.start<typeof proRataRefundWorkflow>>>; refundId: string };
 
   const statusesWritten = (fake: ReturnType<typeof fakeActivities>) => fake.called('transitionRefund').map((call) => (call.input as { change: { status: string } }).change.status);
 
@@ -158,7 +158,7 @@ describe('refund workflow policy (time-skipping, fake activities)', () => {
     ]);
   });
 
-  async function waitForStatus(handle: Refund['handle'], status: string): Promise<void> {
+  async function waitForStatus(handle: Started['handle'], status: string): Promise<void> {
     for (let i = 0; i < 200; i += 1) {
       const state = await handle.query(getRefundQuery);
       if (state.phase === 'registered' && state.refund.refundStatus === status) return;

@@ -1,6 +1,6 @@
 import { ApplicationFailure, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { isTerminal, type RefundStatus } from '../../domain/refund-status';
-import type { RefundView } from '../../domain/refund';
+import type { Refund } from '../../domain/refund';
 import crypto from 'node:crypto';
 import type { DecisionOptions, RefundRunRef } from '../../temporal/refund-client';
 import { DECISION_ERRORS, registeredRefund } from '../../../workflows/refund-messages';
@@ -28,7 +28,7 @@ export const decisionHandlers = {
   },
 
   async cancelRefund({ params, caller, idempotencyKey }, services) {
-    const ownRefundOnly = (refund: RefundView) => refund.userId === caller.sub;
+    const ownRefundOnly = (refund: Refund) => refund.userId === caller.sub;
     const decision = { kind: 'cancelled', caller: caller.sub, idempotencyKey } as const;
     return { body: await decide(services, params.refundId, 'pending', decision, (run, options) => services.refundClient.cancel(run, { by: caller.sub }, options), ownRefundOnly) };
   },
@@ -60,7 +60,7 @@ function updateIdOf(refundId: string, decision: Decision): string | undefined {
 }
 
 /** A retried approve, reject or cancel whose decision is already in the history, made by the same caller. */
-function alreadyMadeBy(refund: RefundView, decision: Decision): boolean {
+function alreadyMadeBy(refund: Refund, decision: Decision): boolean {
   return Boolean(decision.idempotencyKey) && decision.kind !== 'processing' && refund.statusHistory.some((change) => change.status === decision.kind && change.by === decision.caller);
 }
 
@@ -69,9 +69,9 @@ async function decide(
   refundId: string,
   expected: Expected,
   decision: Decision,
-  send: (run: RefundRunRef, options: DecisionOptions) => Promise<RefundView>,
-  mayDecide: (refund: RefundView) => boolean = () => true,
-): Promise<RefundView> {
+  send: (run: RefundRunRef, options: DecisionOptions) => Promise<Refund>,
+  mayDecide: (refund: Refund) => boolean = () => true,
+): Promise<Refund> {
   const { refund, run } = await loadRefund(services, refundId);
   if (!mayDecide(refund)) throw apiError('FORBIDDEN', `refund ${refundId} is not yours`);
   if (alreadyMadeBy(refund, decision)) return refund;
@@ -106,7 +106,7 @@ async function liveStatus(services: ApiServices, run: RefundRunRef, fallback: Re
   return (state && registeredRefund(state)?.refundStatus) ?? fallback;
 }
 
-function notRetryable(refund: RefundView, why: string): ApiError {
+function notRetryable(refund: Refund, why: string): ApiError {
   return apiError('REFUND_NOT_RETRYABLE', `this payout must not be retried: ${why}`, { refundStatus: refund.refundStatus, failureCode: refund.failureCode });
 }
 

@@ -1,5 +1,5 @@
 import { searchRefundIds } from '../../persistence/refund-search';
-import type { RefundView } from '../../domain/refund';
+import type { Refund } from '../../domain/refund';
 import { ownsOrAdmin } from '../auth';
 import { apiError } from '../errors';
 import type { Handlers } from '../route-table';
@@ -22,7 +22,7 @@ export const listHandlers = {
 
   async searchRefunds({ query }, services) {
     const { searchedBy, refundIds } = await searchRefundIds(services.mongo, query.q, SEARCH_LIMIT);
-    const items = (await Promise.all(refundIds.map((refundId) => services.refunds.findById(refundId)))).filter((refund): refund is RefundView => refund !== null);
+    const items = (await Promise.all(refundIds.map((refundId) => services.refunds.findById(refundId)))).filter((refund): refund is Refund => refund !== null);
     return { body: { query: query.q, searchedBy, items } };
   },
 } satisfies Pick<Handlers, 'listUserRefunds' | 'listCreatorRefunds' | 'listPendingRefunds' | 'searchRefunds'>;

@@ -1,6 +1,6 @@
 import { Types } from 'mongoose';
 import { DomainError } from '../../domain/errors';
-import type { RefundView } from '../../domain/refund';
+import type { Refund } from '../../domain/refund';
 import { parseSubscription, type Subscription } from '../../domain/subscription';
 import { subscriptionModel } from '../../persistence/subscription-model';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -31,7 +31,7 @@ export async function loadSubscription(services: ApiServices, subscriptionId: st
 }
 
 export interface LoadedRefund {
-  refund: RefundView;
+  refund: Refund;
   run: RefundRunRef;
   /** True when `refund` is the workflow's live state (the record was not written yet). */
   live: boolean;
@@ -58,7 +58,7 @@ export async function loadRefund(services: ApiServices, refundId: string): Promi
 }
 
 /** The refund's user, the creator of its subscription, or an admin. */
-export function mayView(caller: Caller, refund: RefundView): boolean {
+export function mayView(caller: Caller, refund: Refund): boolean {
   if (caller.role === 'admin') return true;
   if (caller.role === 'user') return refund.userId === caller.sub;
   return refund.creatorId === caller.sub;

@@ -2,7 +2,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { checkRefundEligibility } from '../../domain/eligibility';
 import { prepareRefundOf } from '../../domain/prepared-refund';
 import { BLOCKING_STATUSES, isTerminal, type RefundStatus } from '../../domain/refund-status';
-import type { RefundView } from '../../domain/refund';
+import type { Refund } from '../../domain/refund';
 import type { Subscription } from '../../domain/subscription';
 import type { StartRefundResult } from '../../temporal/refund-client';
 import { registeredRefund } from '../../../workflows/refund-messages';
@@ -57,7 +57,7 @@ export const requestHandlers = {
  * decided on it) the workflow is asked. A decision sent from the Temporal CLI
  * or another API instance shows once its record is written, one activity later.
  */
-export async function currentRefund(services: ApiServices, { refund, run, live }: LoadedRefund): Promise<RefundView> {
+export async function currentRefund(services: ApiServices, { refund, run, live }: LoadedRefund): Promise<Refund> {
   if (live || isTerminal(refund.refundStatus)) return refund;
   const waiting =
     (refund.refundStatus === 'pending_approval' && Date.parse(refund.autoApproveAt) > services.now().getTime()) || refund.refundStatus === 'failed';
@@ -115,7 +115,7 @@ async function startRefund(services: ApiServices, subscription: Subscription, ca
 }
 
 /** The refund of the subscription's latest workflow run, live; null when there is none (or it is still preparing). */
-async function liveRefund(services: ApiServices, subscriptionId: string): Promise<RefundView | null> {
+async function liveRefund(services: ApiServices, subscriptionId: string): Promise<Refund | null> {
   try {
     return registeredRefund(await services.refundClient.state({ subscriptionId }));
   } catch (error) {

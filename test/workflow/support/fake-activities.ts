@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import type { PreparedPayoutResult } from '../../../activities/payout';
-import type { PreparedRefund } from '../../../activities/refund-records';
+import type { PreparedPayoutResult } from '../../../src/domain/payout';
+import type { PreparedRefund } from '../../../src/domain/prepared-refund';
 import type { NotificationActivities, PayoutActivities, RecordActivities, WatchActivities } from '../../../workflows/refund-activities';
 
 /**
