@@ -71,9 +71,10 @@ export class RefundRepository {
   /**
    * Inserts the record once; a replayed insert by the same run is a no-op. A
    * new run of the same refund (the workflow was reset) takes the record over:
-   * the record follows the run that is alive.
+   * the record follows the run that is alive. `onlyIfAbsent` never takes a
+   * record over (a writer that may be late, like the API after a start).
    */
-  async create(view: Refund, runId: string | null): Promise<void> {
+  async create(view: Refund, runId: string | null, options: { onlyIfAbsent?: boolean } = {}): Promise<void> {
     let record: Pick<RefundRecord, 'createdAt'>;
     try {
       record = await this.refunds.create({ ...fromView(view), _id: view.refundId, runId });
@@ -82,7 +83,7 @@ export class RefundRepository {
       const existing = await this.refunds.findById(view.refundId).lean();
       if (existing?.subscriptionId !== view.subscriptionId) throw error;
       record = existing;
-      if (runId && existing.runId !== runId) await this.rebind(view, runId, existing.refundStatus, existing.createdAt);
+      if (runId && existing.runId !== runId && !options.onlyIfAbsent) await this.rebind(view, runId, existing.refundStatus, existing.createdAt);
     }
     // After the record, and again on a replay: the event's unique key keeps it single.
     await this.events.append(eventOf(view, record.createdAt, 'created', `${view.refundId}:created`, null, view.refundStatus));

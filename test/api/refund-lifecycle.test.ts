@@ -91,6 +91,22 @@ describe('refund lifecycle through the HTTP API', () => {
     expect(afterwards.body.reasons).toEqual(expect.arrayContaining(['REFUND_ALREADY_APPLIED', 'REFUND_EXISTS']));
   });
 
+  test('a refund answered 202 is already in its owner\'s list and in the pending list: lists read your own writes', async () => {
+    const listed = async (path: string, token: string) => {
+      const page = await api.request('GET', path, { token });
+      expect(page.status).toBe(200);
+      return page.body.items.map((item: { refundId: string }) => item.refundId) as string[];
+    };
+    for (let i = 0; i < 5; i += 1) {
+      const { subscriptionId } = await subscription();
+      const created = await api.request('POST', '/api/refunds/pro-rata', { token: userToken, body: { subscriptionId } });
+      expect(created.status).toBe(202);
+      const refundId: string = created.body.refundId;
+      expect(await listed(`/api/refunds/pro-rata/user/${userId}?limit=100`, userToken)).toContain(refundId);
+      expect(await listed('/api/refunds/pro-rata/pending/all?limit=100', adminToken)).toContain(refundId);
+    }
+  });
+
   test('a refund whose record is not written yet is read and decided through its workflow; another run\'s id is 404', async () => {
     const { subscriptionId } = await subscription();
     const created = await api.request('POST', '/api/refunds/pro-rata', { token: userToken, body: { subscriptionId } });

@@ -70,6 +70,15 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
       expect(await refunds.findById(view.refundId)).toEqual(view);
     });
 
+    test('a reset run takes the record over; a late writer that only fills gaps (the API after a start) does not', async () => {
+      const view = refundView();
+      await refunds.create(view, 'run-1');
+      await refunds.create({ ...view, refundStatus: 'approved' }, 'run-2');
+      await refunds.create(view, 'run-1', { onlyIfAbsent: true });
+      const record = await connection.db!.collection('proratarefunds').findOne({ _id: view.refundId as never });
+      expect({ runId: record?.runId, refundStatus: record?.refundStatus }).toEqual({ runId: 'run-2', refundStatus: 'approved' });
+    });
+
     test('concurrent conflicting status changes leave exactly one winner', async () => {
       const view = refundView();
       await refunds.create(view, null);

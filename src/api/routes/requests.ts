@@ -30,6 +30,7 @@ export const requestHandlers = {
     const { state } = started;
     switch (state.phase) {
       case 'registered':
+        await recordStarted(services, state.refund, started.runId);
         return { body: state.refund, headers: { Location: `/api/refunds/pro-rata/${started.refundId}` } };
       case 'ineligible':
         throw apiError('NOT_ELIGIBLE', 'the subscription cannot be refunded', { reasons: state.ineligibility.reasons });
@@ -47,6 +48,21 @@ export const requestHandlers = {
     return { body: await currentRefund(services, loaded) };
   },
 } satisfies Pick<Handlers, 'requestRefund' | 'getRefund'>;
+
+/**
+ * Writes the record the workflow is about to write, so lists answer with the
+ * refund as soon as its 202 does. Both writes insert the same view for the same
+ * run: whichever comes second is a no-op (and the API's never takes over a
+ * record a reset run has since bound). If the store refuses, the workflow's
+ * own write (retried until it lands) still records the refund.
+ */
+async function recordStarted(services: ApiServices, refund: Refund, runId: string): Promise<void> {
+  try {
+    await services.refunds.create(refund, runId || null, { onlyIfAbsent: true });
+  } catch (error) {
+    services.logger.warn({ refundId: refund.refundId, err: error }, 'refund started; its record is left to the workflow');
+  }
+}
 
 /**
  * The workflow holds the truth and the record follows it one activity later.
