@@ -42,7 +42,11 @@ export function spawnWorkerProcess(env: Record<string, string>): WorkerProcess {
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker not ready after 90 s:\n${output}`)), 90_000);
+    // A worker that never got ready is killed: the caller forgets it, so it must not run on unsupervised.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`worker not ready after 90 s:\n${output}`));
+    }, 90_000);
     const check = () => {
       if (output.includes('"worker running"')) {
         clearTimeout(timer);
