@@ -6,14 +6,14 @@ import { ERC20_INTERFACE, transferredTo } from '../chain/erc20';
  * receipt proves little for a token: some return false instead of reverting,
  * some take a fee on transfer. So a token payout is judged by the recipient's
  * balance change across the receipt's block, cross-checked with the token's
- * Transfer logs in the receipt.
+ * Transfer logs in the receipt (the logs alone when the node has pruned that state).
  */
 export type Delivery =
   | { kind: 'paid' }
   /** Nothing reached the recipient: the nonce is spent, the refund is unpaid. */
   | { kind: 'nothing'; reason: string }
   /** Something else than asked reached the recipient: a person must look; never pay again automatically. */
-  | { kind: 'different'; delivered: bigint; expected: bigint };
+  | { kind: 'different'; delivered: bigint; expected: bigint; fromLogsOnly?: true };
 
 export interface DeliveryTarget {
   to: string;
@@ -27,13 +27,41 @@ export async function judgeDelivery(provider: JsonRpcProvider, target: DeliveryT
 
   const expected = BigInt(target.amount);
   const logged = transferredTo(receipt.logs, target.tokenAddress, target.to);
-  const token = new Contract(target.tokenAddress, ERC20_INTERFACE, provider);
-  const balanceAt = async (blockTag: number) => (await token.getFunction('balanceOf')(getAddress(target.to), { blockTag })) as bigint;
-  const change = (await balanceAt(receipt.blockNumber)) - (await balanceAt(receipt.blockNumber - 1));
+  const change = await balanceChange(provider, target, receipt.blockNumber);
+  if (change === null) return judgedByLogs(logged, expected);
 
   if (change === expected && (logged === expected || logged === 0n)) return { kind: 'paid' }; // some tokens log nothing
   // Someone else paid the recipient in the same block: the logs of our transaction decide.
   if (logged === expected && change > expected) return { kind: 'paid' };
   if (change <= 0n && logged === 0n) return { kind: 'nothing', reason: `token ${target.tokenAddress} moved nothing to ${target.to} in block ${receipt.blockNumber}` };
   return { kind: 'different', delivered: change > 0n ? change : logged, expected };
+}
+
+/**
+ * The recipient's balance change across `blockNumber`; null when the node no
+ * longer keeps the state of those blocks (most keep about 128 blocks, less than
+ * some chains' finality depth) while it still answers for the latest one. Any
+ * other failure is thrown: no verdict is taken from a node that cannot answer.
+ */
+async function balanceChange(provider: JsonRpcProvider, target: DeliveryTarget, blockNumber: number): Promise<bigint | null> {
+  const token = new Contract(target.tokenAddress!, ERC20_INTERFACE, provider);
+  const balanceAt = async (blockTag: number | 'latest') => (await token.getFunction('balanceOf')(getAddress(target.to), { blockTag })) as bigint;
+  try {
+    return (await balanceAt(blockNumber)) - (await balanceAt(blockNumber - 1));
+  } catch (error) {
+    await balanceAt('latest').catch(() => {
+      throw error;
+    });
+    return null;
+  }
+}
+
+/**
+ * Without the balances only the transaction's own Transfer logs speak. They can
+ * prove the full amount was sent; they cannot prove that nothing moved (some
+ * tokens log nothing), so anything but the full amount goes to a person.
+ */
+function judgedByLogs(logged: bigint, expected: bigint): Delivery {
+  if (logged === expected) return { kind: 'paid' };
+  return { kind: 'different', delivered: logged, expected, fromLogsOnly: true };
 }

@@ -76,7 +76,7 @@ export async function judgeRound({ ledger, treasury, logger }: PayoutDeps, round
         log.warn({ txHash: candidate.txHash }, `payout mined without paying: ${delivery.reason}`);
         return { kind: 'unpaid', status, reason: `${candidate.txHash}: ${delivery.reason}` };
       }
-      const reason = `transaction ${candidate.txHash} delivered ${delivery.delivered} instead of ${delivery.expected} (difference ${delivery.expected - delivery.delivered}) in block ${receipt.blockNumber}`;
+      const reason = `transaction ${candidate.txHash} delivered ${delivery.delivered} instead of ${delivery.expected} (difference ${delivery.expected - delivery.delivered}) in block ${receipt.blockNumber}${delivery.fromLogsOnly ? ', judged from its Transfer logs alone (the node no longer keeps the balances of that block): check the recipient on a block explorer' : ''}`;
       await ledger.markReview(candidate, block, delivery.delivered, reason);
       log.error({ txHash: candidate.txHash, delivered: delivery.delivered.toString(), expected: delivery.expected.toString() }, reason);
       throw new PayoutFailure('PayoutAmountMismatch', `${reason}: a person must settle it; it will not be paid again automatically`);

@@ -187,7 +187,7 @@ async function paidAttempt(deps: ReconcileDeps, attempts: PayoutAttemptRecord[])
       attempt: reading.candidate,
       depth: reading.depth,
       final: reading.final,
-      delivery: delivery.kind === 'paid' ? ('paid' as const) : `delivered ${delivery.delivered} instead of ${delivery.expected}`,
+      delivery: delivery.kind === 'paid' ? ('paid' as const) : `delivered ${delivery.delivered} instead of ${delivery.expected}${delivery.fromLogsOnly ? ' (per its Transfer logs; the node has pruned the balances)' : ''}`,
     };
   }
   return null;

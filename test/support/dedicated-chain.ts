@@ -6,8 +6,8 @@ import { startRpcProxy, type RpcProxy } from './rpc-proxy';
  * An anvil of the test's own with a JSON-RPC proxy in front: the service under
  * test talks to `proxy.url`, the test watches the real chain through `provider`.
  */
-export async function startDedicatedChain() {
-  const anvil = await startDedicatedAnvil();
+export async function startDedicatedChain(anvilArgs: string[] = []) {
+  const anvil = await startDedicatedAnvil(anvilArgs);
   const proxy: RpcProxy = await startRpcProxy(anvil.url);
   const network = ethers.Network.from(31337);
   const provider = new ethers.JsonRpcProvider(anvil.url, network, { staticNetwork: network, cacheTimeout: -1, pollingInterval: 100 });

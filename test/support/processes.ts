@@ -9,10 +9,11 @@ import { anvilPath } from '../../src/dev/provision';
 const root = path.resolve(__dirname, '..', '..');
 
 /** An anvil of the test's own, so pausing its mining cannot slow other test files down. */
-export async function startDedicatedAnvil() {
+/** `extraArgs`: more anvil flags, e.g. `--prune-history 64` for a node that keeps only recent state. */
+export async function startDedicatedAnvil(extraArgs: string[] = []) {
   const port = await freePort();
   const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'anvil-')), 'anvil.log');
-  const child = startProcess('anvil', anvilPath(), ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(ANVIL_CHAIN_ID)], logFile);
+  const child = startProcess('anvil', anvilPath(), ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(ANVIL_CHAIN_ID), ...extraArgs], logFile);
   const url = `http://127.0.0.1:${port}`;
   await waitUntilReady('anvil', () => jsonRpc(url, 'eth_chainId', []), { timeoutMs: 30_000, process: child });
   return {

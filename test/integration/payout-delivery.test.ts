@@ -1,0 +1,74 @@
+import { ethers } from 'ethers';
+import { judgeDelivery } from '../../src/payout/delivery';
+import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
+import { deployFeeOnTransferToken, deployTestToken } from '../support/erc20';
+
+/**
+ * What a token payout delivered is judged at finality depth. Most RPC nodes
+ * keep only recent state (geth: 128 blocks), and on chains whose safe depth is
+ * that deep (Polygon PoS: 128) the state before the payout's block is gone by
+ * then. The verdict must still come, and never wrongly say "nothing was paid".
+ */
+describe('judging a token payout on a node that keeps only recent state', () => {
+  const PRUNE_AFTER = 64;
+  let chain: DedicatedChain;
+  let service: ethers.JsonRpcProvider;
+  let signer: ethers.NonceManager;
+
+  beforeAll(async () => {
+    chain = await startDedicatedChain(['--prune-history', String(PRUNE_AFTER)]);
+    const network = ethers.Network.from(31337);
+    service = new ethers.JsonRpcProvider(chain.proxy.url, network, { staticNetwork: network, cacheTimeout: -1 });
+    const funded = ethers.Wallet.fromPhrase('test test test test test test test test test test test junk').connect(chain.provider);
+    signer = new ethers.NonceManager(funded);
+  }, 60_000);
+  afterAll(async () => {
+    service?.destroy();
+    await chain?.stop();
+  });
+  afterEach(() => chain.proxy.intercept(null));
+
+  async function sendAndBury(token: ethers.Contract, to: string, amount: bigint) {
+    const receipt = (await (await token.getFunction('transfer')(to, amount)).wait()) as ethers.TransactionReceipt;
+    await chain.mine(PRUNE_AFTER * 2 + 1);
+    return receipt;
+  }
+
+  test('the node no longer has the state: a payout that delivered in full is judged paid', async () => {
+    const token = await deployTestToken(signer);
+    await (await token.getFunction('mint')(await signer.getAddress(), 10n ** 21n)).wait();
+    const to = ethers.Wallet.createRandom().address;
+    const receipt = await sendAndBury(token, to, 1_000n);
+    const target = { to, amount: '1000', tokenAddress: await token.getAddress() };
+    await expect(token.getFunction('balanceOf')(to, { blockTag: receipt.blockNumber - 1 })).rejects.toThrow(); // the premise: the state is gone
+    expect(await judgeDelivery(service, target, receipt)).toEqual({ kind: 'paid' });
+  });
+
+  test('a fee-on-transfer token that delivered 99 of 100 is judged different (review), never unpaid', async () => {
+    const token = await deployFeeOnTransferToken(signer, { feeBps: 100, feeCollector: ethers.Wallet.createRandom().address });
+    await (await token.getFunction('mint')(await signer.getAddress(), 10n ** 21n)).wait();
+    const to = ethers.Wallet.createRandom().address;
+    const receipt = await sendAndBury(token, to, 100n);
+    const target = { to, amount: '100', tokenAddress: await token.getAddress() };
+    expect(await judgeDelivery(service, target, receipt)).toEqual({ kind: 'different', delivered: 99n, expected: 100n, fromLogsOnly: true });
+  });
+
+  test('a token that moved nothing is parked for review when the state that would prove it is gone', async () => {
+    const token = await deployTestToken(signer, { returnsFalseOnTransfer: true });
+    await (await token.getFunction('mint')(await signer.getAddress(), 10n ** 21n)).wait();
+    const to = ethers.Wallet.createRandom().address;
+    const receipt = await sendAndBury(token, to, 500n);
+    const target = { to, amount: '500', tokenAddress: await token.getAddress() };
+    // Without the balances, "nothing" would rest on the logs alone: a person decides, a retry is refused.
+    expect(await judgeDelivery(service, target, receipt)).toEqual({ kind: 'different', delivered: 0n, expected: 500n, fromLogsOnly: true });
+  });
+
+  test('a node that answers no calls at all gives no verdict: the judgement waits', async () => {
+    const token = await deployTestToken(signer);
+    await (await token.getFunction('mint')(await signer.getAddress(), 10n ** 21n)).wait();
+    const to = ethers.Wallet.createRandom().address;
+    const receipt = await sendAndBury(token, to, 1_000n);
+    chain.proxy.intercept((call) => (call.method === 'eth_call' ? { error: { code: -32000, message: 'upstream unavailable' } } : { pass: true }));
+    await expect(judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).rejects.toThrow(); // ethers reports the refusal as a CALL_EXCEPTION
+  });
+});
