@@ -98,5 +98,15 @@ export function createRefundRecordActivities(connection: Connection, refunds: Re
     log.warn({ refundId: input.refundId, ...input.failure }, 'notification failed for good');
   }
 
-  return { prepareRefund, createRefundRecord, transitionRefund, markSubscriptionRefunded, recordRefundProgress, recordNotificationFailure };
+  /**
+   * A reset run asks whether its refund was already closed without a payout.
+   * A reset erases the run's decisions from the history; the record keeps them,
+   * and a rejected or cancelled refund must not come back to be approved by its timer.
+   */
+  async function closedWithoutPayout(input: { refundId: string }): Promise<Refund | null> {
+    const record = await refunds.findById(input.refundId);
+    return record && (record.refundStatus === 'rejected' || record.refundStatus === 'cancelled') ? record : null;
+  }
+
+  return { prepareRefund, createRefundRecord, transitionRefund, markSubscriptionRefunded, recordRefundProgress, recordNotificationFailure, closedWithoutPayout };
 }

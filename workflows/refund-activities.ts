@@ -20,6 +20,7 @@ export type RecordActivities = Pick<
   | 'payoutDestination'
   | 'payoutStarted'
   | 'autoApprovalAllowed'
+  | 'closedWithoutPayout'
 >;
 /** Claiming and signing a payout: a bounded number of attempts, then the refund parks in `failed`. */
 export type PayoutActivities = Pick<Activities, 'preparePayout'>;

@@ -28,6 +28,8 @@ const DEFAULT_TIMINGS: RefundTimings = {
  */
 export async function proRataRefundWorkflow(input: RefundWorkflowInput): Promise<RefundWorkflowResult> {
   const run = new RefundRun(input);
+  const closedBeforeReset = await run.closedBeforeReset();
+  if (closedBeforeReset) return closedBeforeReset;
   // The API checks and computes the refund before it starts the workflow (it loaded the subscription anyway);
   // refunds the sweep starts, and those started before this patch, prepare it in an activity.
   const preparedByApi = input.prepared !== undefined && patched('api-prepares-refund');
@@ -67,6 +69,22 @@ class RefundRun {
     CancellationScope.current().cancelRequested.catch(() => {
       this.cancelRequested = true;
     });
+  }
+
+  /**
+   * A run reset (from the Web UI or CLI) of a refund that was rejected or
+   * cancelled ends as it ended: the reset erased the decision from the history,
+   * and without it the auto-approval timer would pay the refund. A new request
+   * is the way to refund the subscription again.
+   */
+  async closedBeforeReset(): Promise<RefundWorkflowResult | null> {
+    const info = workflowInfo();
+    if (info.runId === info.originalExecutionRunId || !patched('reset-keeps-final-decision')) return null;
+    const closed = await this.activities.records.closedWithoutPayout({ refundId: this.input.refundId });
+    if (!closed || (closed.refundStatus !== 'rejected' && closed.refundStatus !== 'cancelled')) return null;
+    this.refund.set(closed);
+    upsertSearchAttributes([{ key: RefundStatusKey, value: closed.refundStatus }]);
+    return this.finish(closed.refundStatus);
   }
 
   notRegistered(prepared: Exclude<PreparedRefund, { kind: 'eligible' }>): Promise<RefundWorkflowResult> {

@@ -2,7 +2,7 @@ import type { Connection, FilterQuery } from 'mongoose';
 import { currencyKey, type Currency } from '../domain/currency';
 import { parseAmount } from '../domain/amount';
 import type { NotificationFailure, Refund } from '../domain/refund';
-import { BLOCKING_STATUSES, canTransition, REFUND_STATUSES, type RefundStatus, type StatusChange } from '../domain/refund-status';
+import { BLOCKING_STATUSES, canTransition, isTerminal, REFUND_STATUSES, type RefundStatus, type StatusChange } from '../domain/refund-status';
 import { isDuplicateKey } from './errors';
 import { RefundEventLog, type RefundEventInput, type RefundStats } from './refund-events';
 import {
@@ -90,8 +90,13 @@ export class RefundRepository {
     await Promise.all(view.notificationFailures.map((failure) => this.addNotificationFailure(view.refundId, failure)));
   }
 
-  /** The record now mirrors `runId`, starting from that run's view of the refund (the status may move back: the event log says so). */
+  /**
+   * The record now mirrors `runId`, starting from that run's view of the refund
+   * (the status may move back: the event log says so). A final record stays as
+   * it is: a reset never reopens a refund that was paid, rejected or cancelled.
+   */
   private async rebind(view: Refund, runId: string, previous: RefundStatus, createdAt: Date): Promise<void> {
+    if (isTerminal(previous)) return;
     await this.refunds.updateOne({ _id: view.refundId }, { $set: { ...fromView(view), runId } });
     if (previous !== view.refundStatus) await this.events.append(eventOf(view, createdAt, 'status', `${view.refundId}:rebind:${runId}`, previous, view.refundStatus));
   }

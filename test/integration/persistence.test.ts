@@ -79,6 +79,16 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
       expect({ runId: record?.runId, refundStatus: record?.refundStatus }).toEqual({ runId: 'run-2', refundStatus: 'approved' });
     });
 
+    test('a reset run never takes a final record back: rejected stays rejected', async () => {
+      const view = refundView();
+      await refunds.create(view, 'run-1');
+      await refunds.transition(view.refundId, { status: 'rejected', at: new Date().toISOString(), by: 'admin-1', note: 'duplicate' });
+      await refunds.create(view, 'run-2');
+      await expect(refunds.transition(view.refundId, { status: 'approved', at: new Date().toISOString(), by: 'auto' }, {}, { runId: 'run-2', base: view })).rejects.toBeInstanceOf(RefundTransitionConflict);
+      const record = await connection.db!.collection('proratarefunds').findOne({ _id: view.refundId as never });
+      expect({ runId: record?.runId, refundStatus: record?.refundStatus }).toEqual({ runId: 'run-1', refundStatus: 'rejected' });
+    });
+
     test('concurrent conflicting status changes leave exactly one winner', async () => {
       const view = refundView();
       await refunds.create(view, null);

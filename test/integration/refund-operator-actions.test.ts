@@ -3,6 +3,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { ethers } from 'ethers';
 import crypto from 'node:crypto';
 import { Types } from 'mongoose';
+import { refundWorkflowId } from '../../src/domain/refund';
+import { RefundWorkflowClient, refundPolicySettings } from '../../src/temporal/refund-client';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { waitFor } from '../support/wait';
@@ -40,6 +42,15 @@ describe('operator actions on refund workflows', () => {
       handle: stack.refundClient.handle(subscription.subscriptionId),
       amount: BigInt(started.state.refund.amount),
     };
+  }
+
+  /** A refund the timer approves `autoApproveAfterMs` after its request, unless decided first. */
+  async function requestRefundApprovedByTimerAfter(autoApproveAfterMs: number) {
+    const subscription = await stack.insertSubscription();
+    const client = new RefundWorkflowClient(stack.client, { ...refundPolicySettings(stack.config), autoApproveAfterMs });
+    const started = await client.start({ subscriptionId: subscription.subscriptionId, requestedBy: String(subscription.doc.userId) });
+    if (started.kind !== 'started' || started.state.phase !== 'registered') throw new Error(`not started: ${JSON.stringify(started)}`);
+    return { ...subscription, refundId: started.refundId, runId: started.runId, ref: { subscriptionId: subscription.subscriptionId, refundId: started.refundId }, autoApproveAt: started.state.refund.autoApproveAt };
   }
 
   async function broadcastPayout(subscriptionId: string) {
@@ -124,6 +135,24 @@ describe('operator actions on refund workflows', () => {
     expect(record).toMatchObject({ refundStatus: 'completed', decidedBy: 'admin-1' });
     expect(record!.statusHistory.map((change) => change.status)).toEqual(['pending_approval', 'approved', 'processing', 'completed']);
     expect(await chain.provider.getBalance(refund.wallet)).toBe(refund.amount);
+  }, 90_000);
+
+  test.each(['rejected', 'cancelled'] as const)('a reset of a refund %s before its auto-approval time keeps it so once that time has passed: nothing is paid', async (decision) => {
+    const refund = await requestRefundApprovedByTimerAfter(3_000);
+    if (decision === 'rejected') await stack.refundClient.reject(refund.ref, { by: 'admin-1', reason: 'duplicate' });
+    else await stack.refundClient.cancel(refund.ref, { by: String(refund.doc.userId) });
+    const workflowId = refundWorkflowId(refund.subscriptionId);
+    await expect(stack.client.workflow.getHandle(workflowId, refund.runId).result()).resolves.toEqual({ refundId: refund.refundId, outcome: decision });
+    await waitFor(async () => ((await stack.refunds.findById(refund.refundId))?.refundStatus === decision ? true : undefined), { what: `the record ${decision}` });
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(refund.autoApproveAt) - Date.now()) + 200));
+
+    const newRunId = await resetToFirstWorkflowTask(workflowId, refund.runId);
+    await expect(stack.client.workflow.getHandle(workflowId, newRunId).result()).resolves.toEqual({ refundId: refund.refundId, outcome: decision });
+    expect(await chain.provider.getBalance(refund.wallet)).toBe(0n);
+    expect(await stack.ledger.attemptsOf(refund.subscriptionId)).toHaveLength(0);
+    const record = await stack.refunds.findById(refund.refundId);
+    expect(record!.refundStatus).toBe(decision);
+    expect(record!.statusHistory.map((change) => change.status)).toEqual(['pending_approval', decision]);
   }, 90_000);
 
   test('a reset to before the approval of a refund whose payout is on its way follows that payout through: paid once', async () => {
