@@ -156,6 +156,9 @@ export function createSweepActivities({ connection, refunds, refundClient, penal
         payout: live.payout,
         completedAt: live.completedAt ? new Date(live.completedAt) : null,
         failureReason: live.failureReason,
+        failureCode: live.failureCode,
+        retryable: live.retryable,
+        waitingReason: live.waitingReason,
         processingTimeMs: live.processingTimeMs,
       });
     }

@@ -1,3 +1,4 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { ethers } from 'ethers';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
 import { deployFeeOnTransferToken, deployTestToken, tokenBalance } from '../support/erc20';
@@ -70,6 +71,14 @@ describe('treasury safety', () => {
     expect(parked).toMatchObject({ refundStatus: 'failed', failureCode: 'InsufficientFunds', retryable: true });
     expect(parked!.failureReason).toMatch(/promised to [12] payout\(s\) in flight.*top up the treasury/);
     expect(await s.ledger.attemptsOf(failed.subscriptionId)).toEqual([]); // refused before any nonce was spent
+
+    // A lost mirror write, repaired by the sweep's reconciliation: the failure's code and retryability come back too.
+    await s.mongo.db!.collection('proratarefunds').updateOne(
+      { _id: failed.refundId as never },
+      { $set: { refundStatus: 'processing', statusHistory: parked!.statusHistory.slice(0, -1), failureReason: null, failureCode: null, retryable: null } },
+    );
+    await new MockActivityEnvironment().run(s.activities.reconcileRefundRecords, { afterId: null, limit: 100 });
+    expect(await s.refunds.findById(failed.refundId)).toMatchObject({ refundStatus: 'failed', failureCode: 'InsufficientFunds', retryable: true, failureReason: parked!.failureReason });
 
     await chain.rpc('anvil_setBalance', [s.treasury.address, ethers.toQuantity(10n * ETH)]);
     await s.refundClient.retry(failed.ref, { by: 'admin-2', note: 'topped up' });
