@@ -1,7 +1,6 @@
 import { Types, type Connection } from 'mongoose';
-import { checkRefundEligibility } from '../src/domain/eligibility';
 import { DomainError } from '../src/domain/errors';
-import { prepareRefundOf, type PreparedRefund } from '../src/domain/prepared-refund';
+import { assessRefund, type PreparedRefund } from '../src/domain/prepared-refund';
 import type { NotificationFailure, ProgressFields, Refund, TransitionFields } from '../src/domain/refund';
 import type { StatusChange } from '../src/domain/refund-status';
 import { OBJECT_ID_PATTERN, parseSubscription } from '../src/domain/subscription';
@@ -22,7 +21,14 @@ export function createRefundRecordActivities(connection: Connection, refunds: Re
   const subscriptions = subscriptionModel(connection);
   const log = logger.child({ component: 'proRataRefund' });
 
-  /** Loads and validates the subscription, re-checks eligibility and computes the amount at the request time. */
+  /**
+   * Loads and validates the subscription, checks eligibility and computes the
+   * amount at the request time. It runs only for refunds started without an
+   * amount: those the sweep starts (its own check only picks which
+   * subscriptions to start; this one is judged against the records at run
+   * time, in the workflow's history) and those started before the API prepared
+   * refunds (patch `api-prepares-refund`).
+   */
   async function prepareRefund(input: PrepareRefundInput): Promise<PreparedRefund> {
     if (!OBJECT_ID_PATTERN.test(input.subscriptionId)) {
       return { kind: 'invalid', code: 'SUBSCRIPTION_NOT_FOUND', message: `subscription id ${input.subscriptionId} is not an ObjectId` };
@@ -34,9 +40,8 @@ export function createRefundRecordActivities(connection: Connection, refunds: Re
       const requestedAt = new Date(input.requestedAt);
       const policy = { penaltyBps: input.penaltyBps };
       const existing = await refunds.findBlocking(input.subscriptionId, input.refundId);
-      const eligibility = checkRefundEligibility(subscription, existing, requestedAt, policy);
-      const preparation = prepareRefundOf(subscription, requestedAt, policy);
-      if (!eligibility.eligible) return { kind: 'ineligible', reasons: eligibility.reasons, amount: preparation.amount, breakdown: preparation.breakdown };
+      const { eligible, reasons, preparation } = assessRefund(subscription, existing, requestedAt, policy, new Date());
+      if (!eligible) return { kind: 'ineligible', reasons, amount: preparation.amount, breakdown: preparation.breakdown };
       return { kind: 'eligible', ...preparation };
     } catch (error) {
       if (error instanceof DomainError) return { kind: 'invalid', code: 'INVALID_SUBSCRIPTION', message: error.message };

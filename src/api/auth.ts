@@ -3,9 +3,9 @@ import { apiError } from './errors';
 
 /**
  * Who is calling. Bearer JWTs, HS256 with AUTH_JWT_SECRET, claims `sub`, `role`
- * and a mandatory `exp`. Roles say what a caller may do in general; whether
- * they may touch a given subscription or refund is always decided by the
- * route against the stored document, never by anything the client sends.
+ * and a mandatory `exp`. This file says who the caller is; what they may do
+ * (roles per route, and whether they may touch a given subscription or refund,
+ * decided against the stored document) is src/api/access.ts.
  */
 
 export const ROLES = ['user', 'creator', 'admin'] as const;
@@ -38,15 +38,6 @@ export async function authenticate(authorization: string | undefined, secret: st
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) throw apiError('INVALID_TOKEN', 'the token\'s sub claim must be a non-empty string');
   if (!ROLES.includes(role as Role)) throw apiError('INVALID_TOKEN', `the token's role claim must be one of ${ROLES.join(', ')}`);
   return { sub, role: role as Role };
-}
-
-export function requireRole(caller: Caller, roles: readonly Role[]): void {
-  if (!roles.includes(caller.role)) throw apiError('FORBIDDEN', `this needs the role ${roles.join(' or ')}`);
-}
-
-/** Ownership: true for an admin, or for `role` whose sub is the stored owner id. */
-export function ownsOrAdmin(caller: Caller, role: Role, ownerId: unknown): boolean {
-  return caller.role === 'admin' || (caller.role === role && caller.sub === ownerId);
 }
 
 /** A lifetime: seconds, or a number with a unit (`30s`, `15m`, `1h`, `7d`). Negative seconds mint already-expired tokens (tests). */

@@ -23,7 +23,7 @@ export interface ApiDeps {
   treasury?: TreasuryMonitor;
   /** A registry per app instance; created when absent. */
   metrics?: ApiMetrics;
-  /** The clock of eligibility previews and statistics ages (tests may pin it). */
+  /** The clock of eligibility (previews, and a request's `requestedAt`) and of statistics ages (tests may pin it). */
   now?: () => Date;
   /** The event log's fold (statistics, counts, pending order); created when absent. Share it with the metrics. */
   stats?: RefundStats;

@@ -122,7 +122,11 @@ export function isMongoUnavailable(error: unknown): boolean {
 const GRPC_UNAVAILABLE = 14;
 const GRPC_DEADLINE_EXCEEDED = 4;
 
-/** gRPC UNAVAILABLE / DEADLINE_EXCEEDED anywhere in the cause chain, or an update no worker accepted in time. */
+/**
+ * gRPC UNAVAILABLE / DEADLINE_EXCEEDED anywhere in the cause chain, or an update no worker accepted in time.
+ * Outages stay thrown by RefundWorkflowClient (its outcomes are the refund's answers, not the transport's)
+ * and are mapped once, here at the API's edge, like MongoDB's: so this file, not the routes, imports the SDK.
+ */
 export function isTemporalUnavailable(error: unknown): boolean {
   return causes(error).some(
     (cause) =>

@@ -62,7 +62,7 @@ function operation(operationId: string, spec: RouteSpec): OpenApiOperation {
       schema: { type: 'string', minLength: 1, maxLength: 255, pattern: IDEMPOTENCY_KEY_PATTERN.source },
     });
   }
-  const access = spec.access === 'public' ? 'Public.' : `Roles: ${spec.access.join(', ')}.${spec.ownership ? ` Ownership: ${spec.ownership}.` : ''}`;
+  const access = spec.access === 'public' ? 'Public.' : `Roles: ${spec.access.join(', ')}.${spec.ownership ? ` Ownership: ${spec.ownership.description}.` : ''}`;
   return {
     operationId,
     tags: [spec.tag],

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { ACCESS, type OwnershipRule } from './access';
 import type { Caller, Role } from './auth';
 import type { ApiServices } from './context';
 import {
@@ -34,8 +35,10 @@ import {
  * (src/api/openapi.ts), so the two cannot drift. Order matters: static paths
  * come before `/:refundId`, so `/statistics` is never read as a refund id.
  *
- * `access` is the role gate checked before anything else; `ownership` states
- * the rule the handler then checks against the stored subscription or refund.
+ * `access` and `ownership` come from one policy of src/api/access.ts, which
+ * holds every rule of who may do what: the role gate checked before anything
+ * else, then the rule the router checks against the stored subscription or
+ * refund before the handler runs.
  */
 export interface RouteSpec {
   method: 'get' | 'post';
@@ -45,7 +48,7 @@ export interface RouteSpec {
   summary: string;
   description?: string;
   access: 'public' | readonly Role[];
-  ownership?: string;
+  ownership?: OwnershipRule<unknown>;
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
@@ -65,7 +68,6 @@ export interface RouteSpec {
 
 const route = <const S extends RouteSpec>(spec: S): S => spec;
 
-const ADMIN = ['admin'] as const;
 /** What can be done with a refund once its id is known. */
 const REFUND_OPERATIONS = ['getRefund', 'approveRefund', 'rejectRefund', 'cancelRefund', 'retryRefund'] as const;
 
@@ -82,7 +84,7 @@ export function takesIdempotencyKey(spec: RouteSpec): boolean {
 export function errorStatusesOf(spec: RouteSpec): number[] {
   const statuses = new Set(spec.errors);
   const add = (...more: number[]) => more.forEach((status) => statuses.add(status));
-  if (spec.access !== 'public') add(401, 403); // token, role (ownership is the handler's, also 403)
+  if (spec.access !== 'public') add(401, 403); // token; role or ownership (src/api/access.ts)
   if (spec.params || spec.query || spec.body) add(400); // VALIDATION_ERROR
   if (spec.method === 'post') add(400, 413, 415); // the JSON body: MALFORMED_JSON, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE
   if (takesIdempotencyKey(spec)) add(400, 409, 422); // INVALID_IDEMPOTENCY_KEY, IDEMPOTENCY_IN_PROGRESS, IDEMPOTENCY_KEY_REUSED
@@ -96,8 +98,7 @@ export const ROUTES = {
     path: '/api/refunds/pro-rata/calculate',
     tag: 'Refunds',
     summary: 'Preview a refund: eligibility, reason codes, amount and breakdown (no side effect)',
-    access: ['user', 'admin'],
-    ownership: 'a user may only preview their own subscription',
+    ...ACCESS.subscriberOrAdmin,
     body: CalculateBody,
     success: { status: 200, description: 'the refund a request made now would get', schema: RefundCalculationSchema },
     errors: [404, 422],
@@ -107,8 +108,7 @@ export const ROUTES = {
     path: '/api/refunds/pro-rata/eligibility/:subscriptionId',
     tag: 'Refunds',
     summary: 'Whether the subscription can be refunded now, with reason codes',
-    access: ['user', 'admin'],
-    ownership: 'a user may only ask about their own subscription',
+    ...ACCESS.subscriberOrAdmin,
     params: SubscriptionIdParams,
     success: { status: 200, description: 'eligibility, reasons and the amount', schema: RefundCalculationSchema },
     errors: [404, 422],
@@ -118,8 +118,7 @@ export const ROUTES = {
     path: '/api/refunds/pro-rata/user/:userId',
     tag: 'Refunds',
     summary: 'Refunds of a user, newest first',
-    access: ['user', 'admin'],
-    ownership: 'a user may only list their own refunds',
+    ...ACCESS.listedUserOrAdmin,
     params: UserIdParams,
     query: ListQuery,
     success: { status: 200, description: 'one page of refunds', schema: RefundPageSchema },
@@ -130,8 +129,7 @@ export const ROUTES = {
     path: '/api/refunds/pro-rata/creator/:creatorId',
     tag: 'Refunds',
     summary: 'Refunds against a creator\'s subscriptions, newest first, filterable by status',
-    access: ['creator', 'admin'],
-    ownership: 'a creator may only list refunds against their own subscriptions',
+    ...ACCESS.listedCreatorOrAdmin,
     params: CreatorIdParams,
     query: ListQuery,
     success: { status: 200, description: 'one page of refunds', schema: RefundPageSchema },
@@ -142,7 +140,7 @@ export const ROUTES = {
     path: '/api/refunds/pro-rata/pending/all',
     tag: 'Refunds',
     summary: 'Refunds awaiting approval, oldest first',
-    access: ADMIN,
+    ...ACCESS.admin,
     query: PendingListQuery,
     success: { status: 200, description: 'one page of pending refunds', schema: RefundPageSchema },
     errors: [],
@@ -152,7 +150,7 @@ export const ROUTES = {
     path: '/api/refunds/pro-rata/statistics',
     tag: 'Refunds',
     summary: 'Counts by status, completed totals per token, processing time, success rate, sweep info',
-    access: ADMIN,
+    ...ACCESS.admin,
     success: { status: 200, description: 'refund statistics', schema: StatisticsSchema },
     errors: [],
   }),
@@ -161,7 +159,7 @@ export const ROUTES = {
     path: '/api/refunds/pro-rata/trigger',
     tag: 'Refunds',
     summary: 'Run the periodic sweep now (triggers the Temporal Schedule)',
-    access: ADMIN,
+    ...ACCESS.admin,
     success: { status: 202, description: 'the sweep was started', schema: TriggerSchema },
     errors: [],
   }),
@@ -171,7 +169,7 @@ export const ROUTES = {
     tag: 'Refunds',
     summary: 'Find refunds by refund id, subscription id, user or creator id, or payout transaction hash',
     description: 'The shape of `q` decides where it is looked up: `rf_…` a refund id, 24 hex characters a subscription (or user or creator) id, `0x` and 64 hex characters a transaction hash (any payout attempt, replaced ones included), anything else a user or creator id.',
-    access: ADMIN,
+    ...ACCESS.admin,
     query: SearchQuery,
     success: { status: 200, description: 'the matching refunds', schema: RefundSearchSchema },
     errors: [],
@@ -182,7 +180,7 @@ export const ROUTES = {
     tag: 'Refunds',
     summary: 'Pause the scheduled sweeps, saying why (a trigger still runs one)',
     description: 'The note, with the admin\'s id, becomes the schedule\'s note; a pause survives deploys and worker restarts.',
-    access: ADMIN,
+    ...ACCESS.admin,
     body: PauseSweepBody,
     success: { status: 200, description: 'the sweep schedule after the change', schema: SweepStatusSchema },
     errors: [],
@@ -192,7 +190,7 @@ export const ROUTES = {
     path: '/api/refunds/pro-rata/sweep/unpause',
     tag: 'Refunds',
     summary: 'Resume the scheduled sweeps',
-    access: ADMIN,
+    ...ACCESS.admin,
     body: UnpauseSweepBody,
     success: { status: 200, description: 'the sweep schedule after the change', schema: SweepStatusSchema },
     errors: [],
@@ -203,8 +201,7 @@ export const ROUTES = {
     tag: 'Refunds',
     summary: 'Request a pro-rata refund: starts the refund workflow',
     description: 'Answers once the refund is recorded, pending approval. Concurrent identical requests start exactly one refund; the others get 409 with its id.',
-    access: ['user'],
-    ownership: 'only the subscriber (the subscription\'s userId) may request its refund',
+    ...ACCESS.subscriber,
     body: CreateRefundBody,
     success: { status: 202, description: 'the refund, pending approval', schema: RefundSchema, headers: { Location: 'the refund\'s URL, /api/refunds/pro-rata/{refundId}' } },
     errors: [404, 409, 422],
@@ -215,8 +212,7 @@ export const ROUTES = {
     path: '/api/refunds/pro-rata/:refundId',
     tag: 'Refunds',
     summary: 'A refund\'s current state (live from its workflow while it runs)',
-    access: ['user', 'creator', 'admin'],
-    ownership: 'the refund\'s user, the creator of its subscription, or an admin',
+    ...ACCESS.refundPartyOrAdmin,
     params: RefundIdParams,
     success: { status: 200, description: 'the refund', schema: RefundSchema },
     errors: [404],
@@ -227,7 +223,7 @@ export const ROUTES = {
     path: '/api/refunds/pro-rata/:refundId/approve',
     tag: 'Refunds',
     summary: 'Approve a pending refund now; the payout follows',
-    access: ADMIN,
+    ...ACCESS.admin,
     params: RefundIdParams,
     body: ApproveBody,
     success: { status: 200, description: 'the refund after the decision', schema: RefundSchema },
@@ -238,7 +234,7 @@ export const ROUTES = {
     path: '/api/refunds/pro-rata/:refundId/reject',
     tag: 'Refunds',
     summary: 'Reject a pending refund, with a reason',
-    access: ADMIN,
+    ...ACCESS.admin,
     params: RefundIdParams,
     body: RejectBody,
     success: { status: 200, description: 'the refund after the decision', schema: RefundSchema },
@@ -249,8 +245,7 @@ export const ROUTES = {
     path: '/api/refunds/pro-rata/:refundId/cancel',
     tag: 'Refunds',
     summary: 'Withdraw a refund request while it is pending',
-    access: ['user'],
-    ownership: 'only the refund\'s user',
+    ...ACCESS.refundUser,
     params: RefundIdParams,
     body: CancelBody,
     success: { status: 200, description: 'the refund after the decision', schema: RefundSchema },
@@ -261,7 +256,7 @@ export const ROUTES = {
     path: '/api/refunds/pro-rata/:refundId/retry',
     tag: 'Refunds',
     summary: 'Retry the payout of a refund that failed for good',
-    access: ADMIN,
+    ...ACCESS.admin,
     params: RefundIdParams,
     body: RetryBody,
     success: { status: 200, description: 'the refund, processing again', schema: RefundSchema },
@@ -273,7 +268,7 @@ export const ROUTES = {
     tag: 'Operations',
     summary: 'Health: Temporal and MongoDB reachability, sweep schedule, refund counts',
     description: '200 when Temporal and MongoDB are both reachable, 503 (same body) otherwise.',
-    access: 'public',
+    ...ACCESS.anyone,
     success: { status: 200, description: 'healthy (503 with the same shape when degraded)', schema: HealthSchema },
     errors: [],
   }),
@@ -283,7 +278,7 @@ export const ROUTES = {
     tag: 'Operations',
     summary: 'What the admin console (/admin) needs: who is signed in, where the Temporal Web UI and the block explorer are',
     description: 'The console calls it first, so it also tells whether a token is an admin\'s.',
-    access: ADMIN,
+    ...ACCESS.admin,
     success: { status: 200, description: 'the console settings', schema: ConsoleSettingsSchema },
     errors: [],
   }),
@@ -292,7 +287,7 @@ export const ROUTES = {
     path: '/metrics',
     tag: 'Operations',
     summary: 'Prometheus metrics',
-    access: 'public',
+    ...ACCESS.anyone,
     success: { status: 200, description: 'Prometheus text exposition format', contentType: 'text/plain' },
     errors: [],
   }),
@@ -301,7 +296,7 @@ export const ROUTES = {
     path: '/api/docs/openapi.json',
     tag: 'Operations',
     summary: 'This OpenAPI 3.1 document',
-    access: 'public',
+    ...ACCESS.anyone,
     success: { status: 200, description: 'the OpenAPI document' },
     errors: [],
   }),
@@ -317,6 +312,8 @@ export interface HandlerInput<S extends RouteSpec> {
   query: Parsed<S, 'query'>;
   body: Parsed<S, 'body'>;
   caller: S['access'] extends 'public' ? undefined : Caller;
+  /** What the route's ownership rule judged, loaded once by the router (src/api/access.ts); undefined without a rule. */
+  subject: S extends { ownership: OwnershipRule<infer Subject> } ? Subject : undefined;
   requestId: string;
   /** The request's Idempotency-Key, when it sent one (POSTs). */
   idempotencyKey?: string;

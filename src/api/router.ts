@@ -2,7 +2,8 @@ import Router, { type RouterMiddleware } from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import type { z } from 'zod';
 import type { StoredResponse } from '../persistence/idempotency-keys';
-import { authenticate, requireRole, type Caller } from './auth';
+import { authorize, requireRole } from './access';
+import { authenticate, type Caller } from './auth';
 import type { ApiServices, ApiState } from './context';
 import { apiError } from './errors';
 import { runIdempotently } from './idempotency';
@@ -15,8 +16,9 @@ export const REFUNDS_PREFIX = '/api/refunds';
 /**
  * Registers every route of the table on two routers: the refund routes under
  * REFUNDS_PREFIX, the rest at the root. Each route runs the same pipeline:
- * authenticate -> role gate -> validate params, query, body -> handler
- * (through Idempotency-Key when one is sent with a POST) -> JSON answer.
+ * authenticate -> role gate -> validate params, query, body -> (through
+ * Idempotency-Key when one is sent with a POST) ownership rule -> handler ->
+ * JSON answer. The gates are the route's policy from src/api/access.ts.
  */
 export function createRouters(handlers: Handlers, services: ApiServices): Router<ApiState>[] {
   const refunds = new Router<ApiState>({ prefix: REFUNDS_PREFIX });
@@ -52,7 +54,9 @@ function endpoint(spec: RouteSpec, handler: GenericHandler, services: ApiService
     } as HandlerInput<RouteSpec>;
 
     const execute = async (): Promise<StoredResponse> => {
-      const reply = await handler(input, services);
+      // Inside the idempotent part, as a handler's own refusals are: a 403 or 404 is an answer a retry gets again.
+      const subject = spec.ownership ? await authorize(spec.ownership, caller, input, services) : undefined;
+      const reply = await handler({ ...input, subject } as HandlerInput<RouteSpec>, services);
       return { status: reply.status ?? spec.success.status, body: serialize(reply.body, spec), headers: reply.headers ?? {} };
     };
     // Present but empty is a bad key (400), not an absent one.

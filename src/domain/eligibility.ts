@@ -38,13 +38,22 @@ export function checkRefundEligibility(
   now: Date,
   policy: RefundPolicy = { penaltyBps: 0 },
 ): Eligibility {
+  return eligibilityGiven(subscription, existingRefund, now, calculateProRataRefund(subscription, now, policy).amount);
+}
+
+/**
+ * The same rules, for a caller that has already computed the refund's amount
+ * at `now` with the policy in force (assessRefund in prepared-refund.ts): the
+ * amount is computed once per refund request, and judged here.
+ */
+export function eligibilityGiven(subscription: Subscription, existingRefund: ExistingRefund | null, now: Date, amount: bigint): Eligibility {
   const reasons: IneligibilityReason[] = [];
   const owedAt = (subscription.cancelledAt ?? now).getTime();
   if (!subscription.refundEligible) reasons.push('NOT_REFUND_ELIGIBLE');
   if (subscription.isRefundApplied) reasons.push('REFUND_ALREADY_APPLIED');
   if (owedAt > refundWindowClosesAt(subscription).getTime()) reasons.push('REFUND_WINDOW_EXPIRED');
   if (owedAt >= subscription.endDate.getTime()) reasons.push('PERIOD_ENDED');
-  if (calculateProRataRefund(subscription, now, policy).amount === 0n) reasons.push('NOTHING_TO_REFUND');
+  if (amount === 0n) reasons.push('NOTHING_TO_REFUND');
   if (existingRefund && BLOCKING_STATUSES.includes(existingRefund.refundStatus)) reasons.push('REFUND_EXISTS');
   return { eligible: reasons.length === 0, reasons };
 }

@@ -1,7 +1,7 @@
 import { formatAmount } from './amount';
 import type { Currency } from './currency';
-import type { IneligibilityReason } from './eligibility';
-import { calculateProRataRefund, type RefundBreakdown, type RefundPolicy } from './proration';
+import { eligibilityGiven, type Eligibility, type ExistingRefund, type IneligibilityReason } from './eligibility';
+import { calculateProRataRefund, type ProRataRefund, type RefundBreakdown, type RefundPolicy } from './proration';
 import type { Subscription } from './subscription';
 
 /** What the workflow needs to know about the subscription, captured once in its history. */
@@ -33,7 +33,33 @@ export type PreparedRefund =
  * activity for refunds the sweep starts.
  */
 export function prepareRefundOf(subscription: Subscription, requestedAt: Date, policy: RefundPolicy, computedAt: Date = new Date()): RefundPreparation {
-  const { amount, breakdown } = calculateProRataRefund(subscription, requestedAt, policy, computedAt);
+  return preparationFrom(subscription, calculateProRataRefund(subscription, requestedAt, policy, computedAt));
+}
+
+/** A refund asked for at a given moment: whether it may be made, and what it pays. */
+export interface RefundAssessment extends Eligibility {
+  /** Computed whether or not the refund is eligible: a preview shows the amount either way. */
+  preparation: RefundPreparation;
+}
+
+/**
+ * Eligibility and amount from one computation at `requestedAt`: what a preview
+ * shows, what a request is refused with or starts the workflow with, and what
+ * the workflow's prepare activity records. One instant for both, so the amount
+ * judged "above zero" is the amount paid.
+ */
+export function assessRefund(
+  subscription: Subscription,
+  existingRefund: ExistingRefund | null,
+  requestedAt: Date,
+  policy: RefundPolicy,
+  computedAt: Date = requestedAt,
+): RefundAssessment {
+  const computed = calculateProRataRefund(subscription, requestedAt, policy, computedAt);
+  return { ...eligibilityGiven(subscription, existingRefund, requestedAt, computed.amount), preparation: preparationFrom(subscription, computed) };
+}
+
+function preparationFrom(subscription: Subscription, { amount, breakdown }: ProRataRefund): RefundPreparation {
   return {
     subject: {
       userId: subscription.userId,

@@ -3,6 +3,7 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowIdConflictPolicy,
   WorkflowIdReusePolicy,
+  WorkflowNotFoundError,
   type Client,
   type WorkflowHandle,
   type WorkflowHandleWithFirstExecutionRunId,
@@ -11,12 +12,15 @@ import crypto from 'node:crypto';
 import type { Config } from '../config';
 import type { RefundPreparation } from '../domain/prepared-refund';
 import { refundWorkflowId, type Refund } from '../domain/refund';
+import { BLOCKING_STATUSES, type RefundStatus } from '../domain/refund-status';
 import type { proRataRefundWorkflow } from '../../workflows/refund-workflow';
 import {
   approveRefundUpdate,
   awaitRegistrationUpdate,
   cancelRefundUpdate,
+  DECISION_ERRORS,
   getRefundQuery,
+  registeredRefund,
   rejectRefundUpdate,
   retryPayoutUpdate,
   type ApproveDecision,
@@ -28,6 +32,7 @@ import {
 } from '../../workflows/refund-messages';
 import type { Subscription } from '../domain/subscription';
 import { refundWorkflowMetadata } from './refund-metadata';
+import { refusalOf, registrationOutcome, type DecisionOutcome, type LiveRefund, type RefundDecision, type StartOutcome } from './refund-outcomes';
 import { SubscriptionIdKey } from './search-attributes';
 
 export interface RefundPolicySettings {
@@ -75,6 +80,9 @@ export type StartRefundResult =
   | { kind: 'started'; refundId: string; runId: string; state: RefundWorkflowState }
   | { kind: 'already-running'; refundId: string | null };
 
+/** How long a new request waits for a cancelled or rejected refund's run to close (it sends its notifications first). */
+export const CLOSING_WAIT_MS = 5_000;
+
 export const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** The refund policy of this deployment, as every starter (API, sweep) applies it. */
@@ -108,6 +116,9 @@ export function subscriptionIdOfRefund(refundId: string): string | null {
  * no second one can start, whoever asks and however often. A finished refund
  * (rejected, cancelled, completed) lets a new run start; the workflow's own
  * eligibility check and the payout ledger refuse anything a completed one covers.
+ * The API uses startAfterPreviousCloses, liveRefund and decide, which answer with
+ * outcomes (refund-outcomes.ts); the other methods are for the sweep, the
+ * reconciliation, tests and scripts.
  */
 export class RefundWorkflowClient {
   constructor(
@@ -144,6 +155,29 @@ export class RefundWorkflowClient {
       }
       throw error;
     }
+  }
+
+  /**
+   * Starts the refund, as start() does, and says what came of it. A cancelled
+   * or rejected refund's run stays open for a moment while its notifications go
+   * out; a new request then waits for it to close (up to `closingWaitMs`) and
+   * starts again, instead of being refused. A live or completed refund is never
+   * waited for. `request` is started as given both times: the amount the caller
+   * computed at its `requestedAt` stays the refund's.
+   */
+  async startAfterPreviousCloses(request: StartRefundRequest, closingWaitMs = CLOSING_WAIT_MS): Promise<StartOutcome> {
+    const first = await this.start(request);
+    if (first.kind === 'started') return registrationOutcome(first);
+    const running = await this.liveRefund({ subscriptionId: request.subscriptionId });
+    if (running.kind === 'not-found' || BLOCKING_STATUSES.includes(running.refund.refundStatus)) {
+      const refund = running.kind === 'live' ? running.refund : null;
+      return { kind: 'refund-exists', refundId: first.refundId ?? refund?.refundId ?? null, ...(refund ? { refundStatus: refund.refundStatus } : {}) };
+    }
+
+    await this.client.withDeadline(Date.now() + closingWaitMs, () => this.result({ subscriptionId: request.subscriptionId })).catch(() => undefined);
+    const second = await this.start(request);
+    if (second.kind === 'started') return registrationOutcome(second);
+    return { kind: 'previous-closing', refundId: running.refund.refundId, refundStatus: running.refund.refundStatus };
   }
 
   /** Starts the refund without waiting for it to be recorded: for the sweep, which starts many. */
@@ -213,6 +247,77 @@ export class RefundWorkflowClient {
 
   retry(ref: RefundRunRef, decision: RetryDecision, options: DecisionOptions = {}): Promise<Refund> {
     return this.withDeadline(() => this.handle(ref.subscriptionId).executeUpdate(retryPayoutUpdate, { args: [addressed(decision, ref)], updateId: options.updateId }));
+  }
+
+  /** The refund `ref` names, as its workflow holds it now; with `ref.refundId`, only if the run holds that refund. */
+  async liveRefund(ref: RefundRunRef): Promise<LiveRefund> {
+    let state: RefundWorkflowState;
+    try {
+      state = await this.state(ref);
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return { kind: 'not-found' };
+      throw error;
+    }
+    const refund = registeredRefund(state);
+    if (!refund || (ref.refundId !== undefined && refund.refundId !== ref.refundId)) return { kind: 'not-found' };
+    return { kind: 'live', refund };
+  }
+
+  /**
+   * Sends a decision to the refund's workflow, which validates it against its
+   * live state and answers at once. A refusal is an outcome; anything else
+   * (Temporal unreachable, no worker in time) is thrown.
+   */
+  async decide(ref: RefundRunRef, decision: RefundDecision, options: DecisionOptions = {}): Promise<DecisionOutcome> {
+    try {
+      return { kind: 'decided', refund: await this.send(ref, decision, options) };
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return { kind: 'over' };
+      const refusal = refusalOf(error);
+      switch (refusal?.type) {
+        case DECISION_ERRORS.notPending:
+          return { kind: 'not-pending', refundStatus: await this.liveStatus(ref) };
+        case DECISION_ERRORS.notFailed:
+          return { kind: 'not-failed', refundStatus: await this.liveStatus(ref) };
+        case DECISION_ERRORS.notRetryable:
+          return { kind: 'not-retryable', why: refusal.message };
+        case DECISION_ERRORS.otherRefund:
+          return { kind: 'over' };
+        case DECISION_ERRORS.notReady:
+          return { kind: 'not-ready' };
+        case DECISION_ERRORS.invalidInput:
+          return { kind: 'invalid', message: refusal.message };
+      }
+      throw error;
+    }
+  }
+
+  /** Through approve, reject, cancel and retry: tests replace those to lose an answer or fail a call. */
+  private send(ref: RefundRunRef, decision: RefundDecision, options: DecisionOptions): Promise<Refund> {
+    switch (decision.kind) {
+      case 'approve': {
+        const { kind: _kind, ...approval } = decision;
+        return this.approve(ref, approval, options);
+      }
+      case 'reject': {
+        const { kind: _kind, ...rejection } = decision;
+        return this.reject(ref, rejection, options);
+      }
+      case 'cancel': {
+        const { kind: _kind, ...cancellation } = decision;
+        return this.cancel(ref, cancellation, options);
+      }
+      case 'retry': {
+        const { kind: _kind, ...retry } = decision;
+        return this.retry(ref, retry, options);
+      }
+    }
+  }
+
+  /** The refund's status after a refusal, for the answer; null when it cannot be read (the caller knows the record's). */
+  private async liveStatus(ref: RefundRunRef): Promise<RefundStatus | null> {
+    const live = await this.liveRefund(ref).catch(() => null);
+    return live?.kind === 'live' ? live.refund.refundStatus : null;
   }
 
   /** Waits for the run to end; for tests and scripts. */

@@ -1,4 +1,5 @@
 import { formatAmount } from '../domain/amount';
+import type { RefundPreparation } from '../domain/prepared-refund';
 import { calculateProRataRefund } from '../domain/proration';
 import type { Subscription } from '../domain/subscription';
 
@@ -6,10 +7,11 @@ import type { Subscription } from '../domain/subscription';
  * What the Temporal Web UI shows for a refund workflow besides its id: a
  * one-line summary ("0.5 ETH to 0x70997970…79C8 — subscription 65f1…") and a few
  * lines of details, set once when the workflow starts (the SDK's static
- * workflow metadata). The amount is computed here with the same function,
- * instant and penalty the workflow is started with; the workflow's record and
- * its `getRefund` query stay the reference (a subscription edited in between
- * would make them differ).
+ * workflow metadata). The amount is the one the starter computed and passes
+ * in (the API); without it (the sweep) it is computed here with the same
+ * function, instant and penalty the workflow's prepare activity uses; the
+ * workflow's record and its `getRefund` query stay the reference (a
+ * subscription edited in between would make them differ).
  */
 export interface RefundRunDescription {
   refundId: string;
@@ -19,6 +21,8 @@ export interface RefundRunDescription {
   autoApproveAfterMs: number;
   /** Known to every starter (the API and the sweep load it to check eligibility); without it the text names ids only. */
   subscription?: Subscription;
+  /** The amount the starter already computed for this request (the API): shown as is, not computed again. */
+  prepared?: RefundPreparation;
 }
 
 export interface WorkflowMetadata {
@@ -44,6 +48,7 @@ export function refundWorkflowMetadata(run: RefundRunDescription): WorkflowMetad
 
 /** null when the subscription cannot be priced (the workflow then finds it invalid and says why). */
 function amountAtRequest(subscription: Subscription, run: RefundRunDescription): string | null {
+  if (run.prepared) return `${run.prepared.amountFormatted} ${subscription.currency.symbol}`;
   try {
     const { amount } = calculateProRataRefund(subscription, run.requestedAt, { penaltyBps: run.penaltyBps });
     return `${formatAmount(amount, subscription.currency.decimals)} ${subscription.currency.symbol}`;

@@ -123,6 +123,20 @@ describe('auth matrix: 17 endpoints x 8 callers', () => {
     expect((await call('GET /api/admin/console-settings', 'admin')).body.caller).toEqual({ sub: 'matrix-admin', role: 'admin' });
   });
 
+  test('ownership is judged on the stored owners before the document is read: a stranger learns nothing from a malformed subscription', async () => {
+    const { subscriptionId } = await api.insertSubscription({ userId: OWNER, creatorId: CREATOR, amountPaid: '1.5' });
+    const ask = (method: 'GET' | 'POST', path: string, caller: CallerKind) =>
+      api.request(method, urlOf(path), { token: tokens[caller], body: method === 'POST' ? { subscriptionId } : undefined }).then((response) => response.body.error?.code);
+    for (const [method, path] of [['POST', '/calculate'], ['GET', `/eligibility/${subscriptionId}`], ['POST', '']] as const) {
+      expect(await ask(method, path, 'otherUser')).toBe('FORBIDDEN');
+      expect(await ask(method, path, 'userOwner')).toBe('INVALID_SUBSCRIPTION');
+    }
+    expect(await ask('POST', '/calculate', 'admin')).toBe('INVALID_SUBSCRIPTION');
+    // A subscription that does not exist has no owner to judge: 404 for anyone the route is open to.
+    const unknown = '0123456789abcdef01234567';
+    expect((await api.request('GET', urlOf(`/eligibility/${unknown}`), { token: tokens.otherUser })).body.error.code).toBe('SUBSCRIPTION_NOT_FOUND');
+  });
+
   test('token rules: HS256 only, exp required, sub and role checked', async () => {
     const secret = new TextEncoder().encode(api.config.auth.jwtSecret);
     const statistics = (token: string) => api.request('GET', '/api/refunds/pro-rata/statistics', { token });

@@ -1,5 +1,6 @@
 import { calculateProRataRefund } from '../../src/domain/proration';
 import { formatAmount } from '../../src/domain/amount';
+import { prepareRefundOf } from '../../src/domain/prepared-refund';
 import { refundWorkflowMetadata } from '../../src/temporal/refund-metadata';
 import { at, subscription, USDC_ADDRESS } from './domain/fixtures';
 
@@ -32,6 +33,14 @@ describe('refund workflow metadata (what the Temporal Web UI lists)', () => {
       '**Requested** 2024-01-16T00:00:00.000Z by `user-1`',
       '**Auto-approves** 2024-01-30T00:00:00.000Z unless an admin decides first',
     ]);
+  });
+
+  test('an amount the starter already computed (the API) is shown as is, not computed again', () => {
+    const sub = subscription();
+    const prepared = prepareRefundOf(sub, run.requestedAt, { penaltyBps: 2500 });
+    expect(prepared.amountFormatted).toBe('0.375');
+    // The run's penalty is 0: a summary computed here would say 0.5 ETH.
+    expect(refundWorkflowMetadata({ ...run, subscription: sub, prepared }).staticSummary).toMatch(/^0\.375 ETH to /);
   });
 
   test('a subscription that cannot be priced, or none at all, still gives a summary (never an error at start)', () => {

@@ -1,43 +1,44 @@
-import { ApplicationFailure, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import crypto from 'node:crypto';
 import { isTerminal, type RefundStatus } from '../../domain/refund-status';
 import type { Refund } from '../../domain/refund';
-import crypto from 'node:crypto';
-import type { DecisionOptions, RefundRunRef } from '../../temporal/refund-client';
-import { DECISION_ERRORS, registeredRefund } from '../../../workflows/refund-messages';
+import type { RefundDecision } from '../../temporal/refund-outcomes';
 import type { ApiServices } from '../context';
 import { apiError, type ApiError } from '../errors';
 import type { Handlers } from '../route-table';
-import { loadRefund } from './loaders';
+import { loadRefund, type LoadedRefund } from './loaders';
 
 /**
  * Decisions go to the refund's own workflow run as Temporal updates: the
  * workflow validates them against its live state and answers synchronously.
  * A refund whose record is already final is refused here, without a call.
+ * Admins decide on any refund, loaded here; a cancel's refund is loaded by the
+ * router, whose rule checks it is the caller's (src/api/access.ts).
  */
 type Expected = 'pending' | 'failed';
 
 export const decisionHandlers = {
   async approveRefund({ params, body, caller, idempotencyKey }, services) {
-    const decision = { kind: 'approved', caller: caller.sub, idempotencyKey } as const;
-    return { body: await decide(services, params.refundId, 'pending', decision, (run, options) => services.refundClient.approve(run, { by: caller.sub, note: body.note }, options)) };
+    const loaded = await loadRefund(services, params.refundId);
+    return { body: await decide(services, loaded, 'pending', { kind: 'approve', by: caller.sub, note: body.note }, idempotencyKey) };
   },
 
   async rejectRefund({ params, body, caller, idempotencyKey }, services) {
-    const decision = { kind: 'rejected', caller: caller.sub, idempotencyKey } as const;
-    return { body: await decide(services, params.refundId, 'pending', decision, (run, options) => services.refundClient.reject(run, { by: caller.sub, reason: body.reason }, options)) };
+    const loaded = await loadRefund(services, params.refundId);
+    return { body: await decide(services, loaded, 'pending', { kind: 'reject', by: caller.sub, reason: body.reason }, idempotencyKey) };
   },
 
-  async cancelRefund({ params, caller, idempotencyKey }, services) {
-    const ownRefundOnly = (refund: Refund) => refund.userId === caller.sub;
-    const decision = { kind: 'cancelled', caller: caller.sub, idempotencyKey } as const;
-    return { body: await decide(services, params.refundId, 'pending', decision, (run, options) => services.refundClient.cancel(run, { by: caller.sub }, options), ownRefundOnly) };
+  async cancelRefund({ subject, caller, idempotencyKey }, services) {
+    return { body: await decide(services, subject, 'pending', { kind: 'cancel', by: caller.sub }, idempotencyKey) };
   },
 
   async retryRefund({ params, body, caller, idempotencyKey }, services) {
-    const decision = { kind: 'processing', caller: caller.sub, idempotencyKey } as const;
-    return { body: await decide(services, params.refundId, 'failed', decision, (run, options) => services.refundClient.retry(run, { by: caller.sub, note: body.note }, options)) };
+    const loaded = await loadRefund(services, params.refundId);
+    return { body: await decide(services, loaded, 'failed', { kind: 'retry', by: caller.sub, note: body.note }, idempotencyKey) };
   },
 } satisfies Pick<Handlers, 'approveRefund' | 'rejectRefund' | 'cancelRefund' | 'retryRefund'>;
+
+/** The status each decision moves the refund to. */
+const RESULTING_STATUS = { approve: 'approved', reject: 'rejected', cancel: 'cancelled', retry: 'processing' } as const satisfies Record<RefundDecision['kind'], RefundStatus>;
 
 /**
  * The decision a request makes, to recognise its own retry. With an
@@ -46,64 +47,39 @@ export const decisionHandlers = {
  * the refund moved on, a retry finds its own decision in the history and gets
  * the refund back instead of "already decided".
  */
-interface Decision {
-  /** The status the decision moves the refund to. */
-  kind: 'approved' | 'rejected' | 'cancelled' | 'processing';
-  caller: string;
-  idempotencyKey?: string;
-}
-
-function updateIdOf(refundId: string, decision: Decision): string | undefined {
-  if (!decision.idempotencyKey) return undefined;
-  const key = crypto.createHash('sha256').update(`${decision.caller}\n${decision.idempotencyKey}`).digest('hex').slice(0, 32);
-  return `${decision.kind}:${refundId}:${key}`;
+function updateIdOf(refundId: string, decision: RefundDecision, idempotencyKey: string | undefined): string | undefined {
+  if (!idempotencyKey) return undefined;
+  const key = crypto.createHash('sha256').update(`${decision.by}\n${idempotencyKey}`).digest('hex').slice(0, 32);
+  return `${RESULTING_STATUS[decision.kind]}:${refundId}:${key}`;
 }
 
 /** A retried approve, reject or cancel whose decision is already in the history, made by the same caller. */
-function alreadyMadeBy(refund: Refund, decision: Decision): boolean {
-  return Boolean(decision.idempotencyKey) && decision.kind !== 'processing' && refund.statusHistory.some((change) => change.status === decision.kind && change.by === decision.caller);
+function alreadyMadeBy(refund: Refund, decision: RefundDecision, idempotencyKey: string | undefined): boolean {
+  return Boolean(idempotencyKey) && decision.kind !== 'retry' && refund.statusHistory.some((change) => change.status === RESULTING_STATUS[decision.kind] && change.by === decision.by);
 }
 
-async function decide(
-  services: ApiServices,
-  refundId: string,
-  expected: Expected,
-  decision: Decision,
-  send: (run: RefundRunRef, options: DecisionOptions) => Promise<Refund>,
-  mayDecide: (refund: Refund) => boolean = () => true,
-): Promise<Refund> {
-  const { refund, run } = await loadRefund(services, refundId);
-  if (!mayDecide(refund)) throw apiError('FORBIDDEN', `refund ${refundId} is not yours`);
-  if (alreadyMadeBy(refund, decision)) return refund;
+async function decide(services: ApiServices, { refund, run }: LoadedRefund, expected: Expected, decision: RefundDecision, idempotencyKey: string | undefined): Promise<Refund> {
+  if (alreadyMadeBy(refund, decision, idempotencyKey)) return refund;
   if (isTerminal(refund.refundStatus)) throw wrongStatus(expected, refund.refundStatus);
   if (expected === 'failed' && refund.refundStatus === 'failed' && refund.retryable === false) throw notRetryable(refund, refund.failureReason ?? 'money may have moved');
-  try {
-    const decided = await send(run, { updateId: updateIdOf(refundId, decision) });
-    services.recentChanges.touch(refundId);
-    return decided;
-  } catch (error) {
-    if (error instanceof WorkflowNotFoundError) throw wrongStatus(expected, refund.refundStatus);
-    const refusal = refusalType(error);
-    if (refusal === DECISION_ERRORS.notPending || refusal === DECISION_ERRORS.notFailed) {
-      throw wrongStatus(refusal === DECISION_ERRORS.notPending ? 'pending' : 'failed', await liveStatus(services, run, refund.refundStatus));
-    }
-    if (refusal === DECISION_ERRORS.notRetryable) throw notRetryable(refund, (error as WorkflowUpdateFailedError).cause?.message ?? 'money may have moved');
-    // The subscription's workflow now runs a later refund: this one is over.
-    if (refusal === DECISION_ERRORS.otherRefund) throw wrongStatus(expected, refund.refundStatus);
-    if (refusal === DECISION_ERRORS.notReady) throw apiError('REFUND_NOT_READY', 'the refund is still being prepared; retry in a moment');
-    if (refusal === DECISION_ERRORS.invalidInput) throw apiError('INVALID_DECISION', (error as WorkflowUpdateFailedError).cause?.message ?? 'the decision is invalid');
-    throw error;
+  const outcome = await services.refundClient.decide(run, decision, { updateId: updateIdOf(refund.refundId, decision, idempotencyKey) });
+  switch (outcome.kind) {
+    case 'decided':
+      services.recentChanges.touch(refund.refundId);
+      return outcome.refund;
+    case 'not-pending':
+      throw wrongStatus('pending', outcome.refundStatus ?? refund.refundStatus);
+    case 'not-failed':
+      throw wrongStatus('failed', outcome.refundStatus ?? refund.refundStatus);
+    case 'not-retryable':
+      throw notRetryable(refund, outcome.why);
+    case 'not-ready':
+      throw apiError('REFUND_NOT_READY', 'the refund is still being prepared; retry in a moment');
+    case 'invalid':
+      throw apiError('INVALID_DECISION', outcome.message);
+    case 'over':
+      throw wrongStatus(expected, refund.refundStatus);
   }
-}
-
-function refusalType(error: unknown): string | undefined {
-  if (!(error instanceof WorkflowUpdateFailedError)) return undefined;
-  return error.cause instanceof ApplicationFailure ? (error.cause.type ?? undefined) : undefined;
-}
-
-async function liveStatus(services: ApiServices, run: RefundRunRef, fallback: RefundStatus): Promise<RefundStatus> {
-  const state = await services.refundClient.state(run).catch(() => null);
-  return (state && registeredRefund(state)?.refundStatus) ?? fallback;
 }
 
 function notRetryable(refund: Refund, why: string): ApiError {

@@ -1,18 +1,17 @@
 import { searchRefundIds } from '../../persistence/refund-search';
 import type { Refund } from '../../domain/refund';
-import { ownsOrAdmin } from '../auth';
-import { apiError } from '../errors';
 import type { Handlers } from '../route-table';
 
-/** Lists read the store (the workflows' projection): `{ items, nextCursor }`, keyset-paginated. */
+/**
+ * Lists read the store (the workflows' projection): `{ items, nextCursor }`,
+ * keyset-paginated. Who may list whose refunds is the router's (src/api/access.ts).
+ */
 export const listHandlers = {
-  async listUserRefunds({ params, query, caller }, services) {
-    if (!ownsOrAdmin(caller, 'user', params.userId)) throw apiError('FORBIDDEN', 'you may only list your own refunds');
+  async listUserRefunds({ params, query }, services) {
     return { body: await services.refunds.listByUser(params.userId, query) };
   },
 
-  async listCreatorRefunds({ params, query, caller }, services) {
-    if (!ownsOrAdmin(caller, 'creator', params.creatorId)) throw apiError('FORBIDDEN', 'you may only list refunds against your own subscriptions');
+  async listCreatorRefunds({ params, query }, services) {
     return { body: await services.refunds.listByCreator(params.creatorId, query) };
   },
 

@@ -3,31 +3,33 @@ import { DomainError } from '../../domain/errors';
 import type { Refund } from '../../domain/refund';
 import { parseSubscription, type Subscription } from '../../domain/subscription';
 import { subscriptionModel } from '../../persistence/subscription-model';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { subscriptionIdOfRefund, type RefundRunRef } from '../../temporal/refund-client';
-import type { Caller } from '../auth';
+import type { Owned } from '../access';
 import type { ApiServices } from '../context';
-import { registeredRefund } from '../../../workflows/refund-messages';
 import { apiError } from '../errors';
 
 /**
- * Loading what a request is about, with the API's answers for "not there" (404),
- * "not yours" (403, decided against the stored owner) and "stored wrong" (422).
+ * Loading what a request is about, with the API's answers for "not there" (404)
+ * and "stored wrong" (422). Whether the caller may touch it is decided in
+ * between, against the stored owners, by the route's rule (src/api/access.ts):
+ * so a stranger learns nothing from a 422.
  */
 
-/** Who may touch a subscription, judged on its stored userId / creatorId. */
-export type SubscriptionAccess = (caller: Caller, owners: { userId: unknown; creatorId: unknown }) => boolean;
-
-export async function loadSubscription(services: ApiServices, subscriptionId: string, caller: Caller, mayAccess: SubscriptionAccess): Promise<Subscription> {
+/** The stored subscription and its owners; opening it parses the document (422 when malformed). */
+export async function findSubscription(services: ApiServices, subscriptionId: string): Promise<Owned<Subscription>> {
   const doc = await subscriptionModel(services.mongo).findById(new Types.ObjectId(subscriptionId)).lean();
   if (!doc) throw apiError('SUBSCRIPTION_NOT_FOUND', `subscription ${subscriptionId} does not exist`);
-  if (!mayAccess(caller, { userId: doc.userId, creatorId: doc.creatorId })) throw apiError('FORBIDDEN', 'this subscription is not yours');
-  try {
-    return parseSubscription(doc);
-  } catch (error) {
-    if (error instanceof DomainError) throw apiError('INVALID_SUBSCRIPTION', error.message, error.details ?? null);
-    throw error;
-  }
+  return {
+    owners: { userId: doc.userId, creatorId: doc.creatorId },
+    open: () => {
+      try {
+        return parseSubscription(doc);
+      } catch (error) {
+        if (error instanceof DomainError) throw apiError('INVALID_SUBSCRIPTION', error.message, error.details ?? null);
+        throw error;
+      }
+    },
+  };
 }
 
 export interface LoadedRefund {
@@ -47,19 +49,8 @@ export async function loadRefund(services: ApiServices, refundId: string): Promi
   if (found) return { refund: found.refund, run: { subscriptionId: found.refund.subscriptionId, runId: found.runId, refundId }, live: false };
   const subscriptionId = subscriptionIdOfRefund(refundId);
   if (subscriptionId) {
-    const state = await services.refundClient.state({ subscriptionId }).catch((error: unknown) => {
-      if (error instanceof WorkflowNotFoundError) return null;
-      throw error;
-    });
-    const live = state ? registeredRefund(state) : null;
-    if (live?.refundId === refundId) return { refund: live, run: { subscriptionId, runId: null, refundId }, live: true };
+    const live = await services.refundClient.liveRefund({ subscriptionId, refundId });
+    if (live.kind === 'live') return { refund: live.refund, run: { subscriptionId, runId: null, refundId }, live: true };
   }
   throw apiError('REFUND_NOT_FOUND', `refund ${refundId} does not exist`);
-}
-
-/** The refund's user, the creator of its subscription, or an admin. */
-export function mayView(caller: Caller, refund: Refund): boolean {
-  if (caller.role === 'admin') return true;
-  if (caller.role === 'user') return refund.userId === caller.sub;
-  return refund.creatorId === caller.sub;
 }

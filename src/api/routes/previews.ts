@@ -1,18 +1,11 @@
 import type { z } from 'zod';
-import { formatAmount } from '../../domain/amount';
-import { checkRefundEligibility } from '../../domain/eligibility';
 import { DomainError } from '../../domain/errors';
-import { calculateProRataRefund } from '../../domain/proration';
+import { assessRefund } from '../../domain/prepared-refund';
 import type { Subscription } from '../../domain/subscription';
-import { ownsOrAdmin } from '../auth';
 import type { ApiServices } from '../context';
 import { apiError } from '../errors';
 import type { Handlers } from '../route-table';
 import type { RefundCalculationSchema } from '../schemas';
-import { loadSubscription, type SubscriptionAccess } from './loaders';
-
-/** The subscriber or an admin may preview a subscription's refund. */
-export const subscriberOrAdmin: SubscriptionAccess = (caller, owners) => ownsOrAdmin(caller, 'user', owners.userId);
 
 /**
  * What a refund requested now would pay, and whether it may be requested:
@@ -20,19 +13,17 @@ export const subscriberOrAdmin: SubscriptionAccess = (caller, owners) => ownsOrA
  */
 export async function previewRefund(services: ApiServices, subscription: Subscription): Promise<z.input<typeof RefundCalculationSchema>> {
   const now = services.now();
-  const policy = { penaltyBps: services.config.refunds.penaltyBps };
   const existing = await services.refunds.findBlocking(subscription.id);
   try {
-    const { eligible, reasons } = checkRefundEligibility(subscription, existing, now, policy);
-    const { amount, breakdown } = calculateProRataRefund(subscription, now, policy);
+    const { eligible, reasons, preparation } = assessRefund(subscription, existing, now, { penaltyBps: services.config.refunds.penaltyBps });
     return {
       subscriptionId: subscription.id,
       eligible,
       reasons,
-      amount: amount.toString(),
-      amountFormatted: formatAmount(amount, subscription.currency.decimals),
+      amount: preparation.amount,
+      amountFormatted: preparation.amountFormatted,
       currency: subscription.currency,
-      breakdown,
+      breakdown: preparation.breakdown,
       existingRefund: existing ? { refundId: existing.refundId, refundStatus: existing.refundStatus } : null,
     };
   } catch (error) {
@@ -41,14 +32,13 @@ export async function previewRefund(services: ApiServices, subscription: Subscri
   }
 }
 
+/** The subscription is loaded, and its ownership checked, by the router (src/api/access.ts). */
 export const previewHandlers = {
-  async calculateRefund({ body, caller }, services) {
-    const subscription = await loadSubscription(services, body.subscriptionId, caller, subscriberOrAdmin);
+  async calculateRefund({ subject: subscription }, services) {
     return { body: await previewRefund(services, subscription) };
   },
 
-  async getEligibility({ params, caller }, services) {
-    const subscription = await loadSubscription(services, params.subscriptionId, caller, subscriberOrAdmin);
+  async getEligibility({ subject: subscription }, services) {
     return { body: await previewRefund(services, subscription) };
   },
 } satisfies Pick<Handlers, 'calculateRefund' | 'getEligibility'>;
