@@ -35,4 +35,10 @@ describe('documentation links', () => {
     }
     expect(broken).toEqual([]);
   });
+
+  test.each(documents)('%s names only source files that exist', (document) => {
+    const text = fs.readFileSync(path.join(root, document), 'utf8');
+    const named = [...text.matchAll(/`((?:src|activities|workflows|test|bench|scripts)\/[\w./-]+\.(?:ts|cjs|js|go|sh|json))`/g)].map((match) => match[1]!);
+    expect(named.filter((file) => !fs.existsSync(path.join(root, file)))).toEqual([]);
+  });
 });
