@@ -25,10 +25,21 @@ export type RoundState =
   /** Proven at finality depth: the nonce is spent and nothing was paid. */
   | { kind: 'unpaid'; status: 'reverted' | 'no_transfer' | 'dropped'; reason: string };
 
-/** The transactions of the round at `nonce` (the latest round when `nonce` is omitted), oldest first. */
-export function roundOf(attempts: readonly PayoutAttemptRecord[], nonce?: number | null): PayoutAttemptRecord[] {
-  const at = nonce ?? attempts.at(-1)?.nonce;
-  return at === undefined ? [] : attempts.filter((attempt) => attempt.nonce === at);
+/**
+ * The transactions of one round, oldest first: those `from` signed at `nonce`.
+ * A round belongs to one wallet: after a change of treasury key the new wallet
+ * may sign a later round at the same nonce number, and the two must never be
+ * judged together. Without `from`, the wallet of the newest transaction at that
+ * nonce; without `nonce`, the newest round.
+ */
+export function roundOf(attempts: readonly PayoutAttemptRecord[], nonce?: number | null, from?: string): PayoutAttemptRecord[] {
+  const newest = [...attempts].reverse().find((attempt) => (nonce === undefined || nonce === null || attempt.nonce === nonce) && (from === undefined || sameAddress(attempt.from, from)));
+  if (!newest) return [];
+  return attempts.filter((attempt) => attempt.nonce === newest.nonce && sameAddress(attempt.from, newest.from));
+}
+
+export function sameAddress(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
 }
 
 /**

@@ -9,7 +9,7 @@ import type { TreasuryStore } from '../persistence/treasury-store';
 import { classifyBroadcastError } from './broadcast-errors';
 import { PayoutFailure } from './failures';
 import { initialFees, replacementFees } from './fees';
-import { currentFees, feesOf, judgeRound, roundOf, worstCaseCost, type PayoutDeps } from './rounds';
+import { currentFees, feesOf, judgeRound, roundOf, sameAddress, worstCaseCost, type PayoutDeps } from './rounds';
 import type { TreasuryAlerts } from './treasury-alerts';
 
 export type WatchOutcome =
@@ -27,6 +27,12 @@ export interface WatcherDeps extends PayoutDeps {
   alerts: TreasuryAlerts;
   lowBalance: readonly CurrencyLimit[];
   now?: () => number;
+}
+
+/** A round: the wallet that signed it and the nonce its transactions share. */
+export interface RoundRef {
+  from: string;
+  nonce: number;
 }
 
 /** One run of the watcher ended without a verdict; the next run picks up where it left off. */
@@ -52,6 +58,10 @@ const EARLIER_NONCES_HELPED = 5;
  * - when the node is missing earlier nonces of the wallet, sends again the
  *   transactions this service signed for them.
  * It never gives up on a broadcast payout and never signs at another nonce.
+ * It signs (replacements, fillers) only for rounds of the wallet it holds the
+ * key of: a round signed by a previous treasury key is only sent again, byte
+ * for byte, and alerted (`treasury.old_wallet_payout`) when it does not move;
+ * a transaction of the new key at "the same nonce" would be another payment.
  */
 export class PayoutWatcher {
   private readonly log;
@@ -68,18 +78,20 @@ export class PayoutWatcher {
     return this.deps.now?.() ?? Date.now();
   }
 
-  async watch(subscriptionId: string, nonce: number, hooks: WatchHooks): Promise<WatchOutcome> {
+  async watch(subscriptionId: string, at: RoundRef, hooks: WatchHooks): Promise<WatchOutcome> {
+    const { nonce } = at;
     const deadline = this.now() + this.treasury.confirmationTimeoutMs;
     let lastBroadcastAt = 0;
     let wasMined = false;
     for (;;) {
       const attempts = await this.deps.ledger.attemptsOf(subscriptionId);
-      const round = roundOf(attempts, nonce);
+      const round = roundOf(attempts, nonce, at.from);
       const newest = round.at(-1);
       if (!newest) throw new Error(`payout of ${subscriptionId} has no transaction at nonce ${nonce}`);
       const state = await judgeRound(this.deps, round);
+      if (state.kind !== 'open') await this.afterVerdict(newest);
       if (state.kind === 'paid') {
-        await this.afterPaid(newest, nonce);
+        await this.afterPaid(newest);
         return { kind: 'paid', attempt: state.attempt, blockNumber: state.blockNumber, confirmations: state.confirmations };
       }
       if (state.kind === 'unpaid') {
@@ -101,7 +113,7 @@ export class PayoutWatcher {
         }
         const replaced = await this.replaceIfStuck(attempts, round);
         if (replaced) lastBroadcastAt = this.now();
-        if (this.now() - newest.createdAt.getTime() >= this.treasury.stuckAfterMs) await this.helpEarlierNonces(nonce);
+        if (this.now() - newest.createdAt.getTime() >= this.treasury.stuckAfterMs) await this.helpEarlierNonces(at);
       }
 
       hooks.heartbeat({ txHash: newest.txHash, nonce, minedDepth: state.minedDepth, note: state.note });
@@ -120,6 +132,10 @@ export class PayoutWatcher {
     const toSend = filler ?? round.at(-1)!;
     const refusal = await this.broadcast(toSend);
     if (refusal !== 'insufficient_funds') return;
+    if (!this.holdsKeyOf(toSend)) {
+      await this.alertOldWallet(round, 'the node refuses it for insufficient funds in that wallet');
+      return;
+    }
     if (filler) {
       await this.deps.alerts.raise('treasury.low_balance', `${this.treasury.chainId}:gas`, `the treasury ${this.treasury.address} cannot even pay the gas to fill nonce ${toSend.nonce}: payouts are blocked until it is topped up`, {
         nonce: toSend.nonce,
@@ -136,6 +152,7 @@ export class PayoutWatcher {
 
   /** Signs, records and sends a zero-value transfer to ourselves at the payout's nonce. */
   private async fill(attempts: readonly PayoutAttemptRecord[], payout: PayoutAttemptRecord): Promise<void> {
+    if (!this.holdsKeyOf(payout)) return;
     const { wallet, chainId, address } = this.treasury;
     const fees = initialFees(await currentFees(this.treasury), this.treasury.maxFeePerGasWei);
     const rawTransaction = await wallet.signTransaction({ to: address, value: 0n, data: '0x', chainId, type: 2, nonce: payout.nonce, gasLimit: GAS_OF_A_PLAIN_TRANSFER, ...fees });
@@ -157,6 +174,10 @@ export class PayoutWatcher {
   private async replaceIfStuck(attempts: readonly PayoutAttemptRecord[], round: readonly PayoutAttemptRecord[]): Promise<boolean> {
     const newest = round.at(-1)!;
     if (this.now() - newest.createdAt.getTime() < this.treasury.stuckAfterMs) return false;
+    if (!this.holdsKeyOf(newest)) {
+      await this.alertOldWallet(round, `it is not mined after ${this.treasury.stuckAfterMs} ms`);
+      return false;
+    }
     const replacement = replacementFees(feesOf(newest), await currentFees(this.treasury), this.treasury.feeBumpPercent, this.treasury.maxFeePerGasWei);
     if (replacement.kind === 'at_cap') {
       await this.stuckAtCap(newest);
@@ -190,7 +211,7 @@ export class PayoutWatcher {
     const cap = this.treasury.maxFeePerGasWei;
     await this.deps.alerts.raise(
       'treasury.payout_stuck',
-      `${this.treasury.chainId}:${this.treasury.address}:${newest.nonce}`,
+      roundKey(this.treasury.chainId, newest),
       `payout ${newest.txHash} of refund ${newest.refundId} (nonce ${newest.nonce}) is not mined and its fees are at PAYOUT_MAX_FEE_PER_GAS (${formatAmount(cap, 9)} gwei): it keeps waiting; raise the cap or wait for fees to fall`,
       { refundId: newest.refundId, subscriptionId: newest.subscriptionId, nonce: newest.nonce, txHash: newest.txHash, maxFeePerGas: cap.toString() },
     );
@@ -198,6 +219,8 @@ export class PayoutWatcher {
 
   /** Records a signed transaction of the round before it is sent; null when another execution recorded one first. */
   private async record(attempts: readonly PayoutAttemptRecord[], of: PayoutAttemptRecord, rawTransaction: string, kind: PayoutAttemptRecord['kind']): Promise<PayoutAttemptRecord | null> {
+    const signer = Transaction.from(rawTransaction).from;
+    if (!signer || !sameAddress(signer, of.from)) throw new Error(`refusing to record a transaction signed by ${signer} in a round of ${of.from}: it would be another payment, not a replacement`);
     const number = attempts.filter((attempt) => attempt.subscriptionId === of.subscriptionId).length + 1;
     try {
       return await this.deps.ledger.recordAttempt({
@@ -248,24 +271,59 @@ export class PayoutWatcher {
    * the transactions this service signed for them are sent again, and filled
    * when they can never be sent.
    */
-  private async helpEarlierNonces(nonce: number): Promise<void> {
-    const pending = await this.treasury.provider.getTransactionCount(this.treasury.address, 'pending');
+  private async helpEarlierNonces({ from, nonce }: RoundRef): Promise<void> {
+    const pending = await this.treasury.provider.getTransactionCount(from, 'pending');
     for (let missing = pending; missing < nonce && missing < pending + EARLIER_NONCES_HELPED; missing += 1) {
-      const owner = await this.deps.ledger.nonceOwner(this.treasury.chainId, this.treasury.address, missing);
+      const owner = await this.deps.ledger.nonceOwner(this.treasury.chainId, from, missing);
       if (!owner) continue;
       const attempts = await this.deps.ledger.attemptsOf(owner);
-      const round = roundOf(attempts, missing);
+      const round = roundOf(attempts, missing, from);
       if (round.length === 0 || round.some((attempt) => attempt.status !== 'signed')) continue;
       this.log.warn({ nonce: missing, blockedNonce: nonce, refundId: round[0]!.refundId }, 'an earlier nonce of the treasury is missing from the node: sending its transaction again');
       await this.push(attempts, round);
     }
   }
 
-  private async afterPaid(attempt: PayoutAttemptRecord, nonce: number): Promise<void> {
-    await this.deps.alerts.clear('treasury.payout_stuck', `${this.treasury.chainId}:${this.treasury.address}:${nonce}`, `payout at nonce ${nonce} was mined`);
+  /** Whether this worker's key signed the round: only then may it sign more transactions for it. */
+  private holdsKeyOf(attempt: Pick<PayoutAttemptRecord, 'from'>): boolean {
+    return sameAddress(attempt.from, this.treasury.address);
+  }
+
+  /**
+   * A round signed by a previous treasury key does not move. Signing anything
+   * for it with the current key would be a second payment (another wallet,
+   * another nonce sequence) while the old transaction stays valid, so a person
+   * must fund the old wallet or cancel the transaction with the old key.
+   */
+  private async alertOldWallet(round: readonly PayoutAttemptRecord[], why: string): Promise<void> {
+    const newest = round.at(-1)!;
+    const needsWei = worstCaseCost(round);
+    const funds = newest.tokenAddress
+      ? `${newest.amount} (smallest units) of token ${newest.tokenAddress} and up to ${formatAmount(needsWei, 18)} of the native coin for gas`
+      : `up to ${formatAmount(needsWei, 18)} of the native coin (amount and gas)`;
+    await this.deps.alerts.raise(
+      'treasury.old_wallet_payout',
+      roundKey(this.treasury.chainId, newest),
+      `payout ${newest.txHash} of refund ${newest.refundId} (nonce ${newest.nonce}) was signed by ${newest.from}, which is no longer the treasury key (now ${this.treasury.address}), and ${why}. The service only sends it again and never signs for that wallet: fund ${newest.from} with ${funds} so it is mined, or have the old key's holder cancel it with a 0-value transfer to itself at nonce ${newest.nonce} and higher fees; the refund is then paid from the new wallet once that is final`,
+      { refundId: newest.refundId, subscriptionId: newest.subscriptionId, from: newest.from, nonce: newest.nonce, txHash: newest.txHash, treasury: this.treasury.address, needsWei: needsWei.toString() },
+    );
+  }
+
+  /** The round has its final verdict: what was alerted about it is over. */
+  private async afterVerdict(newest: PayoutAttemptRecord): Promise<void> {
+    await this.deps.alerts.clear('treasury.old_wallet_payout', roundKey(this.treasury.chainId, newest), `payout of ${newest.from} at nonce ${newest.nonce} has its verdict`);
+  }
+
+  private async afterPaid(attempt: PayoutAttemptRecord): Promise<void> {
+    await this.deps.alerts.clear('treasury.payout_stuck', roundKey(this.treasury.chainId, attempt), `payout at nonce ${attempt.nonce} was mined`);
     const currency = await this.deps.store.findCurrency(this.treasury.chainId, attempt.tokenAddress);
     if (currency) await checkLowBalance(this.deps, currency);
   }
+}
+
+/** Alerts about one round are keyed by its wallet and nonce. */
+function roundKey(chainId: number, attempt: Pick<PayoutAttemptRecord, 'from' | 'nonce'>): string {
+  return `${chainId}:${attempt.from}:${attempt.nonce}`;
 }
 
 /** Raises `treasury.low_balance` when the treasury holds less than TREASURY_LOW_BALANCE of the currency, and clears it once topped up. */
