@@ -6,7 +6,7 @@ import { limitFor, type CurrencyLimit } from '../domain/currency-limits';
 import { isDuplicateKey } from '../persistence/errors';
 import type { PayoutAttemptRecord } from '../persistence/payout-ledger';
 import type { TreasuryStore } from '../persistence/treasury-store';
-import { classifyBroadcastError } from './broadcast-errors';
+import { classifyBroadcastError, describe, type BroadcastRefusal } from './broadcast-errors';
 import { PayoutFailure } from './failures';
 import { initialFees, replacementFees } from './fees';
 import { currentFees, feesOf, judgeRound, roundOf, sameAddress, worstCaseCost, type PayoutDeps } from './rounds';
@@ -45,6 +45,8 @@ export class WatchTimeout extends Error {
 
 const GAS_OF_A_PLAIN_TRANSFER = 21_000n;
 const EARLIER_NONCES_HELPED = 5;
+/** Consecutive refusals of a round's broadcast, of a kind the watcher cannot act on, before a person is told. */
+const REFUSALS_BEFORE_ALERT = 3;
 
 /**
  * Watches one round of a payout until the chain gives a final verdict:
@@ -55,8 +57,12 @@ const EARLIER_NONCES_HELPED = 5;
  * - when the node refuses it for insufficient funds and has none of the round's
  *   transactions, fills the nonce with a zero-value self-transfer so the
  *   payouts queued behind it can be mined;
- * - when the node is missing earlier nonces of the wallet, sends again the
- *   transactions this service signed for them.
+ * - when the node is missing earlier nonces of the wallet (or refuses the
+ *   payout as a nonce gap), sends again the transactions this service signed
+ *   for them;
+ * - never stops on a refusal it does not understand: it records it, goes on
+ *   with the rest of the iteration, and alerts (`treasury.payout_refused`)
+ *   when the round keeps being refused.
  * It never gives up on a broadcast payout and never signs at another nonce.
  * It signs (replacements, fillers) only for rounds of the wallet it holds the
  * key of: a round signed by a previous treasury key is only sent again, byte
@@ -83,6 +89,7 @@ export class PayoutWatcher {
     const deadline = this.now() + this.treasury.confirmationTimeoutMs;
     let lastBroadcastAt = 0;
     let wasMined = false;
+    let refusals = 0;
     for (;;) {
       const attempts = await this.deps.ledger.attemptsOf(subscriptionId);
       const round = roundOf(attempts, nonce, at.from);
@@ -107,13 +114,15 @@ export class PayoutWatcher {
           lastBroadcastAt = 0;
           wasMined = false;
         }
+        let refusal: BroadcastRefusal | null = null;
         if (this.now() - lastBroadcastAt >= this.treasury.rebroadcastEveryMs) {
-          await this.push(attempts, round);
+          refusal = await this.push(attempts, round);
           lastBroadcastAt = this.now();
+          refusals = await this.followRefusals(round, refusal, refusals);
         }
         const replaced = await this.replaceIfStuck(attempts, round);
         if (replaced) lastBroadcastAt = this.now();
-        if (this.now() - newest.createdAt.getTime() >= this.treasury.stuckAfterMs) await this.helpEarlierNonces(at);
+        if (refusal === 'nonce_gap' || this.now() - newest.createdAt.getTime() >= this.treasury.stuckAfterMs) await this.helpEarlierNonces(at);
       }
 
       hooks.heartbeat({ txHash: newest.txHash, nonce, minedDepth: state.minedDepth, note: state.note });
@@ -127,27 +136,54 @@ export class PayoutWatcher {
    * refusal for insufficient funds while the node holds none of the round's
    * transactions means the nonce may never be sent as signed: it is filled.
    */
-  private async push(attempts: readonly PayoutAttemptRecord[], round: readonly PayoutAttemptRecord[]): Promise<void> {
+  private async push(attempts: readonly PayoutAttemptRecord[], round: readonly PayoutAttemptRecord[]): Promise<BroadcastRefusal | null> {
     const filler = round.find((attempt) => attempt.kind === 'filler');
     const toSend = filler ?? round.at(-1)!;
     const refusal = await this.broadcast(toSend);
-    if (refusal !== 'insufficient_funds') return;
+    if (refusal !== 'insufficient_funds') return refusal;
     if (!this.holdsKeyOf(toSend)) {
       await this.alertOldWallet(round, 'the node refuses it for insufficient funds in that wallet');
-      return;
+      return refusal;
     }
     if (filler) {
       await this.deps.alerts.raise('treasury.low_balance', `${this.treasury.chainId}:gas`, `the treasury ${this.treasury.address} cannot even pay the gas to fill nonce ${toSend.nonce}: payouts are blocked until it is topped up`, {
         nonce: toSend.nonce,
       });
-      return;
+      return refusal;
     }
     const known = await Promise.all(round.map((attempt) => this.treasury.provider.getTransaction(attempt.txHash).catch(() => null)));
     if (known.some((tx) => tx !== null)) {
       this.log.warn({ refundId: toSend.refundId, nonce: toSend.nonce }, 'a replacement could not be afforded; the transaction it replaces is still pending');
-      return;
+      return refusal;
     }
     await this.fill(attempts, toSend);
+    return refusal;
+  }
+
+  /**
+   * Counts consecutive refusals the watcher cannot act on (a nonce gap that
+   * helping earlier nonces does not close, the node's fee cap, an unknown
+   * refusal) and tells a person once they repeat; an accepted broadcast ends it.
+   */
+  private async followRefusals(round: readonly PayoutAttemptRecord[], refusal: BroadcastRefusal | null, refusals: number): Promise<number> {
+    const newest = round.at(-1)!;
+    const key = roundKey(this.treasury.chainId, newest);
+    if (refusal === null) {
+      if (refusals >= REFUSALS_BEFORE_ALERT) await this.deps.alerts.clear('treasury.payout_refused', key, `payout at nonce ${newest.nonce} is accepted by the node again`);
+      return 0;
+    }
+    if (refusal !== 'rejected' && refusal !== 'nonce_gap') return refusals;
+    const count = refusals + 1;
+    if (count >= REFUSALS_BEFORE_ALERT) {
+      const latest = (await this.deps.ledger.findAttempt(newest._id))?.lastBroadcastError ?? refusal;
+      await this.deps.alerts.raise(
+        'treasury.payout_refused',
+        key,
+        `the node refused payout ${newest.txHash} of refund ${newest.refundId} (nonce ${newest.nonce}) ${count} times in a row (${latest}): it is not in the node's pool, and the payouts after it wait; the watcher keeps sending it and any earlier nonce it lacks. Check the node (fee cap, gas limit, nonce gaps) or the RPC endpoint`,
+        { refundId: newest.refundId, subscriptionId: newest.subscriptionId, from: newest.from, nonce: newest.nonce, txHash: newest.txHash, refusal: latest },
+      );
+    }
+    return count;
   }
 
   /** Signs, records and sends a zero-value transfer to ourselves at the payout's nonce. */
@@ -245,22 +281,28 @@ export class PayoutWatcher {
     }
   }
 
-  /** Sends the bytes; returns the node's refusal when there is one that the watch loop handles. */
-  private async broadcast(attempt: PayoutAttemptRecord) {
+  /**
+   * Sends the bytes; returns the node's refusal, null when the node has them.
+   * Never throws for a refusal: one the watcher does not recognise is recorded
+   * with the node's words and returned as `rejected`, so the iteration goes on
+   * to replacing the transaction and helping earlier nonces (a refusal that
+   * stopped the loop here would stop every payout queued behind this nonce).
+   */
+  private async broadcast(attempt: PayoutAttemptRecord): Promise<BroadcastRefusal | null> {
     try {
       await this.treasury.provider.broadcastTransaction(attempt.rawTransaction);
       await this.deps.ledger.countBroadcast(attempt._id);
       this.log.info({ refundId: attempt.refundId, txHash: attempt.txHash, nonce: attempt.nonce, kind: attempt.kind }, 'payout broadcast');
       return null;
     } catch (error) {
-      const refusal = classifyBroadcastError(error);
-      if (refusal === null) throw error;
+      const refusal = classifyBroadcastError(error) ?? 'rejected';
       if (refusal === 'known') {
         await this.deps.ledger.countBroadcast(attempt._id);
         return null;
       }
-      await this.deps.ledger.countBroadcast(attempt._id, refusal);
-      if (refusal !== 'nonce_used') this.log.warn({ refundId: attempt.refundId, txHash: attempt.txHash, nonce: attempt.nonce, refusal }, `node refused the payout transaction: ${refusal}`);
+      const words = describe(error).slice(0, 300);
+      await this.deps.ledger.countBroadcast(attempt._id, refusal === 'rejected' || refusal === 'nonce_gap' ? `${refusal}: ${words}` : refusal);
+      if (refusal !== 'nonce_used') this.log.warn({ refundId: attempt.refundId, txHash: attempt.txHash, nonce: attempt.nonce, refusal, error: words }, `node refused the payout transaction: ${refusal}`);
       return refusal;
     }
   }
@@ -311,7 +353,10 @@ export class PayoutWatcher {
 
   /** The round has its final verdict: what was alerted about it is over. */
   private async afterVerdict(newest: PayoutAttemptRecord): Promise<void> {
-    await this.deps.alerts.clear('treasury.old_wallet_payout', roundKey(this.treasury.chainId, newest), `payout of ${newest.from} at nonce ${newest.nonce} has its verdict`);
+    const key = roundKey(this.treasury.chainId, newest);
+    const message = `payout of ${newest.from} at nonce ${newest.nonce} has its verdict`;
+    await this.deps.alerts.clear('treasury.old_wallet_payout', key, message);
+    await this.deps.alerts.clear('treasury.payout_refused', key, message);
   }
 
   private async afterPaid(attempt: PayoutAttemptRecord): Promise<void> {
