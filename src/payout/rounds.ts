@@ -4,7 +4,7 @@ import type { Logger } from '../logger';
 import type { PayoutAttemptRecord, PayoutLedger } from '../persistence/payout-ledger';
 import { judgeDelivery } from './delivery';
 import { PayoutFailure } from './failures';
-import { suggestedFees, type Fees } from './fees';
+import { suggestedFees, type Fees, type Market } from './fees';
 import { readNonce } from './nonce-reading';
 
 /** What the payout code needs of the outside world. */
@@ -112,8 +112,14 @@ export function worstCaseCost(round: readonly Pick<PayoutAttemptRecord, 'rawTran
 
 /** Fees to offer for the next block, from the pending block's base fee when the node knows it. */
 export async function currentFees(treasury: Treasury): Promise<Fees> {
+  const market = await nextBlockMarket(treasury);
+  return suggestedFees(market.baseFeePerGas, market.priorityFeePerGas);
+}
+
+/** The next block's base fee (the pending block's when the node knows it) and the tip the node suggests. */
+export async function nextBlockMarket(treasury: Treasury): Promise<Market> {
   const [pending, feeData] = await Promise.all([treasury.provider.getBlock('pending').catch(() => null), treasury.provider.getFeeData()]);
-  const priority = feeData.maxPriorityFeePerGas ?? 1_000_000_000n;
-  const baseFee = pending?.baseFeePerGas ?? (await treasury.provider.getBlock('latest'))?.baseFeePerGas ?? feeData.gasPrice ?? 0n;
-  return suggestedFees(baseFee, priority);
+  const priorityFeePerGas = feeData.maxPriorityFeePerGas ?? 1_000_000_000n;
+  const baseFeePerGas = pending?.baseFeePerGas ?? (await treasury.provider.getBlock('latest'))?.baseFeePerGas ?? feeData.gasPrice ?? 0n;
+  return { baseFeePerGas, priorityFeePerGas };
 }

@@ -8,8 +8,8 @@ import type { PayoutAttemptRecord } from '../persistence/payout-ledger';
 import type { TreasuryStore } from '../persistence/treasury-store';
 import { classifyBroadcastError, describe, type BroadcastRefusal } from './broadcast-errors';
 import { PayoutFailure } from './failures';
-import { initialFees, replacementFees } from './fees';
-import { currentFees, feesOf, judgeRound, roundOf, sameAddress, worstCaseCost, type PayoutDeps } from './rounds';
+import { initialFees, outbid, replacementFees, suggestedFees } from './fees';
+import { currentFees, feesOf, judgeRound, nextBlockMarket, roundOf, sameAddress, worstCaseCost, type PayoutDeps } from './rounds';
 import type { TreasuryAlerts } from './treasury-alerts';
 
 export type WatchOutcome =
@@ -53,7 +53,10 @@ const REFUSALS_BEFORE_ALERT = 3;
  * - keeps the round's newest transaction in the nodes' pools (sent again, byte
  *   for byte, every `rebroadcastEveryMs`, and at once after a reorg removed it);
  * - replaces it at the same nonce with higher fees when it is not mined within
- *   `stuckAfterMs`; at the fee cap it alerts (`treasury.payout_stuck`) and waits;
+ *   `stuckAfterMs`, but only when its nonce is the next the chain will mine and
+ *   its fees are outbid by the next block: a payout queued behind an earlier
+ *   nonce is not underpriced, and raising its fees would only waste gas; at the
+ *   fee cap it alerts (`treasury.payout_stuck`) and waits;
  * - when the node refuses it for insufficient funds and has none of the round's
  *   transactions, fills the nonce with a zero-value self-transfer so the
  *   payouts queued behind it can be mined;
@@ -120,9 +123,16 @@ export class PayoutWatcher {
           lastBroadcastAt = this.now();
           refusals = await this.followRefusals(round, refusal, refusals);
         }
-        const replaced = await this.replaceIfStuck(attempts, round);
-        if (replaced) lastBroadcastAt = this.now();
-        if (refusal === 'nonce_gap' || this.now() - newest.createdAt.getTime() >= this.treasury.stuckAfterMs) await this.helpEarlierNonces(at);
+        if (refusal === 'nonce_gap') await this.helpEarlierNonces(at);
+        if (this.now() - newest.createdAt.getTime() >= this.treasury.stuckAfterMs) {
+          if (!this.holdsKeyOf(newest)) await this.alertOldWallet(round, `it is not mined after ${this.treasury.stuckAfterMs} ms`);
+          const minedCount = await this.treasury.provider.getTransactionCount(at.from, 'latest');
+          if (minedCount === nonce) {
+            if (await this.replaceIfOutbid(attempts, round)) lastBroadcastAt = this.now();
+          } else if (minedCount < nonce && refusal !== 'nonce_gap') {
+            await this.helpEarlierNonces(at); // it waits behind them: they are what is stuck
+          }
+        }
       }
 
       hooks.heartbeat({ txHash: newest.txHash, nonce, minedDepth: state.minedDepth, note: state.note });
@@ -203,18 +213,17 @@ export class PayoutWatcher {
   }
 
   /**
-   * Replaces the round's newest transaction when it has waited `stuckAfterMs`
-   * unmined: same nonce, same payload, both fees raised (see fees.ts). At the
+   * For a round whose nonce is the next the chain will mine and that has waited
+   * `stuckAfterMs`: replaces its newest transaction when the next block outbids
+   * it, at the same nonce, same payload, both fees raised (see fees.ts). At the
    * cap it alerts once and keeps waiting. Returns whether a replacement was sent.
    */
-  private async replaceIfStuck(attempts: readonly PayoutAttemptRecord[], round: readonly PayoutAttemptRecord[]): Promise<boolean> {
+  private async replaceIfOutbid(attempts: readonly PayoutAttemptRecord[], round: readonly PayoutAttemptRecord[]): Promise<boolean> {
     const newest = round.at(-1)!;
-    if (this.now() - newest.createdAt.getTime() < this.treasury.stuckAfterMs) return false;
-    if (!this.holdsKeyOf(newest)) {
-      await this.alertOldWallet(round, `it is not mined after ${this.treasury.stuckAfterMs} ms`);
-      return false;
-    }
-    const replacement = replacementFees(feesOf(newest), await currentFees(this.treasury), this.treasury.feeBumpPercent, this.treasury.maxFeePerGasWei);
+    const market = await nextBlockMarket(this.treasury);
+    if (!outbid(feesOf(newest), market)) return false;
+    if (!this.holdsKeyOf(newest)) return false;
+    const replacement = replacementFees(feesOf(newest), suggestedFees(market.baseFeePerGas, market.priorityFeePerGas), this.treasury.feeBumpPercent, this.treasury.maxFeePerGasWei);
     if (replacement.kind === 'at_cap') {
       await this.stuckAtCap(newest);
       return false;
@@ -235,7 +244,7 @@ export class PayoutWatcher {
     await this.deps.ledger.raiseReservation(newest.subscriptionId, worstCaseCost([...round, signed]));
     this.log.warn(
       { refundId: newest.refundId, nonce: newest.nonce, replaces: newest.txHash, txHash: signed.txHash, maxFeePerGas: replacement.fees.maxFeePerGas.toString() },
-      `payout not mined after ${this.treasury.stuckAfterMs} ms: replaced at the same nonce with higher fees`,
+      `payout not mined after ${this.treasury.stuckAfterMs} ms and outbid by the next block: replaced at the same nonce with higher fees`,
     );
     await this.broadcast(signed);
     return true;

@@ -38,6 +38,10 @@ describe('the payout watcher', () => {
     return { ...subscription, refundId: started.refundId, ref: { subscriptionId: subscription.subscriptionId, refundId: started.refundId }, amount: BigInt(started.state.refund.amount) };
   }
 
+  async function firstBroadcast(s: RefundStack, subscriptionId: string) {
+    return waitFor(async () => (await s.ledger.attemptsOf(subscriptionId)).find((attempt) => attempt.broadcasts > 0), { what: 'a broadcast payout' });
+  }
+
   async function openAlertTypes(s: RefundStack) {
     return (await s.treasuryStore.openAlerts()).map((alert) => alert.type as string);
   }
@@ -138,6 +142,34 @@ describe('the payout watcher', () => {
     const transfers = await chain.nativeTransfersTo(refund.wallet, fromBlock);
     expect(transfers.map((transfer) => transfer.value)).toEqual([refund.amount]);
     expect(await openAlertTypes(s)).not.toContain('treasury.payout_refused');
+  }, 180_000);
+
+  test('a payout queued behind a blocked earlier nonce is not replaced: it is mined as first signed once the earlier one goes through', async () => {
+    const s = await start({ PAYOUT_STUCK_AFTER_MS: '1000' });
+    const baseFee = (await chain.provider.getBlock('pending'))!.baseFeePerGas!;
+    // The earlier payout offers less than the base fee: the node refuses it, and nothing watches it to replace it.
+    const earlier = await signedButNeverSent(s, { maxFeePerGas: baseFee / 2n, maxPriorityFeePerGas: baseFee / 4n });
+    const broadcasts = watchBroadcasts();
+    const refund = await requestRefund(s);
+    const fromBlock = await chain.blockNumber();
+
+    await s.refundClient.approve(refund.ref, { by: 'admin-1' });
+    const first = await firstBroadcast(s, refund.subscriptionId);
+    expect(first.nonce).toBe(earlier.attempt.nonce + 1);
+    // Well past PAYOUT_STUCK_AFTER_MS: the watcher has sent the earlier nonce again several times.
+    await waitFor(() => (broadcasts.sentTimes(earlier.attempt.txHash) >= 3 ? true : undefined), { what: 'the earlier nonce sent again three times', timeoutMs: 60_000 });
+    expect((await s.ledger.attemptsOf(refund.subscriptionId)).map((attempt) => attempt.txHash)).toEqual([first.txHash]);
+    expect(await openAlertTypes(s)).not.toContain('treasury.payout_stuck');
+
+    // Fees fall under what the earlier payout offers: it is accepted, and the one behind it follows.
+    await chain.rpc('anvil_setNextBlockBaseFeePerGas', [ethers.toQuantity(baseFee / 8n)]);
+    await chain.mine(1);
+    await chain.rpc('evm_setIntervalMining', [1]);
+    await expect(s.refundClient.result(refund.ref)).resolves.toMatchObject({ outcome: 'completed' });
+    const transfers = await chain.nativeTransfersTo(refund.wallet, fromBlock);
+    expect(transfers.map((transfer) => [transfer.value, transfer.hash])).toEqual([[refund.amount, first.txHash]]);
+    expect(await chain.provider.getBalance(earlier.to)).toBe(earlier.amount);
+    expect((await s.ledger.attemptsOf(refund.subscriptionId)).map((attempt) => attempt.txHash)).toEqual([first.txHash]);
   }, 180_000);
 
 });
