@@ -142,12 +142,13 @@ export class PayoutWatcher {
   }
 
   /**
-   * Sends the round's newest transaction (its filler, once there is one). A
+   * Sends the round's newest transaction (its newest filler, once there is one). A
    * refusal for insufficient funds while the node holds none of the round's
    * transactions means the nonce may never be sent as signed: it is filled.
    */
   private async push(attempts: readonly PayoutAttemptRecord[], round: readonly PayoutAttemptRecord[]): Promise<BroadcastRefusal | null> {
-    const filler = round.find((attempt) => attempt.kind === 'filler');
+    // The newest filler: an older one was replaced for its fees, and nodes refuse it once they hold the newer.
+    const filler = [...round].reverse().find((attempt) => attempt.kind === 'filler');
     const toSend = filler ?? round.at(-1)!;
     const refusal = await this.broadcast(toSend);
     if (refusal !== 'insufficient_funds') return refusal;

@@ -172,4 +172,29 @@ describe('the payout watcher', () => {
     expect((await s.ledger.attemptsOf(refund.subscriptionId)).map((attempt) => attempt.txHash)).toEqual([first.txHash]);
   }, 180_000);
 
+  test('a filler replaced with higher fees is the one sent again, not the first filler', async () => {
+    const s = await start({ PAYOUT_STUCK_AFTER_MS: '1000' });
+    // The node refuses the payout for funds (it never reaches the pool): its nonce is filled.
+    const broadcasts = watchBroadcasts((tx) => (tx.value > 0n ? 'insufficient funds for gas * price + value' : null));
+    const refund = await requestRefund(s);
+    const fromBlock = await chain.blockNumber();
+    await chain.rpc('evm_setAutomine', [false]);
+
+    await s.refundClient.approve(refund.ref, { by: 'admin-1' });
+    const firstFiller = await waitFor(async () => (await s.ledger.attemptsOf(refund.subscriptionId)).find((attempt) => attempt.kind === 'filler' && attempt.broadcasts > 0), { what: 'a filler sent' });
+    // A fee spike outbids the filler: it is replaced.
+    await chain.rpc('anvil_setNextBlockBaseFeePerGas', [ethers.toQuantity(ethers.Transaction.from(firstFiller.rawTransaction).maxFeePerGas! * 10n)]);
+    await chain.mine(1);
+    const newest = await waitFor(async () => (await s.ledger.attemptsOf(refund.subscriptionId)).filter((attempt) => attempt.kind === 'filler').at(1), { what: 'the filler replaced' });
+    expect(ethers.Transaction.from(newest.rawTransaction).maxFeePerGas!).toBeGreaterThan(ethers.Transaction.from(firstFiller.rawTransaction).maxFeePerGas!);
+    await waitFor(() => (broadcasts.sentTimes(newest.txHash) >= 3 ? true : undefined), { what: 'the newest filler sent again', timeoutMs: 30_000 });
+
+    chain.proxy.intercept(null);
+    await chain.rpc('evm_setAutomine', [true]);
+    await chain.rpc('evm_setIntervalMining', [1]);
+    await expect(s.refundClient.result(refund.ref)).resolves.toMatchObject({ outcome: 'completed' });
+    const transfers = await chain.nativeTransfersTo(refund.wallet, fromBlock);
+    expect(transfers.map((transfer) => transfer.value)).toEqual([refund.amount]);
+  }, 180_000);
+
 });
