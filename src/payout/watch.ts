@@ -99,7 +99,7 @@ export class PayoutWatcher {
       const newest = round.at(-1);
       if (!newest) throw new Error(`payout of ${subscriptionId} has no transaction at nonce ${nonce}`);
       const state = await judgeRound(this.deps, round);
-      if (state.kind !== 'open') await this.afterVerdict(newest);
+      if (state.kind !== 'open') await this.afterVerdict(round);
       if (state.kind === 'paid') {
         await this.afterPaid(newest);
         return { kind: 'paid', attempt: state.attempt, blockNumber: state.blockNumber, confirmations: state.confirmations };
@@ -151,13 +151,14 @@ export class PayoutWatcher {
     const filler = [...round].reverse().find((attempt) => attempt.kind === 'filler');
     const toSend = filler ?? round.at(-1)!;
     const refusal = await this.broadcast(toSend);
+    if (filler && refusal === null) await this.clearGasAlert(`the filler of nonce ${filler.nonce} was accepted by the node`);
     if (refusal !== 'insufficient_funds') return refusal;
     if (!this.holdsKeyOf(toSend)) {
       await this.alertOldWallet(round, 'the node refuses it for insufficient funds in that wallet');
       return refusal;
     }
     if (filler) {
-      await this.deps.alerts.raise('treasury.low_balance', `${this.treasury.chainId}:gas`, `the treasury ${this.treasury.address} cannot even pay the gas to fill nonce ${toSend.nonce}: payouts are blocked until it is topped up`, {
+      await this.deps.alerts.raise('treasury.low_balance', gasAlertKey(this.treasury.chainId), `the treasury ${this.treasury.address} cannot even pay the gas to fill nonce ${toSend.nonce}: payouts are blocked until it is topped up`, {
         nonce: toSend.nonce,
       });
       return refusal;
@@ -361,19 +362,35 @@ export class PayoutWatcher {
     );
   }
 
-  /** The round has its final verdict: what was alerted about it is over. */
-  private async afterVerdict(newest: PayoutAttemptRecord): Promise<void> {
+  /**
+   * The round has its final verdict (paid, reverted, or its nonce taken): what
+   * was alerted about it is over, whichever way it ended. An alert left open
+   * here would stay open for good: nothing watches that nonce any more.
+   */
+  private async afterVerdict(round: readonly PayoutAttemptRecord[]): Promise<void> {
+    const newest = round.at(-1)!;
     const key = roundKey(this.treasury.chainId, newest);
     const message = `payout of ${newest.from} at nonce ${newest.nonce} has its verdict`;
+    await this.deps.alerts.clear('treasury.payout_stuck', key, message);
     await this.deps.alerts.clear('treasury.old_wallet_payout', key, message);
     await this.deps.alerts.clear('treasury.payout_refused', key, message);
+    if (round.some((attempt) => attempt.kind === 'filler')) await this.clearGasAlert(`nonce ${newest.nonce} has its verdict`);
+  }
+
+  /** The treasury could not pay the gas to fill a nonce; it now could. */
+  private async clearGasAlert(why: string): Promise<void> {
+    await this.deps.alerts.clear('treasury.low_balance', gasAlertKey(this.treasury.chainId), `the treasury can pay gas again: ${why}`);
   }
 
   private async afterPaid(attempt: PayoutAttemptRecord): Promise<void> {
-    await this.deps.alerts.clear('treasury.payout_stuck', roundKey(this.treasury.chainId, attempt), `payout at nonce ${attempt.nonce} was mined`);
     const currency = await this.deps.store.findCurrency(this.treasury.chainId, attempt.tokenAddress);
     if (currency) await checkLowBalance(this.deps, currency);
   }
+}
+
+/** `treasury.low_balance` raised because a nonce could not even be filled (the currency's own is keyed by currency). */
+function gasAlertKey(chainId: number): string {
+  return `${chainId}:gas`;
 }
 
 /** Alerts about one round are keyed by its wallet and nonce. */

@@ -5,6 +5,7 @@ import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-c
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { waitFor } from '../support/wait';
 
+const GWEI = 1_000_000_000n;
 const ETH = 10n ** 18n;
 
 /**
@@ -197,4 +198,49 @@ describe('the payout watcher', () => {
     expect(transfers.map((transfer) => transfer.value)).toEqual([refund.amount]);
   }, 180_000);
 
+  test('treasury.payout_stuck for a nonce that another transaction took is cleared once that is final', async () => {
+    const s = await start({ PAYOUT_STUCK_AFTER_MS: '1000', PAYOUT_FEE_BUMP_PERCENT: '50', PAYOUT_MAX_FEE_PER_GAS: '20 gwei' });
+    const refund = await requestRefund(s);
+    const fromBlock = await chain.blockNumber();
+    await chain.rpc('evm_setAutomine', [false]);
+    await s.refundClient.approve(refund.ref, { by: 'admin-1' });
+    const first = await firstBroadcast(s, refund.subscriptionId);
+    await chain.rpc('anvil_setNextBlockBaseFeePerGas', [ethers.toQuantity(100n * GWEI)]);
+    await chain.mine(1);
+    expect(await webhookAlert(s, 'treasury.payout_stuck')).toMatchObject({ nonce: first.nonce });
+
+    // The key holder takes the nonce by hand (RUNBOOK §2.6): a 0-value transfer to the treasury itself, at fees that pass.
+    const key = new ethers.Wallet(s.env.TREASURY_PRIVATE_KEY, chain.provider);
+    const cancel = await key.signTransaction({ to: key.address, value: 0n, nonce: first.nonce, gasLimit: 21_000n, chainId: 31337, type: 2, maxFeePerGas: 300n * GWEI, maxPriorityFeePerGas: 10n * GWEI });
+    await chain.rpc('eth_sendRawTransaction', [cancel]);
+    await chain.rpc('anvil_setNextBlockBaseFeePerGas', [ethers.toQuantity(GWEI)]);
+    await chain.mine(1);
+    await chain.rpc('evm_setAutomine', [true]);
+    await chain.rpc('evm_setIntervalMining', [1]);
+
+    await expect(s.refundClient.result(refund.ref)).resolves.toMatchObject({ outcome: 'completed' });
+    expect((await s.ledger.attemptsOf(refund.subscriptionId))[0]).toMatchObject({ nonce: first.nonce, status: 'dropped' });
+    const transfers = await chain.nativeTransfersTo(refund.wallet, fromBlock);
+    expect(transfers.map((transfer) => transfer.value)).toEqual([refund.amount]);
+    expect(await openAlertTypes(s)).not.toContain('treasury.payout_stuck');
+  }, 180_000);
+
+  test('treasury.low_balance raised because a nonce could not even be filled is cleared once the filler is accepted', async () => {
+    const s = await start();
+    // The node refuses the payout and, at first, the filler too: the treasury looks unable to pay any gas.
+    watchBroadcasts(() => 'insufficient funds for gas * price + value');
+    const refund = await requestRefund(s);
+    const fromBlock = await chain.blockNumber();
+
+    await s.refundClient.approve(refund.ref, { by: 'admin-1' });
+    const alert = await webhookAlert(s, 'treasury.low_balance');
+    expect(String(alert.message)).toMatch(/cannot even pay the gas to fill nonce/);
+    expect(await openAlertTypes(s)).toContain('treasury.low_balance');
+
+    chain.proxy.intercept(null); // topped up
+    await expect(s.refundClient.result(refund.ref)).resolves.toMatchObject({ outcome: 'completed' });
+    const transfers = await chain.nativeTransfersTo(refund.wallet, fromBlock);
+    expect(transfers.map((transfer) => transfer.value)).toEqual([refund.amount]);
+    expect(await openAlertTypes(s)).not.toContain('treasury.low_balance');
+  }, 180_000);
 });
