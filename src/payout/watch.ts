@@ -125,8 +125,8 @@ export class PayoutWatcher {
         }
         if (refusal === 'nonce_gap') await this.helpEarlierNonces(at);
         if (this.now() - newest.createdAt.getTime() >= this.treasury.stuckAfterMs) {
-          if (!this.holdsKeyOf(newest)) await this.alertOldWallet(round, `it is not mined after ${this.treasury.stuckAfterMs} ms`);
           const minedCount = await this.treasury.provider.getTransactionCount(at.from, 'latest');
+          if (minedCount <= nonce && !this.holdsKeyOf(newest)) await this.alertOldWallet(round, `it is not mined after ${this.treasury.stuckAfterMs} ms`);
           if (minedCount === nonce) {
             if (await this.replaceIfOutbid(attempts, round)) lastBroadcastAt = this.now();
           } else if (minedCount < nonce && refusal !== 'nonce_gap') {
@@ -147,9 +147,8 @@ export class PayoutWatcher {
    * transactions means the nonce may never be sent as signed: it is filled.
    */
   private async push(attempts: readonly PayoutAttemptRecord[], round: readonly PayoutAttemptRecord[]): Promise<BroadcastRefusal | null> {
-    // The newest filler: an older one was replaced for its fees, and nodes refuse it once they hold the newer.
-    const filler = [...round].reverse().find((attempt) => attempt.kind === 'filler');
-    const toSend = filler ?? round.at(-1)!;
+    const toSend = sendable(round);
+    const filler = toSend.kind === 'filler' ? toSend : undefined;
     const refusal = await this.broadcast(toSend);
     if (filler && refusal === null) await this.clearGasAlert(`the filler of nonce ${filler.nonce} was accepted by the node`);
     if (refusal !== 'insufficient_funds') return refusal;
@@ -178,7 +177,7 @@ export class PayoutWatcher {
    * refusal) and tells a person once they repeat; an accepted broadcast ends it.
    */
   private async followRefusals(round: readonly PayoutAttemptRecord[], refusal: BroadcastRefusal | null, refusals: number): Promise<number> {
-    const newest = round.at(-1)!;
+    const newest = sendable(round);
     const key = roundKey(this.treasury.chainId, newest);
     if (refusal === null) {
       if (refusals >= REFUSALS_BEFORE_ALERT) await this.deps.alerts.clear('treasury.payout_refused', key, `payout at nonce ${newest.nonce} is accepted by the node again`);
@@ -206,7 +205,7 @@ export class PayoutWatcher {
     const rawTransaction = await wallet.signTransaction({ to: address, value: 0n, data: '0x', chainId, type: 2, nonce: payout.nonce, gasLimit: GAS_OF_A_PLAIN_TRANSFER, ...fees });
     const filler = await this.record(attempts, payout, rawTransaction, 'filler');
     if (!filler) return;
-    await this.deps.ledger.raiseReservation(payout.subscriptionId, worstCaseCost([...roundOf(attempts, payout.nonce), filler]));
+    await this.deps.ledger.raiseReservation(payout.subscriptionId, worstCaseCost([...roundOf(attempts, payout.nonce, payout.from), filler]));
     this.log.error(
       { refundId: payout.refundId, nonce: payout.nonce, txHash: payout.txHash, filler: filler.txHash },
       `payout ${payout.txHash} cannot be sent (insufficient funds): nonce ${payout.nonce} is filled with a zero-value transfer so later payouts are not blocked; the refund will fail once the filler is final`,
@@ -221,7 +220,7 @@ export class PayoutWatcher {
    * cap it alerts once and keeps waiting. Returns whether a replacement was sent.
    */
   private async replaceIfOutbid(attempts: readonly PayoutAttemptRecord[], round: readonly PayoutAttemptRecord[]): Promise<boolean> {
-    const newest = round.at(-1)!;
+    const newest = sendable(round);
     const market = await nextBlockMarket(this.treasury);
     if (!outbid(feesOf(newest), market)) return false;
     if (!this.holdsKeyOf(newest)) return false;
@@ -386,6 +385,11 @@ export class PayoutWatcher {
     const currency = await this.deps.store.findCurrency(this.treasury.chainId, attempt.tokenAddress);
     if (currency) await checkLowBalance(this.deps, currency);
   }
+}
+
+/** What to send of a round: its newest filler once there is one (an older filler was outbid, and nodes refuse it once they hold the newer), else its newest transaction. */
+function sendable(round: readonly PayoutAttemptRecord[]): PayoutAttemptRecord {
+  return [...round].reverse().find((attempt) => attempt.kind === 'filler') ?? round.at(-1)!;
 }
 
 /** `treasury.low_balance` raised because a nonce could not even be filled (the currency's own is keyed by currency). */
