@@ -66,7 +66,7 @@ export function createPayoutActivities({ ledger, store, alerts, subscriptions, t
     if (!attempt) throw ApplicationFailure.nonRetryable(`payout attempt ${request.attemptId} does not exist`, 'PayoutMismatch');
     const context = Context.current();
     const outcome = await asActivityFailures(() =>
-      watcher.watch(attempt.subscriptionId, attempt.nonce, { heartbeat: (details) => context.heartbeat(details), sleep: (ms) => context.sleep(ms) }),
+      watcher.watch(attempt.subscriptionId, { from: attempt.from, nonce: attempt.nonce }, { heartbeat: (details) => context.heartbeat(details), sleep: (ms) => context.sleep(ms) }),
     );
     if (outcome.kind === 'dropped') return { ...summaryOf(attempt), status: 'dropped', reason: outcome.reason };
     return { ...summaryOf(outcome.attempt), status: 'confirmed', blockNumber: outcome.blockNumber, confirmations: outcome.confirmations };

@@ -33,7 +33,7 @@ export type EmailAudience = 'user' | 'finance';
  * the same signature and id rules. Each is sent once per episode (see
  * src/persistence/treasury-store.ts); docs/ADMIN.md says what to do about each.
  */
-export const TREASURY_EVENT_TYPES = ['treasury.low_balance', 'treasury.payout_stuck', 'treasury.daily_limit'] as const;
+export const TREASURY_EVENT_TYPES = ['treasury.low_balance', 'treasury.payout_stuck', 'treasury.daily_limit', 'treasury.old_wallet_payout', 'treasury.payout_refused'] as const;
 export type TreasuryEventType = (typeof TREASURY_EVENT_TYPES)[number];
 
 export interface TreasuryEvent {

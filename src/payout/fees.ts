@@ -22,6 +22,23 @@ export function initialFees(suggested: Fees, capWei: bigint): Fees {
   return { maxFeePerGas, maxPriorityFeePerGas: min(suggested.maxPriorityFeePerGas, maxFeePerGas) };
 }
 
+/** What the next block asks: its base fee, and the tip nodes expect on top. */
+export interface Market {
+  baseFeePerGas: bigint;
+  priorityFeePerGas: bigint;
+}
+
+/**
+ * Whether a transaction's fees can no longer get it into the next block: its max
+ * fee is under the base fee plus the expected tip, or its tip is under that tip.
+ * Only then does a replacement with higher fees help; a transaction that is not
+ * mined for another reason (it waits behind an earlier nonce, a node forgot it)
+ * would only get dearer.
+ */
+export function outbid(offered: Fees, market: Market): boolean {
+  return offered.maxFeePerGas < market.baseFeePerGas + market.priorityFeePerGas || offered.maxPriorityFeePerGas < market.priorityFeePerGas;
+}
+
 export type Replacement = { kind: 'bumped'; fees: Fees } | { kind: 'at_cap'; minimum: Fees };
 
 /**

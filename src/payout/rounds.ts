@@ -4,7 +4,7 @@ import type { Logger } from '../logger';
 import type { PayoutAttemptRecord, PayoutLedger } from '../persistence/payout-ledger';
 import { judgeDelivery } from './delivery';
 import { PayoutFailure } from './failures';
-import { suggestedFees, type Fees } from './fees';
+import { suggestedFees, type Fees, type Market } from './fees';
 import { readNonce } from './nonce-reading';
 
 /** What the payout code needs of the outside world. */
@@ -25,10 +25,21 @@ export type RoundState =
   /** Proven at finality depth: the nonce is spent and nothing was paid. */
   | { kind: 'unpaid'; status: 'reverted' | 'no_transfer' | 'dropped'; reason: string };
 
-/** The transactions of the round at `nonce` (the latest round when `nonce` is omitted), oldest first. */
-export function roundOf(attempts: readonly PayoutAttemptRecord[], nonce?: number | null): PayoutAttemptRecord[] {
-  const at = nonce ?? attempts.at(-1)?.nonce;
-  return at === undefined ? [] : attempts.filter((attempt) => attempt.nonce === at);
+/**
+ * The transactions of one round, oldest first: those `from` signed at `nonce`.
+ * A round belongs to one wallet: after a change of treasury key the new wallet
+ * may sign a later round at the same nonce number, and the two must never be
+ * judged together. Without `from`, the wallet of the newest transaction at that
+ * nonce; without `nonce`, the newest round.
+ */
+export function roundOf(attempts: readonly PayoutAttemptRecord[], nonce?: number | null, from?: string): PayoutAttemptRecord[] {
+  const newest = [...attempts].reverse().find((attempt) => (nonce === undefined || nonce === null || attempt.nonce === nonce) && (from === undefined || sameAddress(attempt.from, from)));
+  if (!newest) return [];
+  return attempts.filter((attempt) => attempt.nonce === newest.nonce && sameAddress(attempt.from, newest.from));
+}
+
+export function sameAddress(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
 }
 
 /**
@@ -101,8 +112,14 @@ export function worstCaseCost(round: readonly Pick<PayoutAttemptRecord, 'rawTran
 
 /** Fees to offer for the next block, from the pending block's base fee when the node knows it. */
 export async function currentFees(treasury: Treasury): Promise<Fees> {
+  const market = await nextBlockMarket(treasury);
+  return suggestedFees(market.baseFeePerGas, market.priorityFeePerGas);
+}
+
+/** The next block's base fee (the pending block's when the node knows it) and the tip the node suggests. */
+export async function nextBlockMarket(treasury: Treasury): Promise<Market> {
   const [pending, feeData] = await Promise.all([treasury.provider.getBlock('pending').catch(() => null), treasury.provider.getFeeData()]);
-  const priority = feeData.maxPriorityFeePerGas ?? 1_000_000_000n;
-  const baseFee = pending?.baseFeePerGas ?? (await treasury.provider.getBlock('latest'))?.baseFeePerGas ?? feeData.gasPrice ?? 0n;
-  return suggestedFees(baseFee, priority);
+  const priorityFeePerGas = feeData.maxPriorityFeePerGas ?? 1_000_000_000n;
+  const baseFeePerGas = pending?.baseFeePerGas ?? (await treasury.provider.getBlock('latest'))?.baseFeePerGas ?? feeData.gasPrice ?? 0n;
+  return { baseFeePerGas, priorityFeePerGas };
 }

@@ -6,10 +6,10 @@ import { limitFor, type CurrencyLimit } from '../domain/currency-limits';
 import { isDuplicateKey } from '../persistence/errors';
 import type { PayoutAttemptRecord } from '../persistence/payout-ledger';
 import type { TreasuryStore } from '../persistence/treasury-store';
-import { classifyBroadcastError } from './broadcast-errors';
+import { classifyBroadcastError, describe, type BroadcastRefusal } from './broadcast-errors';
 import { PayoutFailure } from './failures';
-import { initialFees, replacementFees } from './fees';
-import { currentFees, feesOf, judgeRound, roundOf, worstCaseCost, type PayoutDeps } from './rounds';
+import { initialFees, outbid, replacementFees, suggestedFees } from './fees';
+import { currentFees, feesOf, judgeRound, nextBlockMarket, roundOf, sameAddress, worstCaseCost, type PayoutDeps } from './rounds';
 import type { TreasuryAlerts } from './treasury-alerts';
 
 export type WatchOutcome =
@@ -29,6 +29,12 @@ export interface WatcherDeps extends PayoutDeps {
   now?: () => number;
 }
 
+/** A round: the wallet that signed it and the nonce its transactions share. */
+export interface RoundRef {
+  from: string;
+  nonce: number;
+}
+
 /** One run of the watcher ended without a verdict; the next run picks up where it left off. */
 export class WatchTimeout extends Error {
   constructor(txHash: string, ms: number) {
@@ -39,19 +45,32 @@ export class WatchTimeout extends Error {
 
 const GAS_OF_A_PLAIN_TRANSFER = 21_000n;
 const EARLIER_NONCES_HELPED = 5;
+/** Consecutive refusals of a round's broadcast, of a kind the watcher cannot act on, before a person is told. */
+const REFUSALS_BEFORE_ALERT = 3;
 
 /**
  * Watches one round of a payout until the chain gives a final verdict:
  * - keeps the round's newest transaction in the nodes' pools (sent again, byte
  *   for byte, every `rebroadcastEveryMs`, and at once after a reorg removed it);
  * - replaces it at the same nonce with higher fees when it is not mined within
- *   `stuckAfterMs`; at the fee cap it alerts (`treasury.payout_stuck`) and waits;
+ *   `stuckAfterMs`, but only when its nonce is the next the chain will mine and
+ *   its fees are outbid by the next block: a payout queued behind an earlier
+ *   nonce is not underpriced, and raising its fees would only waste gas; at the
+ *   fee cap it alerts (`treasury.payout_stuck`) and waits;
  * - when the node refuses it for insufficient funds and has none of the round's
  *   transactions, fills the nonce with a zero-value self-transfer so the
  *   payouts queued behind it can be mined;
- * - when the node is missing earlier nonces of the wallet, sends again the
- *   transactions this service signed for them.
+ * - when the node is missing earlier nonces of the wallet (or refuses the
+ *   payout as a nonce gap), sends again the transactions this service signed
+ *   for them;
+ * - never stops on a refusal it does not understand: it records it, goes on
+ *   with the rest of the iteration, and alerts (`treasury.payout_refused`)
+ *   when the round keeps being refused.
  * It never gives up on a broadcast payout and never signs at another nonce.
+ * It signs (replacements, fillers) only for rounds of the wallet it holds the
+ * key of: a round signed by a previous treasury key is only sent again, byte
+ * for byte, and alerted (`treasury.old_wallet_payout`) when it does not move;
+ * a transaction of the new key at "the same nonce" would be another payment.
  */
 export class PayoutWatcher {
   private readonly log;
@@ -68,18 +87,21 @@ export class PayoutWatcher {
     return this.deps.now?.() ?? Date.now();
   }
 
-  async watch(subscriptionId: string, nonce: number, hooks: WatchHooks): Promise<WatchOutcome> {
+  async watch(subscriptionId: string, at: RoundRef, hooks: WatchHooks): Promise<WatchOutcome> {
+    const { nonce } = at;
     const deadline = this.now() + this.treasury.confirmationTimeoutMs;
     let lastBroadcastAt = 0;
     let wasMined = false;
+    let refusals = 0;
     for (;;) {
       const attempts = await this.deps.ledger.attemptsOf(subscriptionId);
-      const round = roundOf(attempts, nonce);
+      const round = roundOf(attempts, nonce, at.from);
       const newest = round.at(-1);
       if (!newest) throw new Error(`payout of ${subscriptionId} has no transaction at nonce ${nonce}`);
       const state = await judgeRound(this.deps, round);
+      if (state.kind !== 'open') await this.afterVerdict(round);
       if (state.kind === 'paid') {
-        await this.afterPaid(newest, nonce);
+        await this.afterPaid(newest);
         return { kind: 'paid', attempt: state.attempt, blockNumber: state.blockNumber, confirmations: state.confirmations };
       }
       if (state.kind === 'unpaid') {
@@ -95,13 +117,22 @@ export class PayoutWatcher {
           lastBroadcastAt = 0;
           wasMined = false;
         }
+        let refusal: BroadcastRefusal | null = null;
         if (this.now() - lastBroadcastAt >= this.treasury.rebroadcastEveryMs) {
-          await this.push(attempts, round);
+          refusal = await this.push(attempts, round);
           lastBroadcastAt = this.now();
+          refusals = await this.followRefusals(round, refusal, refusals);
         }
-        const replaced = await this.replaceIfStuck(attempts, round);
-        if (replaced) lastBroadcastAt = this.now();
-        if (this.now() - newest.createdAt.getTime() >= this.treasury.stuckAfterMs) await this.helpEarlierNonces(nonce);
+        if (refusal === 'nonce_gap') await this.helpEarlierNonces(at);
+        if (this.now() - newest.createdAt.getTime() >= this.treasury.stuckAfterMs) {
+          const minedCount = await this.treasury.provider.getTransactionCount(at.from, 'latest');
+          if (minedCount <= nonce && !this.holdsKeyOf(newest)) await this.alertOldWallet(round, `it is not mined after ${this.treasury.stuckAfterMs} ms`);
+          if (minedCount === nonce) {
+            if (await this.replaceIfOutbid(attempts, round)) lastBroadcastAt = this.now();
+          } else if (minedCount < nonce && refusal !== 'nonce_gap') {
+            await this.helpEarlierNonces(at); // it waits behind them: they are what is stuck
+          }
+        }
       }
 
       hooks.heartbeat({ txHash: newest.txHash, nonce, minedDepth: state.minedDepth, note: state.note });
@@ -111,37 +142,70 @@ export class PayoutWatcher {
   }
 
   /**
-   * Sends the round's newest transaction (its filler, once there is one). A
+   * Sends the round's newest transaction (its newest filler, once there is one). A
    * refusal for insufficient funds while the node holds none of the round's
    * transactions means the nonce may never be sent as signed: it is filled.
    */
-  private async push(attempts: readonly PayoutAttemptRecord[], round: readonly PayoutAttemptRecord[]): Promise<void> {
-    const filler = round.find((attempt) => attempt.kind === 'filler');
-    const toSend = filler ?? round.at(-1)!;
+  private async push(attempts: readonly PayoutAttemptRecord[], round: readonly PayoutAttemptRecord[]): Promise<BroadcastRefusal | null> {
+    const toSend = sendable(round);
+    const filler = toSend.kind === 'filler' ? toSend : undefined;
     const refusal = await this.broadcast(toSend);
-    if (refusal !== 'insufficient_funds') return;
+    if (filler && refusal === null) await this.clearGasAlert(`the filler of nonce ${filler.nonce} was accepted by the node`);
+    if (refusal !== 'insufficient_funds') return refusal;
+    if (!this.holdsKeyOf(toSend)) {
+      await this.alertOldWallet(round, 'the node refuses it for insufficient funds in that wallet');
+      return refusal;
+    }
     if (filler) {
-      await this.deps.alerts.raise('treasury.low_balance', `${this.treasury.chainId}:gas`, `the treasury ${this.treasury.address} cannot even pay the gas to fill nonce ${toSend.nonce}: payouts are blocked until it is topped up`, {
+      await this.deps.alerts.raise('treasury.low_balance', gasAlertKey(this.treasury.chainId), `the treasury ${this.treasury.address} cannot even pay the gas to fill nonce ${toSend.nonce}: payouts are blocked until it is topped up`, {
         nonce: toSend.nonce,
       });
-      return;
+      return refusal;
     }
     const known = await Promise.all(round.map((attempt) => this.treasury.provider.getTransaction(attempt.txHash).catch(() => null)));
     if (known.some((tx) => tx !== null)) {
       this.log.warn({ refundId: toSend.refundId, nonce: toSend.nonce }, 'a replacement could not be afforded; the transaction it replaces is still pending');
-      return;
+      return refusal;
     }
     await this.fill(attempts, toSend);
+    return refusal;
+  }
+
+  /**
+   * Counts consecutive refusals the watcher cannot act on (a nonce gap that
+   * helping earlier nonces does not close, the node's fee cap, an unknown
+   * refusal) and tells a person once they repeat; an accepted broadcast ends it.
+   */
+  private async followRefusals(round: readonly PayoutAttemptRecord[], refusal: BroadcastRefusal | null, refusals: number): Promise<number> {
+    const newest = sendable(round);
+    const key = roundKey(this.treasury.chainId, newest);
+    if (refusal === null) {
+      if (refusals >= REFUSALS_BEFORE_ALERT) await this.deps.alerts.clear('treasury.payout_refused', key, `payout at nonce ${newest.nonce} is accepted by the node again`);
+      return 0;
+    }
+    if (refusal !== 'rejected' && refusal !== 'nonce_gap') return refusals;
+    const count = refusals + 1;
+    if (count >= REFUSALS_BEFORE_ALERT) {
+      const latest = (await this.deps.ledger.findAttempt(newest._id))?.lastBroadcastError ?? refusal;
+      await this.deps.alerts.raise(
+        'treasury.payout_refused',
+        key,
+        `the node refused payout ${newest.txHash} of refund ${newest.refundId} (nonce ${newest.nonce}) ${count} times in a row (${latest}): it is not in the node's pool, and the payouts after it wait; the watcher keeps sending it and any earlier nonce it lacks. Check the node (fee cap, gas limit, nonce gaps) or the RPC endpoint`,
+        { refundId: newest.refundId, subscriptionId: newest.subscriptionId, from: newest.from, nonce: newest.nonce, txHash: newest.txHash, refusal: latest },
+      );
+    }
+    return count;
   }
 
   /** Signs, records and sends a zero-value transfer to ourselves at the payout's nonce. */
   private async fill(attempts: readonly PayoutAttemptRecord[], payout: PayoutAttemptRecord): Promise<void> {
+    if (!this.holdsKeyOf(payout)) return;
     const { wallet, chainId, address } = this.treasury;
     const fees = initialFees(await currentFees(this.treasury), this.treasury.maxFeePerGasWei);
     const rawTransaction = await wallet.signTransaction({ to: address, value: 0n, data: '0x', chainId, type: 2, nonce: payout.nonce, gasLimit: GAS_OF_A_PLAIN_TRANSFER, ...fees });
     const filler = await this.record(attempts, payout, rawTransaction, 'filler');
     if (!filler) return;
-    await this.deps.ledger.raiseReservation(payout.subscriptionId, worstCaseCost([...roundOf(attempts, payout.nonce), filler]));
+    await this.deps.ledger.raiseReservation(payout.subscriptionId, worstCaseCost([...roundOf(attempts, payout.nonce, payout.from), filler]));
     this.log.error(
       { refundId: payout.refundId, nonce: payout.nonce, txHash: payout.txHash, filler: filler.txHash },
       `payout ${payout.txHash} cannot be sent (insufficient funds): nonce ${payout.nonce} is filled with a zero-value transfer so later payouts are not blocked; the refund will fail once the filler is final`,
@@ -150,14 +214,17 @@ export class PayoutWatcher {
   }
 
   /**
-   * Replaces the round's newest transaction when it has waited `stuckAfterMs`
-   * unmined: same nonce, same payload, both fees raised (see fees.ts). At the
+   * For a round whose nonce is the next the chain will mine and that has waited
+   * `stuckAfterMs`: replaces its newest transaction when the next block outbids
+   * it, at the same nonce, same payload, both fees raised (see fees.ts). At the
    * cap it alerts once and keeps waiting. Returns whether a replacement was sent.
    */
-  private async replaceIfStuck(attempts: readonly PayoutAttemptRecord[], round: readonly PayoutAttemptRecord[]): Promise<boolean> {
-    const newest = round.at(-1)!;
-    if (this.now() - newest.createdAt.getTime() < this.treasury.stuckAfterMs) return false;
-    const replacement = replacementFees(feesOf(newest), await currentFees(this.treasury), this.treasury.feeBumpPercent, this.treasury.maxFeePerGasWei);
+  private async replaceIfOutbid(attempts: readonly PayoutAttemptRecord[], round: readonly PayoutAttemptRecord[]): Promise<boolean> {
+    const newest = sendable(round);
+    const market = await nextBlockMarket(this.treasury);
+    if (!outbid(feesOf(newest), market)) return false;
+    if (!this.holdsKeyOf(newest)) return false;
+    const replacement = replacementFees(feesOf(newest), suggestedFees(market.baseFeePerGas, market.priorityFeePerGas), this.treasury.feeBumpPercent, this.treasury.maxFeePerGasWei);
     if (replacement.kind === 'at_cap') {
       await this.stuckAtCap(newest);
       return false;
@@ -178,7 +245,7 @@ export class PayoutWatcher {
     await this.deps.ledger.raiseReservation(newest.subscriptionId, worstCaseCost([...round, signed]));
     this.log.warn(
       { refundId: newest.refundId, nonce: newest.nonce, replaces: newest.txHash, txHash: signed.txHash, maxFeePerGas: replacement.fees.maxFeePerGas.toString() },
-      `payout not mined after ${this.treasury.stuckAfterMs} ms: replaced at the same nonce with higher fees`,
+      `payout not mined after ${this.treasury.stuckAfterMs} ms and outbid by the next block: replaced at the same nonce with higher fees`,
     );
     await this.broadcast(signed);
     return true;
@@ -190,7 +257,7 @@ export class PayoutWatcher {
     const cap = this.treasury.maxFeePerGasWei;
     await this.deps.alerts.raise(
       'treasury.payout_stuck',
-      `${this.treasury.chainId}:${this.treasury.address}:${newest.nonce}`,
+      roundKey(this.treasury.chainId, newest),
       `payout ${newest.txHash} of refund ${newest.refundId} (nonce ${newest.nonce}) is not mined and its fees are at PAYOUT_MAX_FEE_PER_GAS (${formatAmount(cap, 9)} gwei): it keeps waiting; raise the cap or wait for fees to fall`,
       { refundId: newest.refundId, subscriptionId: newest.subscriptionId, nonce: newest.nonce, txHash: newest.txHash, maxFeePerGas: cap.toString() },
     );
@@ -198,6 +265,8 @@ export class PayoutWatcher {
 
   /** Records a signed transaction of the round before it is sent; null when another execution recorded one first. */
   private async record(attempts: readonly PayoutAttemptRecord[], of: PayoutAttemptRecord, rawTransaction: string, kind: PayoutAttemptRecord['kind']): Promise<PayoutAttemptRecord | null> {
+    const signer = Transaction.from(rawTransaction).from;
+    if (!signer || !sameAddress(signer, of.from)) throw new Error(`refusing to record a transaction signed by ${signer} in a round of ${of.from}: it would be another payment, not a replacement`);
     const number = attempts.filter((attempt) => attempt.subscriptionId === of.subscriptionId).length + 1;
     try {
       return await this.deps.ledger.recordAttempt({
@@ -222,22 +291,28 @@ export class PayoutWatcher {
     }
   }
 
-  /** Sends the bytes; returns the node's refusal when there is one that the watch loop handles. */
-  private async broadcast(attempt: PayoutAttemptRecord) {
+  /**
+   * Sends the bytes; returns the node's refusal, null when the node has them.
+   * Never throws for a refusal: one the watcher does not recognise is recorded
+   * with the node's words and returned as `rejected`, so the iteration goes on
+   * to replacing the transaction and helping earlier nonces (a refusal that
+   * stopped the loop here would stop every payout queued behind this nonce).
+   */
+  private async broadcast(attempt: PayoutAttemptRecord): Promise<BroadcastRefusal | null> {
     try {
       await this.treasury.provider.broadcastTransaction(attempt.rawTransaction);
       await this.deps.ledger.countBroadcast(attempt._id);
       this.log.info({ refundId: attempt.refundId, txHash: attempt.txHash, nonce: attempt.nonce, kind: attempt.kind }, 'payout broadcast');
       return null;
     } catch (error) {
-      const refusal = classifyBroadcastError(error);
-      if (refusal === null) throw error;
+      const refusal = classifyBroadcastError(error) ?? 'rejected';
       if (refusal === 'known') {
         await this.deps.ledger.countBroadcast(attempt._id);
         return null;
       }
-      await this.deps.ledger.countBroadcast(attempt._id, refusal);
-      if (refusal !== 'nonce_used') this.log.warn({ refundId: attempt.refundId, txHash: attempt.txHash, nonce: attempt.nonce, refusal }, `node refused the payout transaction: ${refusal}`);
+      const words = describe(error).slice(0, 300);
+      await this.deps.ledger.countBroadcast(attempt._id, refusal === 'rejected' || refusal === 'nonce_gap' ? `${refusal}: ${words}` : refusal);
+      if (refusal !== 'nonce_used') this.log.warn({ refundId: attempt.refundId, txHash: attempt.txHash, nonce: attempt.nonce, refusal, error: words }, `node refused the payout transaction: ${refusal}`);
       return refusal;
     }
   }
@@ -248,24 +323,83 @@ export class PayoutWatcher {
    * the transactions this service signed for them are sent again, and filled
    * when they can never be sent.
    */
-  private async helpEarlierNonces(nonce: number): Promise<void> {
-    const pending = await this.treasury.provider.getTransactionCount(this.treasury.address, 'pending');
+  private async helpEarlierNonces({ from, nonce }: RoundRef): Promise<void> {
+    const pending = await this.treasury.provider.getTransactionCount(from, 'pending');
     for (let missing = pending; missing < nonce && missing < pending + EARLIER_NONCES_HELPED; missing += 1) {
-      const owner = await this.deps.ledger.nonceOwner(this.treasury.chainId, this.treasury.address, missing);
+      const owner = await this.deps.ledger.nonceOwner(this.treasury.chainId, from, missing);
       if (!owner) continue;
       const attempts = await this.deps.ledger.attemptsOf(owner);
-      const round = roundOf(attempts, missing);
+      const round = roundOf(attempts, missing, from);
       if (round.length === 0 || round.some((attempt) => attempt.status !== 'signed')) continue;
       this.log.warn({ nonce: missing, blockedNonce: nonce, refundId: round[0]!.refundId }, 'an earlier nonce of the treasury is missing from the node: sending its transaction again');
       await this.push(attempts, round);
     }
   }
 
-  private async afterPaid(attempt: PayoutAttemptRecord, nonce: number): Promise<void> {
-    await this.deps.alerts.clear('treasury.payout_stuck', `${this.treasury.chainId}:${this.treasury.address}:${nonce}`, `payout at nonce ${nonce} was mined`);
+  /** Whether this worker's key signed the round: only then may it sign more transactions for it. */
+  private holdsKeyOf(attempt: Pick<PayoutAttemptRecord, 'from'>): boolean {
+    return sameAddress(attempt.from, this.treasury.address);
+  }
+
+  /**
+   * A round signed by a previous treasury key does not move. Signing anything
+   * for it with the current key would be a second payment (another wallet,
+   * another nonce sequence) while the old transaction stays valid, so a person
+   * must fund the old wallet or cancel the transaction with the old key.
+   */
+  private async alertOldWallet(round: readonly PayoutAttemptRecord[], why: string): Promise<void> {
+    const newest = round.at(-1)!;
+    const needsWei = worstCaseCost(round);
+    const funds = newest.tokenAddress
+      ? `${newest.amount} (smallest units) of token ${newest.tokenAddress} and up to ${formatAmount(needsWei, 18)} of the native coin for gas`
+      : `up to ${formatAmount(needsWei, 18)} of the native coin (amount and gas)`;
+    await this.deps.alerts.raise(
+      'treasury.old_wallet_payout',
+      roundKey(this.treasury.chainId, newest),
+      `payout ${newest.txHash} of refund ${newest.refundId} (nonce ${newest.nonce}) was signed by ${newest.from}, which is no longer the treasury key (now ${this.treasury.address}), and ${why}. The service only sends it again and never signs for that wallet: fund ${newest.from} with ${funds} so it is mined, or have the old key's holder cancel it with a 0-value transfer to itself at nonce ${newest.nonce} and higher fees; the refund is then paid from the new wallet once that is final`,
+      { refundId: newest.refundId, subscriptionId: newest.subscriptionId, from: newest.from, nonce: newest.nonce, txHash: newest.txHash, treasury: this.treasury.address, needsWei: needsWei.toString() },
+    );
+  }
+
+  /**
+   * The round has its final verdict (paid, reverted, or its nonce taken): what
+   * was alerted about it is over, whichever way it ended. An alert left open
+   * here would stay open for good: nothing watches that nonce any more.
+   */
+  private async afterVerdict(round: readonly PayoutAttemptRecord[]): Promise<void> {
+    const newest = round.at(-1)!;
+    const key = roundKey(this.treasury.chainId, newest);
+    const message = `payout of ${newest.from} at nonce ${newest.nonce} has its verdict`;
+    await this.deps.alerts.clear('treasury.payout_stuck', key, message);
+    await this.deps.alerts.clear('treasury.old_wallet_payout', key, message);
+    await this.deps.alerts.clear('treasury.payout_refused', key, message);
+    if (round.some((attempt) => attempt.kind === 'filler')) await this.clearGasAlert(`nonce ${newest.nonce} has its verdict`);
+  }
+
+  /** The treasury could not pay the gas to fill a nonce; it now could. */
+  private async clearGasAlert(why: string): Promise<void> {
+    await this.deps.alerts.clear('treasury.low_balance', gasAlertKey(this.treasury.chainId), `the treasury can pay gas again: ${why}`);
+  }
+
+  private async afterPaid(attempt: PayoutAttemptRecord): Promise<void> {
     const currency = await this.deps.store.findCurrency(this.treasury.chainId, attempt.tokenAddress);
     if (currency) await checkLowBalance(this.deps, currency);
   }
+}
+
+/** What to send of a round: its newest filler once there is one (an older filler was outbid, and nodes refuse it once they hold the newer), else its newest transaction. */
+function sendable(round: readonly PayoutAttemptRecord[]): PayoutAttemptRecord {
+  return [...round].reverse().find((attempt) => attempt.kind === 'filler') ?? round.at(-1)!;
+}
+
+/** `treasury.low_balance` raised because a nonce could not even be filled (the currency's own is keyed by currency). */
+function gasAlertKey(chainId: number): string {
+  return `${chainId}:gas`;
+}
+
+/** Alerts about one round are keyed by its wallet and nonce. */
+function roundKey(chainId: number, attempt: Pick<PayoutAttemptRecord, 'from' | 'nonce'>): string {
+  return `${chainId}:${attempt.from}:${attempt.nonce}`;
 }
 
 /** Raises `treasury.low_balance` when the treasury holds less than TREASURY_LOW_BALANCE of the currency, and clears it once topped up. */

@@ -175,9 +175,10 @@ function sameValue(expected: string, actual: string | null): boolean {
 
 /** The payout transaction of these attempts that the chain mined, with its depth and what it delivered. */
 async function paidAttempt(deps: ReconcileDeps, attempts: PayoutAttemptRecord[]) {
-  const nonces = [...new Set(attempts.map((attempt) => attempt.nonce))];
-  for (const nonce of nonces) {
-    const round = roundOf(attempts, nonce).filter((attempt) => attempt.kind === 'payout');
+  // A round is one wallet's: after a key change two wallets may each have one at the same nonce number.
+  const rounds = new Map(attempts.map((attempt) => [`${attempt.from.toLowerCase()}:${attempt.nonce}`, { from: attempt.from, nonce: attempt.nonce }]));
+  for (const { from, nonce } of rounds.values()) {
+    const round = roundOf(attempts, nonce, from).filter((attempt) => attempt.kind === 'payout');
     if (round.length === 0) continue;
     const reading = await readNonce(deps.provider, { from: round[0]!.from, nonce, candidates: round, confirmations: deps.confirmations });
     if (reading.kind !== 'mined') continue;

@@ -120,7 +120,8 @@ export async function startRefundStack(options: RefundStackOptions = {}) {
       await subscriptions.insertOne(doc);
       return { doc, subscriptionId: doc._id.toHexString(), wallet: String(doc.userWalletAddress) };
     },
-    async close() {
+    /** `keepData`: leave the database for a stack started after this one on the same DB_URI (a restarted payout side). */
+    async close({ keepData = false }: { keepData?: boolean } = {}) {
       if (worker) {
         worker.shutdown();
         await running!.catch(() => undefined);
@@ -128,7 +129,7 @@ export async function startRefundStack(options: RefundStackOptions = {}) {
       await nativeConnection?.close();
       await temporalConnection.close();
       treasury.provider.destroy();
-      await mongo.db?.dropDatabase().catch(() => undefined);
+      if (!keepData) await mongo.db?.dropDatabase().catch(() => undefined);
       await mongo.close();
       await Promise.all([emails.close(), webhooks.close()]);
     },

@@ -11,6 +11,10 @@ describe('what a node\'s refusal of a broadcast means', () => {
     ['replacement transaction underpriced', 'underpriced'],
     ['max fee per gas less than block base fee', 'underpriced'],
     ['transaction underpriced: tip needed 1, tip permitted 0', 'underpriced'],
+    ['nonce too high: address 0xabc, tx: 7 state: 5', 'nonce_gap'],
+    ['NonceGap', 'nonce_gap'],
+    ['tx fee (1.50 ether) exceeds the configured cap (1.00 ether)', 'rejected'],
+    ['intrinsic gas too low: have 20000, want 21000', 'rejected'],
   ])('"%s" is %s', (message, refusal) => {
     expect(classifyBroadcastError(new Error(message))).toBe(refusal);
   });
@@ -19,7 +23,7 @@ describe('what a node\'s refusal of a broadcast means', () => {
     expect(classifyBroadcastError(Object.assign(new Error('could not coalesce error'), { error: { code: -32003, message: 'max fee per gas less than block base fee' } }))).toBe('underpriced');
   });
 
-  test('anything else is left to the caller (the activity retries it)', () => {
+  test('anything else is not recognised: the watcher records it as rejected and goes on', () => {
     expect(classifyBroadcastError(new Error('ECONNRESET'))).toBeNull();
   });
 });

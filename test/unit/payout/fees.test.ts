@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { initialFees, replacementFees, suggestedFees, type Fees } from '../../../src/payout/fees';
+import { initialFees, outbid, replacementFees, suggestedFees, type Fees } from '../../../src/payout/fees';
 
 const GWEI = 1_000_000_000n;
 
@@ -37,6 +37,14 @@ describe('payout fees', () => {
       kind: 'bumped',
       fees: { maxFeePerGas: 500n * GWEI },
     });
+  });
+
+  test('a transaction is outbid only when it offers less than the next block\'s base fee plus the tip nodes expect, or a smaller tip', () => {
+    const offered: Fees = { maxFeePerGas: 3n * GWEI, maxPriorityFeePerGas: GWEI };
+    expect(outbid(offered, { baseFeePerGas: GWEI, priorityFeePerGas: GWEI })).toBe(false);
+    expect(outbid(offered, { baseFeePerGas: 2n * GWEI, priorityFeePerGas: GWEI })).toBe(false); // exactly enough
+    expect(outbid(offered, { baseFeePerGas: 2n * GWEI + 1n, priorityFeePerGas: GWEI })).toBe(true);
+    expect(outbid(offered, { baseFeePerGas: GWEI, priorityFeePerGas: 2n * GWEI })).toBe(true);
   });
 
   test('every replacement a node would see is at least +10 % on both fields, within the cap, and its tip never exceeds its max fee', () => {
