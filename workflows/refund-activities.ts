@@ -34,7 +34,7 @@ export function refundActivities(timings: RefundTimings) {
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
     }),
     payouts: proxyActivities<PayoutActivities>({
-      startToCloseTimeout: '2m',
+      startToCloseTimeout: timings.payoutPrepareTimeoutMs,
       retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: timings.payoutMaxAttempts },
     }),
     watch: proxyActivities<WatchActivities>({

@@ -13,6 +13,7 @@ import { nowIso, RefundState } from './refund-state';
 
 const DEFAULT_TIMINGS: RefundTimings = {
   payoutHeartbeatTimeoutMs: 30_000,
+  payoutPrepareTimeoutMs: 120_000,
   payoutMaxAttempts: 10,
   notificationMaxAttempts: 8,
   notificationInitialIntervalMs: 2_000,
