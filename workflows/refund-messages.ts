@@ -39,6 +39,7 @@ export interface RefundTimings {
   payoutHeartbeatTimeoutMs: number;
   /** How long one attempt to claim and sign a payout may take before Temporal tries again. */
   payoutPrepareTimeoutMs: number;
+  /** Attempts of one call to prepare the payout; after an infrastructure failure the workflow says why it waits and calls again. */
   payoutMaxAttempts: number;
   notificationMaxAttempts: number;
   notificationInitialIntervalMs: number;

@@ -32,6 +32,21 @@ export interface PreparerDeps extends PayoutDeps {
 const HOUR_MS = 3_600_000;
 
 /**
+ * What the Temporal activity lends a preparation. An attempt that Temporal has
+ * given up on (timed out, its workflow reset) may still be running here while
+ * another attempt, or the workflow's next step, goes on without it: it must not
+ * record a round that nobody will watch.
+ */
+export interface PrepareHooks {
+  /** What the preparation is doing now (the activity heartbeats with it). */
+  step(name: string): void;
+  /** Throws when this attempt no longer counts; checked under the wallet lock right before a round is recorded. */
+  stillCurrent(): void;
+}
+
+const NO_HOOKS: PrepareHooks = { step: () => undefined, stillCurrent: () => undefined };
+
+/**
  * Gets a payout ready to be watched, exactly once per subscription:
  * claims the subscription for the refund, and returns the open round if there
  * is one. A new round, at a new nonce, is signed only when there is none or the
@@ -50,7 +65,8 @@ export class PayoutPreparer {
     return this.deps.treasury;
   }
 
-  async prepare(request: PayoutRequest): Promise<PreparedPayout> {
+  async prepare(request: PayoutRequest, hooks: PrepareHooks = NO_HOOKS): Promise<PreparedPayout> {
+    hooks.step('claiming');
     const to = recipientOf(request.to);
     const amount = parseAmount(request.amount);
     if (amount === 0n) throw new PayoutFailure('InvalidAmount', 'refund amount is zero: nothing to pay');
@@ -71,18 +87,22 @@ export class PayoutPreparer {
       }
       const limited = await this.dailyLimitReached(request.currency, amount);
       if (limited) return limited;
+      hooks.step('estimating');
       const unsigned = await this.unsignedPayout(to, amount, token);
+      hooks.step('waiting for the wallet lock');
       const outcome = await this.deps.ledger.withWalletLock(walletKey(this.treasury.chainId, this.treasury.address), `${this.deps.workerId}:${request.refundId}`, () =>
-        this.signNewRound(request, attempts.length, unsigned, amount, token),
+        this.signNewRound(request, attempts.length, unsigned, amount, token, hooks),
       );
       if (outcome !== 'raced') return outcome;
     }
   }
 
   /** Under the wallet lock. 'raced': another execution of this payout signed meanwhile; look again. */
-  private async signNewRound(request: PayoutRequest, knownAttempts: number, unsigned: Unsigned, amount: bigint, token: string | null): Promise<PreparedPayout | 'raced'> {
+  private async signNewRound(request: PayoutRequest, knownAttempts: number, unsigned: Unsigned, amount: bigint, token: string | null, hooks: PrepareHooks): Promise<PreparedPayout | 'raced'> {
     const { ledger } = this.deps;
     const { chainId, address: from, provider } = this.treasury;
+    hooks.step('signing');
+    hooks.stillCurrent();
     if ((await ledger.attemptsOf(request.subscriptionId)).length !== knownAttempts) return 'raced';
 
     const limited = await this.dailyLimitReached(request.currency, amount);
@@ -90,11 +110,14 @@ export class PayoutPreparer {
     const cost = unsigned.value + unsigned.gasLimit * unsigned.fees.maxFeePerGas;
     await this.reserveFunds(request, cost, amount, token);
 
+    hooks.stillCurrent();
     const nonce = await this.allocateNonce(request);
-    const rawTransaction = await this.treasury.wallet.signTransaction({ ...unsigned.call, chainId, type: 2, nonce, gasLimit: unsigned.gasLimit, ...unsigned.fees });
-    const signedAtBlock = await provider.getBlockNumber();
     let attempt: PayoutAttemptRecord;
     try {
+      const rawTransaction = await this.treasury.wallet.signTransaction({ ...unsigned.call, chainId, type: 2, nonce, gasLimit: unsigned.gasLimit, ...unsigned.fees });
+      const signedAtBlock = await provider.getBlockNumber();
+      // The last moment an abandoned attempt can stop: once recorded, the round may be sent by any watcher.
+      hooks.stillCurrent();
       attempt = await ledger.recordAttempt({
         _id: `${request.subscriptionId}:${knownAttempts + 1}`,
         subscriptionId: request.subscriptionId,
@@ -112,9 +135,12 @@ export class PayoutPreparer {
         signedAtBlock,
       });
     } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
-      await ledger.releaseNonce(chainId, from, nonce, request.subscriptionId);
-      return 'raced';
+      // Nothing was recorded at the nonce (or another execution of this payout recorded first): give it back, so none is skipped.
+      await ledger.releaseNonce(chainId, from, nonce, request.subscriptionId).catch((releaseError: Error) => {
+        this.log.warn({ refundId: request.refundId, nonce, error: releaseError.message }, 'could not give back an unused nonce; the next allocation takes it over');
+      });
+      if (isDuplicateKey(error)) return 'raced';
+      throw error;
     }
     await ledger.setNextNonce(chainId, from, nonce + 1);
     await ledger.openRound(request.subscriptionId, { nonce, reservedWei: cost, reservedTokens: token ? amount : 0n });

@@ -291,8 +291,9 @@ export class PayoutLedger {
     }
   }
 
-  /** Gives a nonce back that was never signed (only under the wallet lock). */
+  /** Gives a nonce back that no recorded transaction uses (only under the wallet lock): a write that failed may still have been stored. */
   async releaseNonce(chainId: number, from: string, nonce: number, subscriptionId: string): Promise<void> {
+    if ((await this.attempts.exists({ chainId, from, nonce })) !== null) return;
     await this.nonceReservations.deleteOne({ _id: `${walletKey(chainId, from)}:${nonce}`, subscriptionId });
   }
 
