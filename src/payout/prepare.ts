@@ -5,7 +5,7 @@ import { currencyKey, type Currency } from '../domain/currency';
 import { limitFor, type CurrencyLimit } from '../domain/currency-limits';
 import type { PayoutRequest } from '../domain/payout';
 import { isDuplicateKey } from '../persistence/errors';
-import { PayoutClaimedByAnotherRefund, walletKey, type PayoutAttemptRecord } from '../persistence/payout-ledger';
+import { PayoutClaimedByAnotherRefund, walletKey, type PayoutAttemptRecord, type WalletLease } from '../persistence/payout-ledger';
 import type { TreasuryStore } from '../persistence/treasury-store';
 import { PayoutFailure } from './failures';
 import { initialFees, type Fees } from './fees';
@@ -20,6 +20,9 @@ export type PreparedPayout =
   /** PAYOUT_DAILY_LIMIT is reached for the currency: nothing was signed; ask again at `retryAt`. */
   | { kind: 'limited'; retryAt: string; reason: string };
 
+/** The daily limit reached, with what its alert says (raised outside the wallet lock: a webhook may take seconds). */
+type Limited = Extract<PreparedPayout, { kind: 'limited' }> & { alert: { key: string; details: Record<string, unknown> } };
+
 export interface PreparerDeps extends PayoutDeps {
   store: TreasuryStore;
   alerts: TreasuryAlerts;
@@ -30,6 +33,12 @@ export interface PreparerDeps extends PayoutDeps {
 }
 
 const HOUR_MS = 3_600_000;
+/**
+ * Longest a chain call may take under the wallet lock (ethers waits 5 minutes
+ * by default): every other payout of the wallet waits meanwhile. A call that
+ * takes longer fails the attempt, which is tried again.
+ */
+const CHAIN_CALL_UNDER_LOCK_MS = 10_000;
 
 /**
  * What the Temporal activity lends a preparation. An attempt that Temporal has
@@ -86,19 +95,34 @@ export class PayoutPreparer {
         // Proven unpaid: a new round may be signed.
       }
       const limited = await this.dailyLimitReached(request.currency, amount);
-      if (limited) return limited;
+      await this.announceDailyLimit(request.currency, limited);
+      if (limited) return withoutAlert(limited);
       hooks.step('estimating');
       const unsigned = await this.unsignedPayout(to, amount, token);
       hooks.step('waiting for the wallet lock');
-      const outcome = await this.deps.ledger.withWalletLock(walletKey(this.treasury.chainId, this.treasury.address), `${this.deps.workerId}:${request.refundId}`, () =>
-        this.signNewRound(request, attempts.length, unsigned, amount, token, hooks),
+      const outcome = await this.deps.ledger.withWalletLock(walletKey(this.treasury.chainId, this.treasury.address), `${this.deps.workerId}:${request.refundId}`, (lease) =>
+        this.signNewRound(lease, request, attempts.length, unsigned, amount, token, hooks),
       );
-      if (outcome !== 'raced') return outcome;
+      if (outcome === 'raced') continue;
+      if (outcome.kind !== 'limited') return outcome;
+      await this.announceDailyLimit(request.currency, outcome);
+      return withoutAlert(outcome);
     }
   }
 
-  /** Under the wallet lock. 'raced': another execution of this payout signed meanwhile; look again. */
-  private async signNewRound(request: PayoutRequest, knownAttempts: number, unsigned: Unsigned, amount: bigint, token: string | null, hooks: PrepareHooks): Promise<PreparedPayout | 'raced'> {
+  /**
+   * Under the wallet lock; every write first confirms the lock is still held.
+   * 'raced': another execution of this payout signed meanwhile; look again.
+   */
+  private async signNewRound(
+    lease: WalletLease,
+    request: PayoutRequest,
+    knownAttempts: number,
+    unsigned: Unsigned,
+    amount: bigint,
+    token: string | null,
+    hooks: PrepareHooks,
+  ): Promise<Exclude<PreparedPayout, { kind: 'limited' }> | Limited | 'raced'> {
     const { ledger } = this.deps;
     const { chainId, address: from, provider } = this.treasury;
     hooks.step('signing');
@@ -111,13 +135,14 @@ export class PayoutPreparer {
     await this.reserveFunds(request, cost, amount, token);
 
     hooks.stillCurrent();
-    const nonce = await this.allocateNonce(request);
+    const nonce = await this.allocateNonce(lease, request);
     let attempt: PayoutAttemptRecord;
     try {
       const rawTransaction = await this.treasury.wallet.signTransaction({ ...unsigned.call, chainId, type: 2, nonce, gasLimit: unsigned.gasLimit, ...unsigned.fees });
-      const signedAtBlock = await provider.getBlockNumber();
-      // The last moment an abandoned attempt can stop: once recorded, the round may be sent by any watcher.
+      const signedAtBlock = await underLock(provider.getBlockNumber(), 'eth_blockNumber');
+      // The last moment an abandoned attempt, or a holder that lost the lock, can stop: once recorded, the round may be sent by any watcher.
       hooks.stillCurrent();
+      await lease.confirm();
       attempt = await ledger.recordAttempt({
         _id: `${request.subscriptionId}:${knownAttempts + 1}`,
         subscriptionId: request.subscriptionId,
@@ -136,15 +161,19 @@ export class PayoutPreparer {
       });
     } catch (error) {
       // Nothing was recorded at the nonce (or another execution of this payout recorded first): give it back, so none is skipped.
-      await ledger.releaseNonce(chainId, from, nonce, request.subscriptionId).catch((releaseError: Error) => {
-        this.log.warn({ refundId: request.refundId, nonce, error: releaseError.message }, 'could not give back an unused nonce; the next allocation takes it over');
-      });
+      await lease
+        .confirm()
+        .then(() => ledger.releaseNonce(chainId, from, nonce, request.subscriptionId))
+        .catch((releaseError: Error) => {
+          this.log.warn({ refundId: request.refundId, nonce, error: releaseError.message }, 'could not give back an unused nonce; the next allocation takes it over');
+        });
       if (isDuplicateKey(error)) return 'raced';
       throw error;
     }
+    await lease.confirm();
     await ledger.setNextNonce(chainId, from, nonce + 1);
     await ledger.openRound(request.subscriptionId, { nonce, reservedWei: cost, reservedTokens: token ? amount : 0n });
-    if (this.deps.dailyLimits.length > 0) await ledger.addSpend(this.spendBucket(request.currency, this.now()), amount);
+    if (this.deps.dailyLimits.length > 0) await ledger.recordSpend(this.spendBucket(request.currency, this.now()), attempt._id, amount);
     this.log.info({ refundId: request.refundId, txHash: attempt.txHash, nonce, attempt: attempt.attempt }, 'payout signed and persisted');
     return { kind: 'round', attempt };
   }
@@ -152,16 +181,17 @@ export class PayoutPreparer {
   /**
    * The next nonce of the wallet, given to this payout for good. Never below
    * what the node has seen (someone else may use the key) nor below what this
-   * service handed out. A reservation left without a transaction by a crashed
-   * allocation (we hold the lock, so its owner is gone) is taken over, so no
-   * nonce is ever skipped.
+   * service handed out. A reservation left without a transaction by an
+   * allocation that crashed, or lost the lock before recording (it records
+   * nothing after that), is taken over, so no nonce is ever skipped.
    */
-  private async allocateNonce(request: PayoutRequest): Promise<number> {
+  private async allocateNonce(lease: WalletLease, request: PayoutRequest): Promise<number> {
     const { ledger } = this.deps;
     const { chainId, address: from, provider } = this.treasury;
     const owner = { subscriptionId: request.subscriptionId, refundId: request.refundId };
-    let nonce = Math.max(await provider.getTransactionCount(from, 'pending'), await ledger.nextNonce(chainId, from));
+    let nonce = Math.max(await underLock(provider.getTransactionCount(from, 'pending'), 'eth_getTransactionCount'), await ledger.nextNonce(chainId, from));
     for (;;) {
+      await lease.confirm();
       if (await ledger.reserveNonce(chainId, from, nonce, owner)) return nonce;
       if (await ledger.takeOverOrphanNonce(chainId, from, nonce, owner)) return nonce;
       nonce += 1;
@@ -174,14 +204,18 @@ export class PayoutPreparer {
    */
   private async reserveFunds(request: PayoutRequest, cost: bigint, amount: bigint, token: string | null): Promise<void> {
     const { chainId, address: from, provider } = this.treasury;
-    const [open, minedCount, nativeBalance] = await Promise.all([this.deps.ledger.openClaims(chainId, from), provider.getTransactionCount(from, 'latest'), provider.getBalance(from, 'latest')]);
+    const [open, minedCount, nativeBalance] = await Promise.all([
+      this.deps.ledger.openClaims(chainId, from),
+      underLock(provider.getTransactionCount(from, 'latest'), 'eth_getTransactionCount'),
+      underLock(provider.getBalance(from, 'latest'), 'eth_getBalance'),
+    ]);
     const committed = committedFunds(
       open.filter((claim) => claim._id !== request.subscriptionId),
       minedCount,
     );
     const promised = committed.payouts > 0 ? `, of which ${formatAmount(committed.wei, 18)} is promised to ${committed.payouts} payout(s) in flight` : '';
     if (token) {
-      const tokenBalance = (await new Contract(token, ERC20_INTERFACE, provider).getFunction('balanceOf')(from)) as bigint;
+      const tokenBalance = (await underLock(new Contract(token, ERC20_INTERFACE, provider).getFunction('balanceOf')(from), 'balanceOf')) as bigint;
       const tokensPromised = committed.tokens.get(token.toLowerCase()) ?? 0n;
       if (tokenBalance - tokensPromised < amount) {
         throw insufficient(
@@ -196,21 +230,28 @@ export class PayoutPreparer {
     }
   }
 
-  private async dailyLimitReached(currency: Currency, amount: bigint): Promise<PreparedPayout | null> {
+  /** Whether this payout would take the rolling 24 hours over PAYOUT_DAILY_LIMIT; reads only (the alert is the caller's, outside the lock). */
+  private async dailyLimitReached(currency: Currency, amount: bigint): Promise<Limited | null> {
     const limit = limitFor(this.deps.dailyLimits, currency);
     if (limit === null) return null;
     const now = this.now();
     const buckets = Array.from({ length: 24 }, (_, hoursAgo) => this.spendBucket(currency, new Date(now.getTime() - hoursAgo * HOUR_MS)));
     const spent = await this.deps.ledger.spentIn(buckets);
-    const key = `${this.treasury.chainId}:${currencyKey(currency)}`;
-    if (spent + amount <= limit) {
-      await this.deps.alerts.clear('treasury.daily_limit', key, `payouts in ${currency.symbol} are back under PAYOUT_DAILY_LIMIT`);
-      return null;
-    }
+    if (spent + amount <= limit) return null;
     const retryAt = new Date(Math.floor(now.getTime() / HOUR_MS) * HOUR_MS + HOUR_MS); // the oldest hour of the window drops out
     const reason = `PAYOUT_DAILY_LIMIT for ${currency.symbol} is ${formatAmount(limit, currency.decimals)}; ${formatAmount(spent, currency.decimals)} was paid in the last 24 hours and this refund needs ${formatAmount(amount, currency.decimals)}: waiting until ${retryAt.toISOString()}`;
-    await this.deps.alerts.raise('treasury.daily_limit', key, reason, { currency: currency.symbol, limit: limit.toString(), spent: spent.toString() });
-    return { kind: 'limited', retryAt: retryAt.toISOString(), reason };
+    return { kind: 'limited', retryAt: retryAt.toISOString(), reason, alert: { key: this.dailyLimitKey(currency), details: { currency: currency.symbol, limit: limit.toString(), spent: spent.toString() } } };
+  }
+
+  /** Raises `treasury.daily_limit` when the limit is reached, clears it when a payout fits again. */
+  private async announceDailyLimit(currency: Currency, limited: Limited | null): Promise<void> {
+    if (limitFor(this.deps.dailyLimits, currency) === null) return;
+    if (limited) await this.deps.alerts.raise('treasury.daily_limit', limited.alert.key, limited.reason, limited.alert.details);
+    else await this.deps.alerts.clear('treasury.daily_limit', this.dailyLimitKey(currency), `payouts in ${currency.symbol} are back under PAYOUT_DAILY_LIMIT`);
+  }
+
+  private dailyLimitKey(currency: Currency): string {
+    return `${this.treasury.chainId}:${currencyKey(currency)}`;
   }
 
   private spendBucket(currency: Currency, at: Date): string {
@@ -287,6 +328,27 @@ export function recipientOf(address: string): string {
   }
   if (checksummed === ZeroAddress) throw new PayoutFailure('InvalidAddress', 'wallet address is the zero address');
   return checksummed;
+}
+
+function withoutAlert({ alert: _alert, ...limited }: Limited): PreparedPayout {
+  return limited;
+}
+
+/** A call of the chain made under the wallet lock, bounded (see CHAIN_CALL_UNDER_LOCK_MS). */
+function underLock<T>(call: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ChainCallTimeout(what, CHAIN_CALL_UNDER_LOCK_MS)), CHAIN_CALL_UNDER_LOCK_MS);
+  });
+  return Promise.race([call, late]).finally(() => clearTimeout(timer));
+}
+
+/** A chain call under the wallet lock took too long; the attempt fails and is tried again (nothing was recorded). */
+export class ChainCallTimeout extends Error {
+  constructor(what: string, ms: number) {
+    super(`${what} did not answer within ${ms} ms while the wallet was locked`);
+    this.name = 'ChainCallTimeout';
+  }
 }
 
 function insufficient(message: string): PayoutFailure {
