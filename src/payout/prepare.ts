@@ -5,12 +5,12 @@ import { currencyKey, type Currency } from '../domain/currency';
 import { limitFor, type CurrencyLimit } from '../domain/currency-limits';
 import type { PayoutRequest } from '../domain/payout';
 import { isDuplicateKey } from '../persistence/errors';
-import { PayoutClaimedByAnotherRefund, walletKey, type PayoutAttemptRecord, type WalletLease } from '../persistence/payout-ledger';
+import { PayoutClaimedByAnotherRefund, walletKey, type PayoutAttemptRecord, type PayoutClaim, type WalletLease } from '../persistence/payout-ledger';
 import type { TreasuryStore } from '../persistence/treasury-store';
 import { PayoutFailure } from './failures';
 import { initialFees, type Fees } from './fees';
 import { committedFunds } from './funds';
-import { currentFees, judgeRound, roundOf, type PayoutDeps } from './rounds';
+import { currentFees, judgeRound, roundOf, worstCaseCost, type PayoutDeps } from './rounds';
 import type { TreasuryAlerts } from './treasury-alerts';
 
 export type PreparedPayout =
@@ -91,7 +91,10 @@ export class PayoutPreparer {
       if (round.length > 0) {
         const state = await judgeRound(this.deps, round);
         if (state.kind === 'paid') return { kind: 'paid', attempt: state.attempt, blockNumber: state.blockNumber, confirmations: state.confirmations };
-        if (state.kind === 'open') return { kind: 'round', attempt: [...round].reverse().find((attempt) => attempt.kind === 'payout') ?? round.at(-1)! };
+        if (state.kind === 'open') {
+          await this.finishOpeningRound(request, round, claim);
+          return { kind: 'round', attempt: [...round].reverse().find((attempt) => attempt.kind === 'payout') ?? round.at(-1)! };
+        }
         // Proven unpaid: a new round may be signed.
       }
       const limited = await this.dailyLimitReached(request.currency, amount);
@@ -170,12 +173,32 @@ export class PayoutPreparer {
       if (isDuplicateKey(error)) return 'raced';
       throw error;
     }
+    // Opening the claim comes last: a preparation that stops before it (a crash, a lost lock) leaves a round that the next one finishes opening.
     await lease.confirm();
+    await this.countSpend(request, attempt);
     await ledger.setNextNonce(chainId, from, nonce + 1);
     await ledger.openRound(request.subscriptionId, { nonce, reservedWei: cost, reservedTokens: token ? amount : 0n });
-    if (this.deps.dailyLimits.length > 0) await ledger.recordSpend(this.spendBucket(request.currency, this.now()), attempt._id, amount);
     this.log.info({ refundId: request.refundId, txHash: attempt.txHash, nonce, attempt: attempt.attempt }, 'payout signed and persisted');
     return { kind: 'round', attempt };
+  }
+
+  /**
+   * A round recorded by a preparation that stopped before opening its claim: the
+   * claim is opened now (the round's funds reserved) and its spend counted. Each
+   * write can be made again; the spend counts once.
+   */
+  private async finishOpeningRound(request: PayoutRequest, round: readonly PayoutAttemptRecord[], claim: PayoutClaim | null): Promise<void> {
+    const first = round[0]!;
+    if (claim?.status === 'in_flight' && claim.nonce === first.nonce) return;
+    await this.countSpend(request, first);
+    await this.deps.ledger.openRound(request.subscriptionId, { nonce: first.nonce, reservedWei: worstCaseCost(round), reservedTokens: first.tokenAddress ? BigInt(first.amount) : 0n });
+    this.log.warn({ refundId: request.refundId, nonce: first.nonce, txHash: first.txHash }, 'a round recorded by a preparation that stopped before opening it is opened now');
+  }
+
+  /** Counts a new round against PAYOUT_DAILY_LIMIT, in the hour it was signed, once per round. */
+  private async countSpend(request: PayoutRequest, first: PayoutAttemptRecord): Promise<void> {
+    if (this.deps.dailyLimits.length === 0) return;
+    await this.deps.ledger.recordSpend(this.spendBucket(request.currency, new Date(first.createdAt)), first._id, BigInt(first.amount));
   }
 
   /**

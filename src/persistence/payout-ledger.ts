@@ -24,7 +24,9 @@ import { isDuplicateKey } from './errors';
  *   against PAYOUT_DAILY_LIMIT: one insert per payout, so concurrent writers
  *   cannot lose each other's amounts and a repeated write counts once.
  * Attempt and claim statuses record what the chain said; decisions that could
- * pay twice re-read the chain instead of trusting them.
+ * pay twice re-read the chain instead of trusting them. A worker can die between
+ * two writes here: the payout engine finishes what it finds half-written (a round
+ * recorded but its claim not opened, an attempt confirmed but not its claim).
  */
 
 /** `signed` may still reach the chain; the others are what the chain said about it. Only `confirmed` paid anything. */
