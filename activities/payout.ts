@@ -6,8 +6,8 @@ import { limitFor, type CurrencyLimit } from '../src/domain/currency-limits';
 import { formatAmount, parseAmount } from '../src/domain/amount';
 import type { Logger } from '../src/logger';
 import { PayoutFailure } from '../src/payout/failures';
-import type { ConfirmationResult, PayoutAttemptSummary, PayoutRequest, PreparedPayoutResult } from '../src/domain/payout';
-import { PayoutPreparer, type PreparedPayout } from '../src/payout/prepare';
+import type { ConfirmationResult, OpenRound, PayoutAttemptSummary, PayoutRequest, PreparedPayoutResult } from '../src/domain/payout';
+import { PayoutPreparer, type PreparedPayout, type PrepareHooks } from '../src/payout/prepare';
 import { roundOf } from '../src/payout/rounds';
 import type { TreasuryAlerts } from '../src/payout/treasury-alerts';
 import { PayoutWatcher, WatchTimeout } from '../src/payout/watch';
@@ -53,7 +53,13 @@ export function createPayoutActivities({ ledger, store, alerts, subscriptions, t
    * do not send it and are asked to retry the activity later instead.
    */
   async function preparePayout(request: PayoutRequest & { mayWait?: boolean }): Promise<PreparedPayoutResult> {
-    const prepared = await asActivityFailures(() => preparer.prepare(request));
+    const attempt = preparationAttempt(Context.current());
+    let prepared: PreparedPayout;
+    try {
+      prepared = await asActivityFailures(() => preparer.prepare(request, attempt.hooks));
+    } finally {
+      attempt.stop();
+    }
     if (prepared.kind === 'limited') {
       if (request.mayWait) return { status: 'limited', retryAt: prepared.retryAt, reason: prepared.reason };
       throw ApplicationFailure.create({ message: prepared.reason, type: 'DailyLimitReached', nextRetryDelay: Math.max(1000, Date.parse(prepared.retryAt) - Date.now()) });
@@ -91,9 +97,26 @@ export function createPayoutActivities({ ledger, store, alerts, subscriptions, t
    * be on its way is followed through instead of being decided again.
    */
   async function payoutStarted(input: { subscriptionId: string; refundId: string }): Promise<{ started: boolean; txHash: string | null }> {
-    const attempts = await ledger.attemptsOf(input.subscriptionId);
+    // The claim comes first: an attempt of the run before the reset may have claimed and still be signing.
+    const [claim, attempts] = await Promise.all([ledger.findClaim(input.subscriptionId), ledger.attemptsOf(input.subscriptionId)]);
     const ours = attempts.filter((attempt) => attempt.refundId === input.refundId);
-    return { started: ours.length > 0, txHash: roundOf(ours).at(-1)?.txHash ?? null };
+    return { started: ours.length > 0 || claim?.refundId === input.refundId, txHash: roundOf(ours).at(-1)?.txHash ?? null };
+  }
+
+  /**
+   * This refund's round that may still reach the chain (a transaction signed,
+   * nothing final yet), or null. Asked before the refund parks in `failed` or is
+   * closed: a round recorded by an attempt Temporal had given up on must be
+   * watched to its end, never left for another payout's watcher to send.
+   */
+  async function openPayoutRound(input: { subscriptionId: string; refundId: string }): Promise<OpenRound | null> {
+    const claim = await ledger.findClaim(input.subscriptionId);
+    if (!claim || claim.refundId !== input.refundId || claim.status === 'confirmed' || claim.status === 'review') return null;
+    const attempts = (await ledger.attemptsOf(input.subscriptionId)).filter((attempt) => attempt.refundId === input.refundId);
+    const round = roundOf(attempts, claim.status === 'in_flight' ? claim.nonce : undefined);
+    if (!round.some((attempt) => attempt.status === 'signed')) return null;
+    const newest = [...round].reverse().find((attempt) => attempt.kind === 'payout') ?? round.at(-1)!;
+    return { ...summaryOf(newest), status: 'signed', blockNumber: null };
   }
 
   /** PAYOUT_MAX_AMOUNT: above it a refund waits for an admin even when its auto-approve timer ends. */
@@ -105,7 +128,53 @@ export function createPayoutActivities({ ledger, store, alerts, subscriptions, t
     return { allowed: false, reason };
   }
 
-  return { preparePayout, confirmPayout, payoutDestination, payoutStarted, autoApprovalAllowed };
+  return { preparePayout, confirmPayout, payoutDestination, payoutStarted, openPayoutRound, autoApprovalAllowed };
+}
+
+/** How often a preparation tells Temporal it is alive (the SDK sends at most one heartbeat per 80 % of the heartbeat timeout). */
+const HEARTBEAT_EVERY_MS = 1_000;
+/** An attempt stops recording this long before its timeout, at most a quarter of it: Temporal's own clock started it a little earlier than ours. */
+const DEADLINE_MARGIN_MS = 5_000;
+
+/**
+ * One attempt of preparePayout as Temporal sees it: it heartbeats while it
+ * works (waiting for the wallet lock included), and it no longer counts once
+ * Temporal cancels it (its timeout passed, its workflow was reset), once its own
+ * clock says its timeout is near, or once it was frozen longer than the
+ * heartbeat timeout. Such an attempt records nothing: another attempt, or the
+ * workflow, has gone on without it.
+ */
+function preparationAttempt(context: Context): { hooks: PrepareHooks; stop(): void } {
+  const { startToCloseTimeoutMs, heartbeatTimeoutMs } = context.info;
+  const startedAt = Date.now();
+  const deadline = startedAt + startToCloseTimeoutMs - Math.min(DEADLINE_MARGIN_MS, startToCloseTimeoutMs / 4);
+  let step = 'starting';
+  let lastBeat = startedAt;
+  const beat = () => {
+    lastBeat = Date.now();
+    context.heartbeat({ step });
+  };
+  beat();
+  const timer = setInterval(beat, HEARTBEAT_EVERY_MS);
+  timer.unref();
+  return {
+    hooks: {
+      step(name) {
+        step = name;
+      },
+      stillCurrent() {
+        if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+        const now = Date.now();
+        if (now > deadline) throw ApplicationFailure.retryable(`this attempt is within ${DEADLINE_MARGIN_MS} ms of its ${startToCloseTimeoutMs} ms timeout: it records nothing`, 'PreparationExpired');
+        if (heartbeatTimeoutMs && now - lastBeat > heartbeatTimeoutMs - Math.min(DEADLINE_MARGIN_MS, heartbeatTimeoutMs / 4)) {
+          throw ApplicationFailure.retryable(`this attempt could not heartbeat for ${now - lastBeat} ms (heartbeat timeout ${heartbeatTimeoutMs} ms): it records nothing`, 'PreparationExpired');
+        }
+      },
+    },
+    stop() {
+      clearInterval(timer);
+    },
+  };
 }
 
 /** Engine failures as Temporal sees them: final ones are non-retryable with their type; a watch timeout is retried. */

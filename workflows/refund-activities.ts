@@ -19,10 +19,16 @@ export type RecordActivities = Pick<
   | 'recordNotificationFailure'
   | 'payoutDestination'
   | 'payoutStarted'
+  | 'openPayoutRound'
   | 'autoApprovalAllowed'
   | 'closedWithoutPayout'
 >;
-/** Claiming and signing a payout: a bounded number of attempts, then the refund parks in `failed`. */
+/**
+ * Claiming and signing a payout: `payoutMaxAttempts` attempts per call; the
+ * workflow calls again after an infrastructure failure (see refund-payout.ts).
+ * It heartbeats, so an attempt of a dead worker is retried soon, and an attempt
+ * Temporal gave up on learns it and records nothing.
+ */
 export type PayoutActivities = Pick<Activities, 'preparePayout'>;
 /** Watching a payout until the chain's verdict is final: heartbeats, and never gives up on a broadcast payout. */
 export type WatchActivities = Pick<Activities, 'confirmPayout'>;
@@ -35,7 +41,8 @@ export function refundActivities(timings: RefundTimings) {
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
     }),
     payouts: proxyActivities<PayoutActivities>({
-      startToCloseTimeout: '2m',
+      startToCloseTimeout: timings.payoutPrepareTimeoutMs,
+      heartbeatTimeout: timings.payoutHeartbeatTimeoutMs,
       retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: timings.payoutMaxAttempts },
     }),
     watch: proxyActivities<WatchActivities>({

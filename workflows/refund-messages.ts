@@ -37,6 +37,9 @@ export interface RefundWorkflowInput {
 export interface RefundTimings {
   /** A payout whose worker died is retried elsewhere after this long without a heartbeat. */
   payoutHeartbeatTimeoutMs: number;
+  /** How long one attempt to claim and sign a payout may take before Temporal tries again. */
+  payoutPrepareTimeoutMs: number;
+  /** Attempts of one call to prepare the payout; after an infrastructure failure the workflow says why it waits and calls again. */
   payoutMaxAttempts: number;
   notificationMaxAttempts: number;
   notificationInitialIntervalMs: number;

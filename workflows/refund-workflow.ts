@@ -13,6 +13,7 @@ import { nowIso, RefundState } from './refund-state';
 
 const DEFAULT_TIMINGS: RefundTimings = {
   payoutHeartbeatTimeoutMs: 30_000,
+  payoutPrepareTimeoutMs: 120_000,
   payoutMaxAttempts: 10,
   notificationMaxAttempts: 8,
   notificationInitialIntervalMs: 2_000,
@@ -39,8 +40,9 @@ export async function proRataRefundWorkflow(input: RefundWorkflowInput): Promise
   if (prepared.kind !== 'eligible') return run.notRegistered(prepared);
 
   await run.register(prepared, preparedByApi);
-  const decision = await run.awaitDecision();
+  const asked = await run.awaitDecision();
   return CancellationScope.nonCancellable(async () => {
+    const decision = asked.kind === 'approve' ? asked : await run.followPayoutBeforeClosing(asked);
     if (decision.kind !== 'approve') return run.close(decision);
     await run.approve(decision);
     const outcome = await run.payUntilSettled();
@@ -178,6 +180,20 @@ class RefundRun {
     if (info.runId === info.originalExecutionRunId || !patched('reset-follows-payout')) return null;
     const payout = await this.activities.records.payoutStarted({ subscriptionId: this.input.subscriptionId, refundId: this.input.refundId });
     return payout.started ? { kind: 'approve', by: 'system', note: `payout ${payout.txHash} was already under way when the workflow was reset` } : null;
+  }
+
+  /**
+   * A reset run may be told to reject or cancel a refund that the run before it
+   * had approved: an attempt of that run's payout may have signed since. Money
+   * that may be on its way is followed through; the record never says rejected
+   * or cancelled while it moves.
+   */
+  async followPayoutBeforeClosing(decision: Exclude<Decision, { kind: 'approve' }>): Promise<Decision> {
+    const info = workflowInfo();
+    if (info.runId === info.originalExecutionRunId || !patched('reset-close-follows-open-round')) return decision;
+    const round = await this.activities.records.openPayoutRound({ subscriptionId: this.input.subscriptionId, refundId: this.input.refundId });
+    if (!round) return decision;
+    return { kind: 'approve', by: 'system', note: `payout ${round.txHash} was signed by the run before the reset: it is followed through instead of the ${decision.kind} by ${decision.by}` };
   }
 
   /** Runs a wait in the cancellable root scope; a cancel request ends it instead of failing the workflow. */

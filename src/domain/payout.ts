@@ -29,6 +29,9 @@ export type PreparedPayoutResult =
   /** PAYOUT_DAILY_LIMIT reached: nothing was signed; ask again at `retryAt`. */
   | { status: 'limited'; retryAt: string; reason: string };
 
+/** A round of the payout that may still reach the chain: its newest payout transaction, signed, nothing final yet. */
+export type OpenRound = PayoutAttemptSummary & { status: 'signed'; blockNumber: null };
+
 export type ConfirmationResult =
   | (PayoutAttemptSummary & { status: 'confirmed'; blockNumber: number; confirmations: number })
   /** The round's nonce went to another transaction at finality depth: nothing was paid; a new round may be signed. */

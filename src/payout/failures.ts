@@ -27,6 +27,11 @@ export class PayoutFailure extends Error {
   }
 }
 
+/** Whether a failure type is one of the payout's own (a cause a person must see), not an infrastructure failure that trying again resolves. */
+export function isPayoutFailure(type: string | null | undefined): boolean {
+  return !!type && type in PAYOUT_FAILURES;
+}
+
 /** Whether an admin may retry a refund that failed with this failure type (unknown types: yes, nothing was proven paid). */
 export function adminMayRetry(type: string | null | undefined): boolean {
   return !type || !(type in PAYOUT_FAILURES) || PAYOUT_FAILURES[type as PayoutFailureType].adminMayRetry;

@@ -5,12 +5,12 @@ import { currencyKey, type Currency } from '../domain/currency';
 import { limitFor, type CurrencyLimit } from '../domain/currency-limits';
 import type { PayoutRequest } from '../domain/payout';
 import { isDuplicateKey } from '../persistence/errors';
-import { PayoutClaimedByAnotherRefund, walletKey, type PayoutAttemptRecord } from '../persistence/payout-ledger';
+import { PayoutClaimedByAnotherRefund, walletKey, type PayoutAttemptRecord, type PayoutClaim, type WalletLease } from '../persistence/payout-ledger';
 import type { TreasuryStore } from '../persistence/treasury-store';
 import { PayoutFailure } from './failures';
 import { initialFees, type Fees } from './fees';
 import { committedFunds } from './funds';
-import { currentFees, judgeRound, roundOf, type PayoutDeps } from './rounds';
+import { currentFees, judgeRound, roundOf, worstCaseCost, type PayoutDeps } from './rounds';
 import type { TreasuryAlerts } from './treasury-alerts';
 
 export type PreparedPayout =
@@ -19,6 +19,9 @@ export type PreparedPayout =
   | { kind: 'paid'; attempt: PayoutAttemptRecord; blockNumber: number; confirmations: number }
   /** PAYOUT_DAILY_LIMIT is reached for the currency: nothing was signed; ask again at `retryAt`. */
   | { kind: 'limited'; retryAt: string; reason: string };
+
+/** The daily limit reached, with what its alert says (raised outside the wallet lock: a webhook may take seconds). */
+type Limited = Extract<PreparedPayout, { kind: 'limited' }> & { alert: { key: string; details: Record<string, unknown> } };
 
 export interface PreparerDeps extends PayoutDeps {
   store: TreasuryStore;
@@ -30,6 +33,27 @@ export interface PreparerDeps extends PayoutDeps {
 }
 
 const HOUR_MS = 3_600_000;
+/**
+ * Longest a chain call may take under the wallet lock (ethers waits 5 minutes
+ * by default): every other payout of the wallet waits meanwhile. A call that
+ * takes longer fails the attempt, which is tried again.
+ */
+const CHAIN_CALL_UNDER_LOCK_MS = 10_000;
+
+/**
+ * What the Temporal activity lends a preparation. An attempt that Temporal has
+ * given up on (timed out, its workflow reset) may still be running here while
+ * another attempt, or the workflow's next step, goes on without it: it must not
+ * record a round that nobody will watch.
+ */
+export interface PrepareHooks {
+  /** What the preparation is doing now (the activity heartbeats with it). */
+  step(name: string): void;
+  /** Throws when this attempt no longer counts; checked under the wallet lock right before a round is recorded. */
+  stillCurrent(): void;
+}
+
+const NO_HOOKS: PrepareHooks = { step: () => undefined, stillCurrent: () => undefined };
 
 /**
  * Gets a payout ready to be watched, exactly once per subscription:
@@ -50,7 +74,8 @@ export class PayoutPreparer {
     return this.deps.treasury;
   }
 
-  async prepare(request: PayoutRequest): Promise<PreparedPayout> {
+  async prepare(request: PayoutRequest, hooks: PrepareHooks = NO_HOOKS): Promise<PreparedPayout> {
+    hooks.step('claiming');
     const to = recipientOf(request.to);
     const amount = parseAmount(request.amount);
     if (amount === 0n) throw new PayoutFailure('InvalidAmount', 'refund amount is zero: nothing to pay');
@@ -66,23 +91,45 @@ export class PayoutPreparer {
       if (round.length > 0) {
         const state = await judgeRound(this.deps, round);
         if (state.kind === 'paid') return { kind: 'paid', attempt: state.attempt, blockNumber: state.blockNumber, confirmations: state.confirmations };
-        if (state.kind === 'open') return { kind: 'round', attempt: [...round].reverse().find((attempt) => attempt.kind === 'payout') ?? round.at(-1)! };
+        if (state.kind === 'open') {
+          await this.finishOpeningRound(request, round, claim);
+          return { kind: 'round', attempt: [...round].reverse().find((attempt) => attempt.kind === 'payout') ?? round.at(-1)! };
+        }
         // Proven unpaid: a new round may be signed.
       }
       const limited = await this.dailyLimitReached(request.currency, amount);
-      if (limited) return limited;
+      await this.announceDailyLimit(request.currency, limited);
+      if (limited) return withoutAlert(limited);
+      hooks.step('estimating');
       const unsigned = await this.unsignedPayout(to, amount, token);
-      const outcome = await this.deps.ledger.withWalletLock(walletKey(this.treasury.chainId, this.treasury.address), `${this.deps.workerId}:${request.refundId}`, () =>
-        this.signNewRound(request, attempts.length, unsigned, amount, token),
+      hooks.step('waiting for the wallet lock');
+      const outcome = await this.deps.ledger.withWalletLock(walletKey(this.treasury.chainId, this.treasury.address), `${this.deps.workerId}:${request.refundId}`, (lease) =>
+        this.signNewRound(lease, request, attempts.length, unsigned, amount, token, hooks),
       );
-      if (outcome !== 'raced') return outcome;
+      if (outcome === 'raced') continue;
+      if (outcome.kind !== 'limited') return outcome;
+      await this.announceDailyLimit(request.currency, outcome);
+      return withoutAlert(outcome);
     }
   }
 
-  /** Under the wallet lock. 'raced': another execution of this payout signed meanwhile; look again. */
-  private async signNewRound(request: PayoutRequest, knownAttempts: number, unsigned: Unsigned, amount: bigint, token: string | null): Promise<PreparedPayout | 'raced'> {
+  /**
+   * Under the wallet lock; every write first confirms the lock is still held.
+   * 'raced': another execution of this payout signed meanwhile; look again.
+   */
+  private async signNewRound(
+    lease: WalletLease,
+    request: PayoutRequest,
+    knownAttempts: number,
+    unsigned: Unsigned,
+    amount: bigint,
+    token: string | null,
+    hooks: PrepareHooks,
+  ): Promise<Exclude<PreparedPayout, { kind: 'limited' }> | Limited | 'raced'> {
     const { ledger } = this.deps;
     const { chainId, address: from, provider } = this.treasury;
+    hooks.step('signing');
+    hooks.stillCurrent();
     if ((await ledger.attemptsOf(request.subscriptionId)).length !== knownAttempts) return 'raced';
 
     const limited = await this.dailyLimitReached(request.currency, amount);
@@ -90,11 +137,15 @@ export class PayoutPreparer {
     const cost = unsigned.value + unsigned.gasLimit * unsigned.fees.maxFeePerGas;
     await this.reserveFunds(request, cost, amount, token);
 
-    const nonce = await this.allocateNonce(request);
-    const rawTransaction = await this.treasury.wallet.signTransaction({ ...unsigned.call, chainId, type: 2, nonce, gasLimit: unsigned.gasLimit, ...unsigned.fees });
-    const signedAtBlock = await provider.getBlockNumber();
+    hooks.stillCurrent();
+    const nonce = await this.allocateNonce(lease, request);
     let attempt: PayoutAttemptRecord;
     try {
+      const rawTransaction = await this.treasury.wallet.signTransaction({ ...unsigned.call, chainId, type: 2, nonce, gasLimit: unsigned.gasLimit, ...unsigned.fees });
+      const signedAtBlock = await underLock(provider.getBlockNumber(), 'eth_blockNumber');
+      // The last moment an abandoned attempt, or a holder that lost the lock, can stop: once recorded, the round may be sent by any watcher.
+      hooks.stillCurrent();
+      await lease.confirm();
       attempt = await ledger.recordAttempt({
         _id: `${request.subscriptionId}:${knownAttempts + 1}`,
         subscriptionId: request.subscriptionId,
@@ -112,30 +163,58 @@ export class PayoutPreparer {
         signedAtBlock,
       });
     } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
-      await ledger.releaseNonce(chainId, from, nonce, request.subscriptionId);
-      return 'raced';
+      // Nothing was recorded at the nonce (or another execution of this payout recorded first): give it back, so none is skipped.
+      await lease
+        .confirm()
+        .then(() => ledger.releaseNonce(chainId, from, nonce, request.subscriptionId))
+        .catch((releaseError: Error) => {
+          this.log.warn({ refundId: request.refundId, nonce, error: releaseError.message }, 'could not give back an unused nonce; the next allocation takes it over');
+        });
+      if (isDuplicateKey(error)) return 'raced';
+      throw error;
     }
+    // Opening the claim comes last: a preparation that stops before it (a crash, a lost lock) leaves a round that the next one finishes opening.
+    await lease.confirm();
+    await this.countSpend(request, attempt);
     await ledger.setNextNonce(chainId, from, nonce + 1);
     await ledger.openRound(request.subscriptionId, { nonce, reservedWei: cost, reservedTokens: token ? amount : 0n });
-    if (this.deps.dailyLimits.length > 0) await ledger.addSpend(this.spendBucket(request.currency, this.now()), amount);
     this.log.info({ refundId: request.refundId, txHash: attempt.txHash, nonce, attempt: attempt.attempt }, 'payout signed and persisted');
     return { kind: 'round', attempt };
   }
 
   /**
+   * A round recorded by a preparation that stopped before opening its claim: the
+   * claim is opened now (the round's funds reserved) and its spend counted. Each
+   * write can be made again; the spend counts once.
+   */
+  private async finishOpeningRound(request: PayoutRequest, round: readonly PayoutAttemptRecord[], claim: PayoutClaim | null): Promise<void> {
+    const first = round[0]!;
+    if (claim?.status === 'in_flight' && claim.nonce === first.nonce) return;
+    await this.countSpend(request, first);
+    await this.deps.ledger.openRound(request.subscriptionId, { nonce: first.nonce, reservedWei: worstCaseCost(round), reservedTokens: first.tokenAddress ? BigInt(first.amount) : 0n });
+    this.log.warn({ refundId: request.refundId, nonce: first.nonce, txHash: first.txHash }, 'a round recorded by a preparation that stopped before opening it is opened now');
+  }
+
+  /** Counts a new round against PAYOUT_DAILY_LIMIT, in the hour it was signed, once per round. */
+  private async countSpend(request: PayoutRequest, first: PayoutAttemptRecord): Promise<void> {
+    if (this.deps.dailyLimits.length === 0) return;
+    await this.deps.ledger.recordSpend(this.spendBucket(request.currency, new Date(first.createdAt)), first._id, BigInt(first.amount));
+  }
+
+  /**
    * The next nonce of the wallet, given to this payout for good. Never below
    * what the node has seen (someone else may use the key) nor below what this
-   * service handed out. A reservation left without a transaction by a crashed
-   * allocation (we hold the lock, so its owner is gone) is taken over, so no
-   * nonce is ever skipped.
+   * service handed out. A reservation left without a transaction by an
+   * allocation that crashed, or lost the lock before recording (it records
+   * nothing after that), is taken over, so no nonce is ever skipped.
    */
-  private async allocateNonce(request: PayoutRequest): Promise<number> {
+  private async allocateNonce(lease: WalletLease, request: PayoutRequest): Promise<number> {
     const { ledger } = this.deps;
     const { chainId, address: from, provider } = this.treasury;
     const owner = { subscriptionId: request.subscriptionId, refundId: request.refundId };
-    let nonce = Math.max(await provider.getTransactionCount(from, 'pending'), await ledger.nextNonce(chainId, from));
+    let nonce = Math.max(await underLock(provider.getTransactionCount(from, 'pending'), 'eth_getTransactionCount'), await ledger.nextNonce(chainId, from));
     for (;;) {
+      await lease.confirm();
       if (await ledger.reserveNonce(chainId, from, nonce, owner)) return nonce;
       if (await ledger.takeOverOrphanNonce(chainId, from, nonce, owner)) return nonce;
       nonce += 1;
@@ -148,14 +227,18 @@ export class PayoutPreparer {
    */
   private async reserveFunds(request: PayoutRequest, cost: bigint, amount: bigint, token: string | null): Promise<void> {
     const { chainId, address: from, provider } = this.treasury;
-    const [open, minedCount, nativeBalance] = await Promise.all([this.deps.ledger.openClaims(chainId, from), provider.getTransactionCount(from, 'latest'), provider.getBalance(from, 'latest')]);
+    const [open, minedCount, nativeBalance] = await Promise.all([
+      this.deps.ledger.openClaims(chainId, from),
+      underLock(provider.getTransactionCount(from, 'latest'), 'eth_getTransactionCount'),
+      underLock(provider.getBalance(from, 'latest'), 'eth_getBalance'),
+    ]);
     const committed = committedFunds(
       open.filter((claim) => claim._id !== request.subscriptionId),
       minedCount,
     );
     const promised = committed.payouts > 0 ? `, of which ${formatAmount(committed.wei, 18)} is promised to ${committed.payouts} payout(s) in flight` : '';
     if (token) {
-      const tokenBalance = (await new Contract(token, ERC20_INTERFACE, provider).getFunction('balanceOf')(from)) as bigint;
+      const tokenBalance = (await underLock(new Contract(token, ERC20_INTERFACE, provider).getFunction('balanceOf')(from), 'balanceOf')) as bigint;
       const tokensPromised = committed.tokens.get(token.toLowerCase()) ?? 0n;
       if (tokenBalance - tokensPromised < amount) {
         throw insufficient(
@@ -170,21 +253,28 @@ export class PayoutPreparer {
     }
   }
 
-  private async dailyLimitReached(currency: Currency, amount: bigint): Promise<PreparedPayout | null> {
+  /** Whether this payout would take the rolling 24 hours over PAYOUT_DAILY_LIMIT; reads only (the alert is the caller's, outside the lock). */
+  private async dailyLimitReached(currency: Currency, amount: bigint): Promise<Limited | null> {
     const limit = limitFor(this.deps.dailyLimits, currency);
     if (limit === null) return null;
     const now = this.now();
     const buckets = Array.from({ length: 24 }, (_, hoursAgo) => this.spendBucket(currency, new Date(now.getTime() - hoursAgo * HOUR_MS)));
     const spent = await this.deps.ledger.spentIn(buckets);
-    const key = `${this.treasury.chainId}:${currencyKey(currency)}`;
-    if (spent + amount <= limit) {
-      await this.deps.alerts.clear('treasury.daily_limit', key, `payouts in ${currency.symbol} are back under PAYOUT_DAILY_LIMIT`);
-      return null;
-    }
+    if (spent + amount <= limit) return null;
     const retryAt = new Date(Math.floor(now.getTime() / HOUR_MS) * HOUR_MS + HOUR_MS); // the oldest hour of the window drops out
     const reason = `PAYOUT_DAILY_LIMIT for ${currency.symbol} is ${formatAmount(limit, currency.decimals)}; ${formatAmount(spent, currency.decimals)} was paid in the last 24 hours and this refund needs ${formatAmount(amount, currency.decimals)}: waiting until ${retryAt.toISOString()}`;
-    await this.deps.alerts.raise('treasury.daily_limit', key, reason, { currency: currency.symbol, limit: limit.toString(), spent: spent.toString() });
-    return { kind: 'limited', retryAt: retryAt.toISOString(), reason };
+    return { kind: 'limited', retryAt: retryAt.toISOString(), reason, alert: { key: this.dailyLimitKey(currency), details: { currency: currency.symbol, limit: limit.toString(), spent: spent.toString() } } };
+  }
+
+  /** Raises `treasury.daily_limit` when the limit is reached, clears it when a payout fits again. */
+  private async announceDailyLimit(currency: Currency, limited: Limited | null): Promise<void> {
+    if (limitFor(this.deps.dailyLimits, currency) === null) return;
+    if (limited) await this.deps.alerts.raise('treasury.daily_limit', limited.alert.key, limited.reason, limited.alert.details);
+    else await this.deps.alerts.clear('treasury.daily_limit', this.dailyLimitKey(currency), `payouts in ${currency.symbol} are back under PAYOUT_DAILY_LIMIT`);
+  }
+
+  private dailyLimitKey(currency: Currency): string {
+    return `${this.treasury.chainId}:${currencyKey(currency)}`;
   }
 
   private spendBucket(currency: Currency, at: Date): string {
@@ -261,6 +351,27 @@ export function recipientOf(address: string): string {
   }
   if (checksummed === ZeroAddress) throw new PayoutFailure('InvalidAddress', 'wallet address is the zero address');
   return checksummed;
+}
+
+function withoutAlert({ alert: _alert, ...limited }: Limited): PreparedPayout {
+  return limited;
+}
+
+/** A call of the chain made under the wallet lock, bounded (see CHAIN_CALL_UNDER_LOCK_MS). */
+function underLock<T>(call: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ChainCallTimeout(what, CHAIN_CALL_UNDER_LOCK_MS)), CHAIN_CALL_UNDER_LOCK_MS);
+  });
+  return Promise.race([call, late]).finally(() => clearTimeout(timer));
+}
+
+/** A chain call under the wallet lock took too long; the attempt fails and is tried again (nothing was recorded). */
+export class ChainCallTimeout extends Error {
+  constructor(what: string, ms: number) {
+    super(`${what} did not answer within ${ms} ms while the wallet was locked`);
+    this.name = 'ChainCallTimeout';
+  }
 }
 
 function insufficient(message: string): PayoutFailure {

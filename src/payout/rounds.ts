@@ -51,7 +51,14 @@ export async function judgeRound({ ledger, treasury, logger }: PayoutDeps, round
   const first = round[0];
   if (!first) throw new Error('a round has at least one transaction');
   const confirmed = round.find((attempt) => attempt.status === 'confirmed');
-  if (confirmed) return { kind: 'paid', attempt: confirmed, blockNumber: confirmed.blockNumber ?? 0, confirmations: treasury.confirmations };
+  if (confirmed) {
+    // A worker that died between marking the transaction and its claim left the claim in flight: finished by whoever looks next.
+    const claim = await ledger.findClaim(confirmed.subscriptionId);
+    if (claim && claim.status !== 'confirmed' && claim.status !== 'review' && confirmed.blockNumber !== null && confirmed.blockHash !== null) {
+      await ledger.markConfirmed(confirmed, { number: confirmed.blockNumber, hash: confirmed.blockHash });
+    }
+    return { kind: 'paid', attempt: confirmed, blockNumber: confirmed.blockNumber ?? 0, confirmations: treasury.confirmations };
+  }
 
   const reading = await readNonce(treasury.provider, { from: first.from, nonce: first.nonce, candidates: round, confirmations: treasury.confirmations });
   const log = logger.child({ refundId: first.refundId, nonce: first.nonce });

@@ -1,4 +1,6 @@
 import { Schema, type Connection, type Model } from 'mongoose';
+import crypto from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { isDuplicateKey } from './errors';
 
 /**
@@ -18,8 +20,13 @@ import { isDuplicateKey } from './errors';
  * - `walletlocks/<chainId>:<wallet>` is a lease-based mutex that serialises nonce
  *   allocation and funds reservation for a wallet across all worker processes;
  *   `walletnonces/<chainId>:<wallet>` holds the next nonce it hands out.
+ * - `payoutspendentries/<bucket>/<attemptId>` is what one signed payout counts
+ *   against PAYOUT_DAILY_LIMIT: one insert per payout, so concurrent writers
+ *   cannot lose each other's amounts and a repeated write counts once.
  * Attempt and claim statuses record what the chain said; decisions that could
- * pay twice re-read the chain instead of trusting them.
+ * pay twice re-read the chain instead of trusting them. A worker can die between
+ * two writes here: the payout engine finishes what it finds half-written (a round
+ * recorded but its claim not opened, an attempt confirmed but not its claim).
  */
 
 /** `signed` may still reach the chain; the others are what the chain said about it. Only `confirmed` paid anything. */
@@ -90,6 +97,8 @@ export type NewAttempt = Omit<PayoutAttemptRecord, 'status' | 'broadcasts' | 'la
 interface WalletLockRecord {
   _id: string;
   owner: string;
+  /** This holding of the lock (a new one each time it is taken): what every renewal and check compares. */
+  token?: string;
   leaseUntil: Date;
 }
 
@@ -105,8 +114,15 @@ interface NonceReservation {
   createdAt: Date;
 }
 
+/** An hour's total, as written before spend entries (read only, until it leaves the 24-hour window). */
 interface SpendBucket {
   _id: string;
+  amount: string;
+}
+
+interface SpendEntry {
+  _id: string;
+  bucket: string;
   amount: string;
 }
 
@@ -160,17 +176,19 @@ const attemptSchema = new Schema<PayoutAttemptRecord>(
   { collection: 'payoutattempts', timestamps: true, versionKey: false },
 );
 
-const walletLockSchema = new Schema<WalletLockRecord>({ _id: String, owner: String, leaseUntil: Date }, { collection: 'walletlocks', versionKey: false });
+const walletLockSchema = new Schema<WalletLockRecord>({ _id: String, owner: String, token: String, leaseUntil: Date }, { collection: 'walletlocks', versionKey: false });
 const walletNonceSchema = new Schema<WalletNonceRecord>({ _id: String, next: Number }, { collection: 'walletnonces', versionKey: false });
 const nonceReservationSchema = new Schema<NonceReservation>(
   { _id: String, subscriptionId: String, refundId: String, createdAt: Date },
   { collection: 'payoutnonces', versionKey: false },
 );
 const spendBucketSchema = new Schema<SpendBucket>({ _id: String, amount: String }, { collection: 'payoutspend', versionKey: false });
+const spendEntrySchema = new Schema<SpendEntry>({ _id: String, bucket: { type: String, required: true }, amount: { type: String, required: true } }, { collection: 'payoutspendentries', versionKey: false });
 
 export const PAYOUT_LEDGER_INDEXES = {
   payoutattempts: [{ keys: { chainId: 1, from: 1, nonce: 1 } }, { keys: { subscriptionId: 1, attempt: 1 } }, { keys: { txHash: 1 } }],
   payouts: [{ keys: { status: 1 } }],
+  payoutspendentries: [{ keys: { bucket: 1 } }],
 } as const;
 
 /** Indexes of earlier versions that contradict the current design; `npm run migrate` drops them. */
@@ -179,13 +197,30 @@ export const OBSOLETE_PAYOUT_LEDGER_INDEXES = {
   payoutattempts: [{ keys: { chainId: 1, from: 1, nonce: 1 }, unique: true }],
 } as const;
 
-export const PAYOUT_LEDGER_COLLECTIONS = ['payouts', 'payoutattempts', 'payoutnonces', 'walletlocks', 'walletnonces', 'payoutspend'] as const;
+export const PAYOUT_LEDGER_COLLECTIONS = ['payouts', 'payoutattempts', 'payoutnonces', 'walletlocks', 'walletnonces', 'payoutspend', 'payoutspendentries'] as const;
 
 export class WalletLockTimeout extends Error {
   constructor(wallet: string, waitedMs: number) {
     super(`could not lock wallet ${wallet} for nonce allocation within ${waitedMs} ms`);
     this.name = 'WalletLockTimeout';
   }
+}
+
+/** The holder's lease ran out (it was paused, or could not renew it) and another worker may hold the lock: it must write nothing more. */
+export class WalletLockLost extends Error {
+  constructor(wallet: string, why: string) {
+    super(`lost the lock of wallet ${wallet} (${why}): nothing more is written under it`);
+    this.name = 'WalletLockLost';
+  }
+}
+
+/**
+ * One holding of a wallet lock, given to the code it protects. The lease is
+ * renewed while held; `confirm()` before each write says whether it still is.
+ */
+export interface WalletLease {
+  /** Throws WalletLockLost unless this holding is still the lock's, as the store says now. */
+  confirm(): Promise<void>;
 }
 
 /** The payout of this subscription belongs to another refund: paying it again is refused. */
@@ -208,6 +243,7 @@ export class PayoutLedger {
   private readonly walletNonces: Model<WalletNonceRecord>;
   private readonly nonceReservations: Model<NonceReservation>;
   private readonly spend: Model<SpendBucket>;
+  private readonly spendEntries: Model<SpendEntry>;
   /** Callers in this process queue here first, so only one of them at a time contends for the shared lock. */
   private readonly localQueues = new Map<string, Promise<unknown>>();
 
@@ -219,6 +255,7 @@ export class PayoutLedger {
     this.walletNonces = model('WalletNonce', walletNonceSchema);
     this.nonceReservations = model('PayoutNonce', nonceReservationSchema);
     this.spend = model('PayoutSpend', spendBucketSchema);
+    this.spendEntries = model('PayoutSpendEntry', spendEntrySchema);
   }
 
   /** Binds the subscription's payout to `refundId`, once, forever. Returns the claim (new or existing). */
@@ -291,8 +328,9 @@ export class PayoutLedger {
     }
   }
 
-  /** Gives a nonce back that was never signed (only under the wallet lock). */
+  /** Gives a nonce back that no recorded transaction uses (only under the wallet lock): a write that failed may still have been stored. */
   async releaseNonce(chainId: number, from: string, nonce: number, subscriptionId: string): Promise<void> {
+    if ((await this.attempts.exists({ chainId, from, nonce })) !== null) return;
     await this.nonceReservations.deleteOne({ _id: `${walletKey(chainId, from)}:${nonce}`, subscriptionId });
   }
 
@@ -385,25 +423,33 @@ export class PayoutLedger {
     );
   }
 
-  /** Amount signed for payment in a currency during one hour (`bucket` = chainId:currency:hour). */
+  /** Amount signed for payment in a currency during these hours (`bucket` = chainId:currency:hour). */
   async spentIn(buckets: string[]): Promise<bigint> {
-    const found = await this.spend.find({ _id: { $in: buckets } }).lean();
-    return found.reduce((sum, bucket) => sum + BigInt(bucket.amount), 0n);
+    // One equality read per hour (the local store serves those from the index); hours written before spend entries are totals.
+    const [totals, ...entries] = await Promise.all([this.spend.find({ _id: { $in: buckets } }).lean(), ...buckets.map((bucket) => this.spendEntries.find({ bucket }, { amount: 1 }).lean())]);
+    const sum = (amounts: { amount: string }[]) => amounts.reduce((total, entry) => total + BigInt(entry.amount), 0n);
+    return sum(totals) + entries.reduce((total, hour) => total + sum(hour), 0n);
   }
 
-  /** Only under the wallet lock: the read-then-write is safe because no one else writes meanwhile. */
-  async addSpend(bucket: string, amount: bigint): Promise<void> {
-    const current = await this.spend.findById(bucket).lean();
-    await this.spend.updateOne({ _id: bucket }, { $set: { amount: (BigInt(current?.amount ?? '0') + amount).toString() } }, { upsert: true });
+  /** Counts a signed payout (`spendId`: its first transaction's attempt id) in an hour's spend, once however often it is written. */
+  async recordSpend(bucket: string, spendId: string, amount: bigint): Promise<void> {
+    try {
+      await this.spendEntries.create({ _id: `${bucket}/${spendId}`, bucket, amount: amount.toString() });
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+    }
   }
 
   /**
-   * Runs `critical` while holding the wallet's lock. The lock is a unique
-   * document with a lease: a crashed holder frees it when the lease ends. The
-   * nonce reservations stay the last line of defence if a lease ever expires
-   * under a paused holder.
+   * Runs `critical` while holding the wallet's lock, a unique document with a
+   * lease: renewed while held, so a slow call inside does not let another worker
+   * in. A waiter takes it over only when the lease has expired and it has itself
+   * watched it go unrenewed for two thirds of a lease (measured on its own clock,
+   * so a clock ahead of the holder's is not enough). A holder that may have lost
+   * it (gone half a lease without a renewal, or the document is no longer its
+   * own) learns it from `lease.confirm()`, called before each write.
    */
-  withWalletLock<T>(wallet: string, owner: string, critical: () => Promise<T>, options: { leaseMs?: number; waitMs?: number } = {}): Promise<T> {
+  withWalletLock<T>(wallet: string, owner: string, critical: (lease: WalletLease) => Promise<T>, options: { leaseMs?: number; waitMs?: number } = {}): Promise<T> {
     const previous = this.localQueues.get(wallet) ?? Promise.resolve();
     const mine = previous.catch(() => undefined).then(() => this.withSharedLock(wallet, owner, critical, options));
     const settled = mine.catch(() => undefined);
@@ -414,29 +460,98 @@ export class PayoutLedger {
     return mine;
   }
 
-  private async withSharedLock<T>(wallet: string, owner: string, critical: () => Promise<T>, { leaseMs = 30_000, waitMs = 60_000 } = {}): Promise<T> {
-    const started = Date.now();
+  private async withSharedLock<T>(wallet: string, owner: string, critical: (lease: WalletLease) => Promise<T>, { leaseMs = 30_000, waitMs = 60_000 } = {}): Promise<T> {
+    const token = crypto.randomUUID();
+    const started = performance.now();
     let pause = 5;
+    let seen = null as { holding: string; since: number } | null;
     for (;;) {
       try {
-        await this.locks.create({ _id: wallet, owner, leaseUntil: new Date(Date.now() + leaseMs) });
+        await this.locks.create({ _id: wallet, owner, token, leaseUntil: new Date(Date.now() + leaseMs) });
         break;
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
       }
       const holder = await this.locks.findById(wallet).lean();
-      if (holder && holder.leaseUntil.getTime() < Date.now()) {
-        await this.locks.deleteOne({ _id: wallet, owner: holder.owner }); // the holder died: take over its expired lease
-        continue;
+      if (holder) {
+        const holding = `${holder.owner}/${holder.token ?? ''}/${holder.leaseUntil.getTime()}`;
+        if (seen?.holding !== holding) {
+          seen = { holding, since: performance.now() };
+        } else if (holder.leaseUntil.getTime() < Date.now() && performance.now() - seen.since >= (2 * leaseMs) / 3) {
+          // Expired, and seen unrenewed for longer than a live holder goes without renewing before it gives the lock up:
+          // its holder died, or writes nothing more. Only that very holding is removed.
+          await this.locks.deleteOne({ _id: wallet, owner: holder.owner, leaseUntil: holder.leaseUntil });
+          seen = null;
+          continue;
+        }
       }
-      if (Date.now() - started > waitMs) throw new WalletLockTimeout(wallet, waitMs);
+      if (performance.now() - started > waitMs) throw new WalletLockTimeout(wallet, waitMs);
       await sleep(pause + Math.random() * pause);
       pause = Math.min(pause * 2, 80);
     }
+    const lease = new HeldLease(this.locks, wallet, owner, token, leaseMs);
     try {
-      return await critical();
+      return await critical(lease);
     } finally {
-      await this.locks.deleteOne({ _id: wallet, owner });
+      lease.stop();
+      await this.locks.deleteOne({ _id: wallet, owner, token });
+    }
+  }
+}
+
+/**
+ * A holding of the wallet lock: renewed every sixth of the lease; given up
+ * (nothing more may be written) once it has gone half a lease without a
+ * renewal, which is well before any waiter may take it over (a whole lease
+ * unrenewed, as the waiter sees it).
+ */
+class HeldLease implements WalletLease {
+  private renewedAt = performance.now();
+  private lost: string | null = null;
+  private renewing = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly locks: Model<WalletLockRecord>,
+    private readonly wallet: string,
+    private readonly owner: string,
+    private readonly token: string,
+    private readonly leaseMs: number,
+  ) {
+    this.timer = setInterval(() => void this.renew(), leaseMs / 6);
+    this.timer.unref();
+  }
+
+  async confirm(): Promise<void> {
+    this.checkFresh();
+    const holder = await this.locks.findById(this.wallet).lean();
+    if (holder?.owner !== this.owner || holder.token !== this.token) this.lost ??= holder ? `now held by ${holder.owner}` : 'no longer held';
+    this.checkFresh();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private checkFresh(): void {
+    const since = performance.now() - this.renewedAt;
+    if (!this.lost && since >= this.leaseMs / 2) this.lost = `not renewed for ${Math.round(since)} ms of a ${this.leaseMs} ms lease`;
+    if (this.lost) throw new WalletLockLost(this.wallet, this.lost);
+  }
+
+  private async renew(): Promise<void> {
+    if (this.lost || this.renewing) return;
+    this.renewing = true;
+    const sentAt = performance.now();
+    try {
+      if (sentAt - this.renewedAt >= this.leaseMs / 2) return; // too late: confirm() says it is lost
+      const result = await this.locks.updateOne({ _id: this.wallet, owner: this.owner, token: this.token }, { $set: { leaseUntil: new Date(Date.now() + this.leaseMs) } });
+      if (result.matchedCount === 0) this.lost ??= 'its lease was taken over';
+      else this.renewedAt = sentAt;
+    } catch {
+      // The store did not answer: the lease counts as renewed only when it does (confirm() gives it up at half the lease).
+    } finally {
+      this.renewing = false;
     }
   }
 }

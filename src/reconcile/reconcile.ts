@@ -75,15 +75,18 @@ const ACTIONS: Record<Difference['kind'], string> = {
   completed_without_payout: 'the record says completed but no final payout backs it: stop and escalate; do not pay by hand',
   payout_not_final: 'the payout is not at finality depth yet: run reconcile again later',
   payout_differs: 'the chain paid another amount, recipient or token than the record: escalate to finance with the transaction',
-  paid_but_not_completed: 'the chain paid this refund but its record does not say completed: let the workflow finish (it watches the payout), then run reconcile again; never retry it',
+  paid_but_not_completed: 'the chain paid this refund but its record does not say completed: let the workflow finish (it watches the payout), then run reconcile again',
   needs_review: 'the chain delivered a different amount (PayoutAmountMismatch): settle the difference by hand with finance',
   subscription_not_flagged: 'the subscription of a completed refund is not flagged isRefundApplied: a new refund of it would be refused by the payout ledger, but fix the flag',
   unknown_outflow: 'a transaction from the treasury that this service did not sign: someone else uses the treasury key; rotate it and investigate',
 };
 
+const RETRY_COMPLETES_IT =
+  'the chain paid this refund while its record says failed: retry it (POST /api/refunds/pro-rata/<refundId>/retry, or the admin console); the retry finds the payout paid, signs nothing and completes the record; then run reconcile again';
+
 export async function reconcile(deps: ReconcileDeps, options: ReconcileOptions = {}): Promise<ReconcileReport> {
   const differences: Difference[] = [];
-  const note = (difference: Omit<Difference, 'action'>) => differences.push({ ...difference, action: ACTIONS[difference.kind] });
+  const note: Note = (difference) => differences.push({ ...difference, action: difference.action ?? ACTIONS[difference.kind] });
   const byStatus: Partial<Record<RefundStatus, number>> = {};
   let checked = 0;
   let withWorkflow = 0;
@@ -136,7 +139,8 @@ async function workflowView(deps: ReconcileDeps, refund: Refund): Promise<Refund
   }
 }
 
-type Note = (difference: Omit<Difference, 'action'>) => void;
+/** A difference, with the action its kind calls for unless it names its own. */
+type Note = (difference: Omit<Difference, 'action'> & { action?: string }) => void;
 
 /** The record against the ledger and the chain: a completed refund is backed by a final payout of exactly its amount; no other refund was paid. */
 async function checkChain(deps: ReconcileDeps, refund: Refund, note: Note): Promise<void> {
@@ -164,7 +168,15 @@ async function checkChain(deps: ReconcileDeps, refund: Refund, note: Note): Prom
     return;
   }
   if (paid?.final && paid.delivery === 'paid') {
-    note({ kind: 'paid_but_not_completed', ...ids, txHash: paid.attempt.txHash, detail: `record is ${refund.refundStatus}; transaction ${paid.attempt.txHash} paid ${paid.attempt.amount} to ${paid.attempt.to}` });
+    // A parked refund waits for a retry, and the retry is what completes it: the payout engine finds the round paid and signs nothing.
+    const parked = refund.refundStatus === 'failed' && refund.retryable !== false;
+    note({
+      kind: 'paid_but_not_completed',
+      ...ids,
+      txHash: paid.attempt.txHash,
+      detail: `record is ${refund.refundStatus}; transaction ${paid.attempt.txHash} paid ${paid.attempt.amount} to ${paid.attempt.to}`,
+      ...(parked ? { action: RETRY_COMPLETES_IT } : {}),
+    });
   }
 }
 

@@ -1,4 +1,7 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { ethers } from 'ethers';
+import { currencyKey } from '../../src/domain/currency';
+import type { PayoutRequest } from '../../src/domain/payout';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { spawnWorkerProcess, startDedicatedAnvil, type WorkerProcess } from '../support/processes';
 
@@ -84,3 +87,91 @@ async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/**
+ * A worker can die between any two writes of the payout ledger. Each write
+ * sequence must be finished by whoever looks next (the retried activity), so
+ * the ledger never stays half-written: funds promised to an open round, the
+ * daily spend, a paid payout's claim.
+ */
+describe('the payout ledger after a crash between two of its writes', () => {
+  let anvil: Awaited<ReturnType<typeof startDedicatedAnvil>>;
+  let stack: RefundStack;
+
+  beforeAll(async () => {
+    anvil = await startDedicatedAnvil();
+    stack = await startRefundStack({ worker: false, chainUrl: anvil.url, env: { PAYOUT_DAILY_LIMIT: 'ETH=100' } });
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.close();
+    await anvil?.stop();
+  });
+
+  const ETH = 10n ** 18n;
+  const attempt = () => new MockActivityEnvironment({ startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 });
+
+  async function payoutRequest(amount: bigint): Promise<PayoutRequest & { mayWait: true }> {
+    const subscription = await stack.insertSubscription();
+    return { refundId: `rf_${subscription.subscriptionId}`, subscriptionId: subscription.subscriptionId, to: subscription.wallet, amount: amount.toString(), currency: { symbol: 'ETH', decimals: 18, tokenAddress: null }, mayWait: true };
+  }
+
+  function lastDayBuckets(request: PayoutRequest): string[] {
+    return Array.from({ length: 24 }, (_, hoursAgo) => `${stack.treasury.chainId}:${currencyKey(request.currency)}:${new Date(Date.now() - hoursAgo * 3_600_000).toISOString().slice(0, 13)}`);
+  }
+
+  test('died after recording a round, before opening it: the next preparation opens it, reserves its funds and counts its spend, once', async () => {
+    const request = await payoutRequest(ETH);
+    const { chainId, address: from, wallet, provider } = stack.treasury;
+    // The first writes of a new round, as the preparation makes them, and nothing after.
+    await stack.ledger.claim(request.subscriptionId, { refundId: request.refundId, chainId, from, to: request.to, amount: request.amount, tokenAddress: null });
+    const nonce = await provider.getTransactionCount(from, 'pending');
+    expect(await stack.ledger.reserveNonce(chainId, from, nonce, { subscriptionId: request.subscriptionId, refundId: request.refundId })).toBe(true);
+    const fees = { maxFeePerGas: 50n * 10n ** 9n, maxPriorityFeePerGas: 10n ** 9n };
+    const rawTransaction = await wallet.signTransaction({ to: request.to, value: ETH, data: '0x', chainId, type: 2, nonce, gasLimit: 21_000n, ...fees });
+    await stack.ledger.recordAttempt({
+      _id: `${request.subscriptionId}:1`,
+      subscriptionId: request.subscriptionId,
+      refundId: request.refundId,
+      attempt: 1,
+      kind: 'payout',
+      chainId,
+      from,
+      to: request.to,
+      amount: request.amount,
+      tokenAddress: null,
+      nonce,
+      rawTransaction,
+      txHash: ethers.Transaction.from(rawTransaction).hash!,
+      signedAtBlock: await provider.getBlockNumber(),
+    });
+
+    try {
+      await expect(attempt().run(stack.activities.preparePayout, request)).resolves.toMatchObject({ status: 'signed', nonce, attempt: 1 });
+      expect(await stack.ledger.findClaim(request.subscriptionId)).toMatchObject({ status: 'in_flight', nonce, reservedWei: (ETH + 21_000n * fees.maxFeePerGas).toString(), reservedTokens: '0' });
+      expect((await stack.ledger.openClaims(chainId, from)).map((claim) => claim._id)).toContain(request.subscriptionId);
+      expect(await stack.ledger.spentIn(lastDayBuckets(request))).toBe(ETH);
+
+      await expect(attempt().run(stack.activities.preparePayout, request)).resolves.toMatchObject({ status: 'signed', nonce });
+      expect(await stack.ledger.spentIn(lastDayBuckets(request))).toBe(ETH);
+      expect(await stack.ledger.attemptsOf(request.subscriptionId)).toHaveLength(1);
+    } finally {
+      await (await provider.broadcastTransaction(rawTransaction)).wait(); // sent, so the next test's nonce can be mined
+    }
+  }, 120_000);
+
+  test('died after marking the payout confirmed, before its claim: the next look at the round confirms the claim', async () => {
+    const request = await payoutRequest(ETH / 10n);
+    const signed = (await attempt().run(stack.activities.preparePayout, request)) as unknown as { status: string; txHash: string };
+    expect(signed.status).toBe('signed');
+    const [round] = await stack.ledger.attemptsOf(request.subscriptionId);
+    const receipt = await (await stack.treasury.provider.broadcastTransaction(round!.rawTransaction)).wait();
+    // The first write of marking it paid, and nothing after.
+    await stack.mongo.collection('payoutattempts').updateOne({ _id: round!._id as never }, { $set: { status: 'confirmed', blockNumber: receipt!.blockNumber, blockHash: receipt!.blockHash } });
+    expect(await stack.ledger.findClaim(request.subscriptionId)).toMatchObject({ status: 'in_flight' });
+
+    await expect(attempt().run(stack.activities.preparePayout, request)).resolves.toMatchObject({ status: 'confirmed', txHash: signed.txHash });
+    expect(await stack.ledger.findClaim(request.subscriptionId)).toMatchObject({ status: 'confirmed', txHash: signed.txHash, blockNumber: receipt!.blockNumber, reservedWei: '0' });
+    expect((await stack.ledger.openClaims(stack.treasury.chainId, stack.treasury.address)).map((claim) => claim._id)).not.toContain(request.subscriptionId);
+  }, 120_000);
+});
+

@@ -185,11 +185,11 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
       }
     });
 
-    test('an expired lease is taken over', async () => {
+    test('an expired lease is taken over once it has gone unrenewed for two thirds of a lease', async () => {
       const ledger = new PayoutLedger(connection);
       const wallet = `31337:0xcrashed${Date.now()}`;
-      await connection.db!.collection('walletlocks').insertOne({ _id: wallet as never, owner: 'dead-worker', leaseUntil: new Date(Date.now() - 1000) });
-      await expect(ledger.withWalletLock(wallet, 'live-worker', async () => 'got it', { waitMs: 2000 })).resolves.toBe('got it');
+      await connection.db!.collection('walletlocks').insertOne({ _id: wallet as never, owner: 'dead-worker', token: 'dead', leaseUntil: new Date(Date.now() - 1000) });
+      await expect(ledger.withWalletLock(wallet, 'live-worker', async () => 'got it', { leaseMs: 900, waitMs: 5000 })).resolves.toBe('got it');
     });
 
     test('one subscription can be claimed by one refund only, even under concurrency', async () => {

@@ -1,9 +1,11 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { ethers } from 'ethers';
 import { reconcile, type ReconcileDeps } from '../../src/reconcile/reconcile';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
+import { waitFor } from '../support/wait';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -73,6 +75,36 @@ describe('reconciling the books', () => {
       await records.updateOne({ _id: paid.refundId as never }, { $set: { amount: original!.amount } });
     }
   });
+
+  test('a refund parked in failed whose payout the chain paid anyway is to be retried: the retry completes it without paying again', async () => {
+    const subscription = await stack.insertSubscription();
+    const started = await stack.refundClient.start({ subscriptionId: subscription.subscriptionId, requestedBy: String(subscription.doc.userId) });
+    if (started.kind !== 'started') throw new Error('not started');
+    const ref = { subscriptionId: subscription.subscriptionId, refundId: started.refundId };
+    const fromBlock = await chain.blockNumber();
+    const balance = await chain.provider.getBalance(stack.treasury.address);
+    await chain.rpc('anvil_setBalance', [stack.treasury.address, '0x0']);
+    await stack.refundClient.approve(ref, { by: 'admin-1' });
+    await waitFor(async () => ((await stack.refunds.findById(ref.refundId))?.refundStatus === 'failed' ? true : undefined), { what: 'the refund parked in failed' });
+    await chain.rpc('anvil_setBalance', [stack.treasury.address, ethers.toQuantity(balance)]);
+    // What an attempt Temporal had given up on leaves behind: a round it signed, sent by another payout's watcher, mined.
+    const request = { refundId: ref.refundId, subscriptionId: ref.subscriptionId, to: subscription.wallet, amount: (await stack.refunds.findById(ref.refundId))!.amount, currency: { symbol: 'ETH', decimals: 18, tokenAddress: null }, mayWait: true };
+    await expect(new MockActivityEnvironment({ startToCloseTimeoutMs: 120_000 }).run(stack.activities.preparePayout, request)).resolves.toMatchObject({ status: 'signed' });
+    const [attempt] = await stack.ledger.attemptsOf(ref.subscriptionId);
+    await (await chain.provider.broadcastTransaction(attempt!.rawTransaction)).wait();
+
+    const report = await reconcile(deps);
+    const difference = report.differences.find((found) => found.refundId === ref.refundId);
+    expect(difference).toMatchObject({ kind: 'paid_but_not_completed', txHash: attempt!.txHash });
+    expect(difference!.action).toMatch(/record says failed: retry it/);
+
+    await stack.refundClient.retry(ref, { by: 'admin-2', note: 'reconcile: paid already' });
+    await expect(stack.refundClient.result(ref)).resolves.toMatchObject({ outcome: 'completed' });
+    expect(await stack.refunds.findById(ref.refundId)).toMatchObject({ refundStatus: 'completed', transactionId: attempt!.txHash });
+    const transfers = await chain.nativeTransfersTo(subscription.wallet, fromBlock);
+    expect(transfers.map((transfer) => transfer.hash)).toEqual([attempt!.txHash]);
+    expect((await reconcile(deps)).differences.filter((found) => found.refundId === ref.refundId)).toEqual([]);
+  }, 120_000);
 });
 
 function runCommand(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {

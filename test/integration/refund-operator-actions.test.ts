@@ -6,6 +6,7 @@ import { Types } from 'mongoose';
 import { refundWorkflowId } from '../../src/domain/refund';
 import { RefundWorkflowClient, refundPolicySettings } from '../../src/temporal/refund-client';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
+import { PASS } from '../support/rpc-proxy';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { waitFor } from '../support/wait';
 
@@ -27,6 +28,7 @@ describe('operator actions on refund workflows', () => {
     await chain?.stop();
   });
   afterEach(async () => {
+    chain.proxy.intercept(null);
     await chain.rpc('evm_setAutomine', [true]);
   });
 
@@ -174,4 +176,50 @@ describe('operator actions on refund workflows', () => {
     expect(transfers.map((transfer) => transfer.hash)).toEqual([payout.txHash]);
     expect(await stack.ledger.attemptsOf(refund.subscriptionId)).toHaveLength(1);
   }, 90_000);
+
+  test('a reset while the first preparation attempt still runs never leaves money moving for a refund that is not completed', async () => {
+    const refund = await requestRefund();
+    const later = await requestRefund();
+    const fromBlock = await chain.blockNumber();
+    // The old run's preparation has claimed the payout and waits for a slow gas estimate when the operator resets the run.
+    let holding = true;
+    const held: (() => void)[] = [];
+    chain.proxy.intercept(async (call) => {
+      if (call.method === 'eth_estimateGas' && holding) await new Promise<void>((resolve) => held.push(resolve));
+      return PASS;
+    });
+    await stack.refundClient.approve(refund.ref, { by: 'admin-1' });
+    await waitFor(() => (held.length > 0 ? true : undefined), { what: 'the preparation waiting for its gas estimate' });
+
+    const workflowId = refund.handle.workflowId;
+    const newRunId = await resetToFirstWorkflowTask(workflowId, refund.runId);
+    await waitFor(() => activityCompleted(workflowId, newRunId, 'payoutStarted'), { what: 'the new run asked whether a payout was under way', timeoutMs: 60_000 });
+    // An admin who sees the refund pending again rejects it (refused if the new run follows the payout).
+    await stack.refundClient.reject(refund.ref, { by: 'admin-2', reason: 'approved by mistake' }).catch(() => undefined);
+    holding = false;
+    for (const resume of held.splice(0)) resume();
+
+    // A later payout: its watcher sends any earlier nonce the node lacks, so a signed round left behind would move money.
+    await stack.refundClient.approve(later.ref, { by: 'admin-1' });
+    await expect(stack.refundClient.result(later.ref)).resolves.toMatchObject({ outcome: 'completed' });
+    const outcome = await stack.client.workflow.getHandle(workflowId, newRunId).result();
+
+    const record = await stack.refunds.findById(refund.refundId);
+    const transfers = await chain.nativeTransfersTo(refund.wallet, fromBlock);
+    const signed = (await stack.ledger.attemptsOf(refund.subscriptionId)).filter((attempt) => attempt.status === 'signed');
+    expect({ outcome: outcome.outcome, status: record!.refundStatus, paid: transfers.map((transfer) => transfer.value), signed: signed.length }).toEqual(
+      record!.refundStatus === 'completed'
+        ? { outcome: 'completed', status: 'completed', paid: [refund.amount], signed: 0 }
+        : { outcome: record!.refundStatus, status: record!.refundStatus, paid: [], signed: 0 },
+    );
+    expect(await chain.provider.getBalance(later.wallet)).toBe(later.amount);
+  }, 180_000);
+
+  /** Whether the run's history shows the named activity completed. */
+  async function activityCompleted(workflowId: string, runId: string, activityType: string): Promise<true | undefined> {
+    const { EventType } = temporal.api.enums.v1;
+    const events = (await stack.client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+    const scheduled = events.filter((event) => event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && event.activityTaskScheduledEventAttributes?.activityType?.name === activityType).map((event) => String(event.eventId));
+    return events.some((event) => event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED && scheduled.includes(String(event.activityTaskCompletedEventAttributes?.scheduledEventId))) ? true : undefined;
+  }
 });

@@ -221,6 +221,8 @@ describe('refund workflow (real Temporal, FerretDB, anvil)', () => {
       expect(history.map((entry) => entry.status)).toEqual(['pending_approval', 'approved', 'processing', 'failed', 'processing', 'completed']);
       expect(history[4]).toMatchObject({ by: 'admin-3', note: 'treasury topped up' });
       await saveHistoryFixture('failed-then-retried', stack.refundClient, ref);
+      // From `prepare-retries-until-settled` on: the ledger is asked for an open round before the refund parks.
+      await saveHistoryFixture('failed-after-open-round-check-then-retried', stack.refundClient, ref);
     } finally {
       await setBalance(stack.treasury.address, TREASURY_START_BALANCE);
     }

@@ -10,7 +10,7 @@ import { refundWorkflowId } from '../../src/domain/refund';
 import type { proRataRefundWorkflow } from '../../workflows/refund-workflow';
 import { approveSignal, approveRefundUpdate, awaitRegistrationUpdate, cancelRefundUpdate, getRefundQuery, rejectRefundUpdate, retryPayoutUpdate, type RefundWorkflowInput } from '../../workflows/refund-messages';
 import { workflowBundle } from '../support/workflow-bundle';
-import { fakeActivities, insufficientFunds, type Scripted } from './support/fake-activities';
+import { fakeActivities, insufficientFunds, SIGNED, type Scripted } from './support/fake-activities';
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -157,6 +157,37 @@ describe('refund workflow policy (time-skipping, fake activities)', () => {
       expect.objectContaining({ transactionId: '0xpaid', waitingReason: null }),
     ]);
   });
+
+  test('a payout that cannot be prepared for a while (RPC down, timeouts) is tried until it settles: it never parks in failed for that', async () => {
+    const outage = Array.from({ length: 12 }, () => new Error('could not reach the chain: ETIMEDOUT'));
+    const { outcome, calls } = await run({ preparePayout: outage }, async ({ handle }) => {
+      await handle.executeUpdate(approveRefundUpdate, { args: [{ by: 'admin-1' }] });
+      return { outcome: await settled(handle) };
+    });
+    expect(outcome).toBe('completed');
+    expect(calls.called('preparePayout')).toHaveLength(13);
+    expect(statusesWritten(calls)).toEqual(['approved', 'processing', 'completed']);
+  });
+
+  test('a payout failure while a round of this refund is open (signed by an earlier attempt) watches that round instead of parking', async () => {
+    const { outcome, calls } = await run({ preparePayout: [insufficientFunds()], openPayoutRound: [SIGNED] }, async ({ handle }) => {
+      await handle.executeUpdate(approveRefundUpdate, { args: [{ by: 'admin-1' }] });
+      return { outcome: await settled(handle) };
+    });
+    expect(outcome).toBe('completed');
+    expect(statusesWritten(calls)).toEqual(['approved', 'processing', 'completed']);
+    expect(calls.called('confirmPayout').map((call) => call.input)).toEqual([{ refundId: expect.any(String), attemptId: SIGNED.attemptId }]);
+  });
+
+  /** The status the refund settles in: completed, or failed (waiting for an admin); workflow time moves a minute between looks. */
+  async function settled(handle: Started['handle']): Promise<string> {
+    for (let i = 0; i < 120; i += 1) {
+      const state = await handle.query(getRefundQuery);
+      if (state.phase === 'registered' && (state.refund.refundStatus === 'completed' || state.refund.refundStatus === 'failed')) return state.refund.refundStatus;
+      await env.sleep('1 minute');
+    }
+    throw new Error('the refund did not settle');
+  }
 
   async function waitForStatus(handle: Started['handle'], status: string): Promise<void> {
     for (let i = 0; i < 200; i += 1) {

@@ -14,6 +14,8 @@ export type Scripted = {
   preparePayout?: (PreparedPayoutResult | Error)[];
   autoApprovalAllowed?: { allowed: boolean; reason: string | null };
   payoutStarted?: { started: boolean; txHash: string | null };
+  /** Answers of successive openPayoutRound calls (the ledger's open round of this refund, or null). Default: null. */
+  openPayoutRound?: (PreparedPayoutResult | null)[];
 };
 
 export const SUBJECT = {
@@ -32,11 +34,12 @@ export const ELIGIBLE: PreparedRefund = {
   breakdown: {} as never,
 };
 
-const SIGNED = { status: 'signed', attemptId: 's:1', attempt: 1, chainId: 31337, from: '0xTreasury', to: SUBJECT.userWalletAddress, nonce: 0, txHash: '0xpaid', blockNumber: null } as const;
+export const SIGNED = { status: 'signed', attemptId: 's:1', attempt: 1, chainId: 31337, from: '0xTreasury', to: SUBJECT.userWalletAddress, nonce: 0, txHash: '0xpaid', blockNumber: null } as const;
 
 export function fakeActivities(script: Scripted = {}) {
   const calls: { name: string; input: unknown }[] = [];
   const payoutAnswers = [...(script.preparePayout ?? [])];
+  const openRounds = [...(script.openPayoutRound ?? [])];
   const record =
     <T>(name: string, answer: () => T) =>
     async (input: unknown) => {
@@ -54,6 +57,7 @@ export function fakeActivities(script: Scripted = {}) {
     payoutDestination: record('payoutDestination', () => SUBJECT.userWalletAddress),
     payoutStarted: record('payoutStarted', () => script.payoutStarted ?? { started: false, txHash: null }),
     autoApprovalAllowed: record('autoApprovalAllowed', () => script.autoApprovalAllowed ?? { allowed: true, reason: null }),
+    openPayoutRound: record('openPayoutRound', () => openRounds.shift() ?? null),
   } as unknown as RecordActivities;
   const payouts = {
     preparePayout: record('preparePayout', () => {
