@@ -9,7 +9,8 @@ import { buildConsole } from '../../src/dev/console-build';
 import { ensureSweepSchedule } from '../../src/sweep/schedule';
 import { refundView, subscriptionDoc } from '../support/fixtures';
 import { testLogger } from '../support/logging';
-import { pollUntil, startApiStack, type ApiStack } from './support/api-stack';
+import { waitFor } from '../support/wait';
+import { startApiStack, type ApiStack } from './support/api-stack';
 import { apiClient, listen } from './support/http';
 
 /**
@@ -240,7 +241,7 @@ describe('admin console: the API side', () => {
     expect(details).toContain(`to \`${wallet}\``);
     expect(details).toContain(`**Auto-approves** ${requested.body.autoApproveAt}`);
     // The summary's amount is the one the workflow recorded: same function, instant and penalty.
-    await pollUntil(() => api.refunds.findById(requested.body.refundId), (refund) => refund !== null, { what: 'the record' });
+    await waitFor(() => api.refunds.findById(requested.body.refundId), { until: (refund) => refund !== null, what: 'the record' });
     expect(summary).toContain(`${(await api.refunds.findById(requested.body.refundId))!.amountFormatted} ETH`);
   });
 });

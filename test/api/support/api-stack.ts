@@ -68,14 +68,3 @@ export async function startApiStack(options: RefundStackOptions = {}) {
 }
 
 export type ApiStack = Awaited<ReturnType<typeof startApiStack>>;
-
-/** Polls `read` until `done` says so (no fixed sleeps). */
-export async function pollUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, { timeoutMs = 30_000, intervalMs = 100, what = 'condition' } = {}): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
