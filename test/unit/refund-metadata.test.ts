@@ -1,7 +1,7 @@
 import { calculateProRataRefund } from '../../src/domain/proration';
 import { formatAmount } from '../../src/domain/amount';
 import { refundWorkflowMetadata } from '../../src/temporal/refund-metadata';
-import { at, subscription, USDC_ADDRESS } from './domain/fixtures';
+import { at, subscription, USDC_ADDRESS } from '../support/fixtures';
 
 const DAY_MS = 86_400_000;
 
