@@ -29,7 +29,7 @@ export async function run(args: string[]): Promise<number> {
       stdio: 'inherit',
     });
     if (typecheck.status !== 0) return typecheck.status ?? 1;
-    console.log('[test] type-checking and building the admin console');
+    console.log('[test] building the admin console');
     const consoleBuild = buildConsole();
     if (consoleBuild !== 0) return consoleBuild;
   }

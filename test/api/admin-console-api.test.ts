@@ -6,10 +6,11 @@ import { consoleBuildDir, serveConsole } from '../../src/api/console';
 import { ConsoleSettingsSchema, RefundSearchSchema, SweepStatusSchema } from '../../src/api/schemas';
 import type { Refund } from '../../src/domain/refund';
 import { buildConsole } from '../../src/dev/console-build';
-import { createLogger } from '../../src/logger';
 import { ensureSweepSchedule } from '../../src/sweep/schedule';
 import { refundView, subscriptionDoc } from '../support/fixtures';
-import { pollUntil, startApiStack, type ApiStack } from './support/api-stack';
+import { testLogger } from '../support/logging';
+import { waitFor } from '../support/wait';
+import { startApiStack, type ApiStack } from './support/api-stack';
 import { apiClient, listen } from './support/http';
 
 /**
@@ -86,7 +87,7 @@ describe('admin console: the API side', () => {
 
     test('a server whose console was not built says so instead of answering a blank page', async () => {
       const app = new Koa();
-      app.use(serveConsole(createLogger('silent'), path.join(os.tmpdir(), 'prorata-console-never-built')));
+      app.use(serveConsole(testLogger(), path.join(os.tmpdir(), 'prorata-console-never-built')));
       const server = await listen(app);
       try {
         const response = await apiClient(server.url)('GET', '/admin');
@@ -240,7 +241,7 @@ describe('admin console: the API side', () => {
     expect(details).toContain(`to \`${wallet}\``);
     expect(details).toContain(`**Auto-approves** ${requested.body.autoApproveAt}`);
     // The summary's amount is the one the workflow recorded: same function, instant and penalty.
-    await pollUntil(() => api.refunds.findById(requested.body.refundId), (refund) => refund !== null, { what: 'the record' });
+    await waitFor(() => api.refunds.findById(requested.body.refundId), { until: (refund) => refund !== null, what: 'the record' });
     expect(summary).toContain(`${(await api.refunds.findById(requested.body.refundId))!.amountFormatted} ETH`);
   });
 });

@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { OpenApiDocument } from '../../src/api/openapi';
 import { newRefundId } from '../../src/temporal/refund-client';
-import { pollUntil, startApiStack, type ApiStack } from './support/api-stack';
+import { waitFor } from '../support/wait';
+import { startApiStack, type ApiStack } from './support/api-stack';
 import { openApiContract, type OpenApiContract } from './support/contract';
 
 /**
@@ -40,10 +41,9 @@ describe('the server keeps its OpenAPI contract', () => {
     const refundId = await requestRefund();
     const approved = await api.request('POST', `${refunds}/${refundId}/approve`, { token: admin, body: {} });
     expect(contract.problems('POST', `${refunds}/{refundId}/approve`, approved)).toEqual([]);
-    const completed = await pollUntil(
+    const completed = await waitFor(
       () => api.request('GET', `${refunds}/${refundId}`, { token: admin }),
-      (response) => response.body.refundStatus === 'completed',
-      { what: `refund ${refundId} to be paid` },
+      { until: (response) => response.body.refundStatus === 'completed', what: `refund ${refundId} to be paid` },
     );
     expect(completed.body.payout).toMatchObject({ txHash: completed.body.transactionId, confirmations: expect.any(Number) });
     expect(contract.problems('GET', `${refunds}/{refundId}`, completed)).toEqual([]);

@@ -8,7 +8,8 @@ import { REFUND_STATUSES } from '../../src/domain/refund-status';
 import { ensureSweepSchedule } from '../../src/sweep/schedule';
 import { sweepRunModel } from '../../src/sweep/sweep-runs';
 import { refundView, subscriptionDoc } from '../support/fixtures';
-import { pollUntil, startApiStack, type ApiStack } from './support/api-stack';
+import { waitFor } from '../support/wait';
+import { startApiStack, type ApiStack } from './support/api-stack';
 
 /**
  * Lists, statistics, health, metrics, the OpenAPI document and the sweep
@@ -131,7 +132,7 @@ describe('lists, statistics and operations', () => {
     expect(response.status).toBe(202);
     expect(response.body).toEqual({ triggered: true, scheduleId: api.sweep.scheduleId });
     const handle = api.client.schedule.getHandle(api.sweep.scheduleId);
-    await pollUntil(() => handle.describe(), (description) => description.info.recentActions.length > 0, { what: 'the triggered sweep to start' });
+    await waitFor(() => handle.describe(), { until: (description) => description.info.recentActions.length > 0, what: 'the triggered sweep to start' });
   });
 
   test('GET /api/status: 200 with reachability, schedule and counts', async () => {

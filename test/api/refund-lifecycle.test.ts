@@ -2,7 +2,8 @@ import { RefundCalculationSchema, RefundSchema } from '../../src/api/schemas';
 import { refundPolicySettings } from '../../src/temporal/refund-client';
 import { balanceOf, setBalance } from '../support/chain';
 import { TREASURY_START_BALANCE } from '../support/refund-stack';
-import { pollUntil, startApiStack, type ApiStack } from './support/api-stack';
+import { waitFor } from '../support/wait';
+import { startApiStack, type ApiStack } from './support/api-stack';
 
 /**
  * The whole life of refunds driven only through the HTTP API, against a real
@@ -27,7 +28,7 @@ describe('refund lifecycle through the HTTP API', () => {
   const subscription = () => api.insertSubscription({ userId, creatorId });
   const refundOf = (refundId: string, token = userToken) => api.request('GET', `/api/refunds/pro-rata/${refundId}`, { token });
   const waitForStatus = (refundId: string, status: string, timeoutMs = 30_000) =>
-    pollUntil(() => refundOf(refundId), (response) => response.body.refundStatus === status, { timeoutMs, what: `refund ${refundId} to be ${status}` });
+    waitFor(() => refundOf(refundId), { until: (response) => response.body.refundStatus === status, timeoutMs, what: `refund ${refundId} to be ${status}` });
 
   test('calculate -> request -> pending with autoApproveAt -> approve -> completed: the wallet receives exactly the previewed amount', async () => {
     const { subscriptionId, wallet } = await subscription();
@@ -113,7 +114,7 @@ describe('refund lifecycle through the HTTP API', () => {
     expect(created.status).toBe(202);
     const refundId: string = created.body.refundId;
     // The moment between POST's answer and the record's write, made to last: take the record away.
-    await pollUntil(() => api.refunds.findById(refundId), (record) => record !== null, { what: 'the record to be written' });
+    await waitFor(() => api.refunds.findById(refundId), { until: (record) => record !== null, what: 'the record to be written' });
     await api.mongo.db!.collection('proratarefunds').deleteOne({ _id: refundId as never });
 
     const read = await refundOf(refundId);

@@ -20,6 +20,7 @@ import { subscriptionDoc } from '../support/fixtures';
 import { startHttpReceiver, type HttpReceiver } from '../support/http-receiver';
 import { spawnWorkerProcess, type WorkerProcess } from '../support/processes';
 import { startRpcProxy } from '../support/rpc-proxy';
+import { sleep, waitFor } from '../support/wait';
 
 /**
  * The fault campaign (`npm run chaos`): refunds through the real API, paid by
@@ -180,7 +181,12 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     }
 
     processes.api = startApi(env, log);
-    await waitForHttp(`http://127.0.0.1:${port}/api/status`, 120_000);
+    await waitFor(() => fetch(`http://127.0.0.1:${port}/api/status`, { signal: AbortSignal.timeout(2_000) }).then((response) => response.status), {
+      until: (status) => status < 500,
+      what: 'the API to answer',
+      timeoutMs: 120_000,
+      intervalMs: 250,
+    });
     await Promise.all(Array.from({ length: options.workers }, () => startSupervised(processes, env, log)));
     log(`product up: API on ${port}, ${options.workers} workers, treasury ${treasury.address}, token ${tokenAddress}`);
 
@@ -362,8 +368,7 @@ async function killWorker(processes: { workers: WorkerProcess[] }, env: Record<s
     // Right after the next payout goes out: the transaction is in the pool, its confirmation not yet seen.
     const attempts = afterBroadcastIn.db!.collection('payoutattempts');
     const seen = await attempts.countDocuments({ broadcasts: { $gt: 0 } });
-    const until = Date.now() + 15_000;
-    while (Date.now() < until && (await attempts.countDocuments({ broadcasts: { $gt: 0 } })) === seen) await sleep(50);
+    await waitFor(() => attempts.countDocuments({ broadcasts: { $gt: 0 } }), { until: (count) => count !== seen, what: 'the next broadcast', timeoutMs: 15_000 }).catch(() => undefined); // none: kill anyway
   }
   const victim = processes.workers.splice(Math.floor(random() * processes.workers.length), 1)[0];
   if (!victim) return;
@@ -475,11 +480,15 @@ function startProbes(api: ReturnType<typeof apiClient>, log: (line: string) => v
     async stop() {
       running = false;
       await loop;
-      let recovered = false;
-      for (let attempt = 0; attempt < 30 && !recovered; attempt += 1) {
-        recovered = (await api.once('GET', '/api/status', null).catch(() => ({ status: 0 }))).status === 200;
-        if (!recovered) await sleep(1_000);
-      }
+      const recovered = await waitFor(() => api.once('GET', '/api/status', null).then((answer) => answer.status), {
+        until: (status) => status === 200,
+        what: 'the API to answer /api/status with 200',
+        timeoutMs: 30_000,
+        intervalMs: 1_000,
+      }).then(
+        () => true,
+        () => false,
+      );
       return { requests, byStatus, unavailableCodes, recovered };
     },
   };
@@ -555,20 +564,6 @@ function eventTypeOf(status: string): RefundEventType | null {
 
 function schedule(count: number, windowMs: number, random: () => number, make: (index: number) => () => Promise<void>) {
   return Array.from({ length: count }, (_, index) => ({ at: random() * windowMs, run: make(index) }));
-}
-
-async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await fetch(url, { signal: AbortSignal.timeout(2_000) }).then((response) => response.status < 500, () => false);
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
-    await sleep(250);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** mulberry32: the same campaign for the same seed (fault times, plans, currencies). */

@@ -5,9 +5,10 @@ import { consoleBuildDir } from '../../src/api/console';
 import { buildConsole } from '../../src/dev/console-build';
 import { ensureSweepSchedule } from '../../src/sweep/schedule';
 import { ethers } from 'ethers';
-import { pollUntil, startApiStack, type ApiStack } from '../api/support/api-stack';
+import { startApiStack, type ApiStack } from '../api/support/api-stack';
 import { TREASURY_START_BALANCE } from '../support/refund-stack';
 import { launchBrowser, screenshotPath } from '../support/browser';
+import { waitFor } from '../support/wait';
 
 /**
  * The admin console in headless Chromium against the real stack (API, worker,
@@ -166,7 +167,7 @@ describe('admin console in a browser', () => {
     try {
       const broke = await requestRefund('user-console-5');
       expect((await api.request('POST', `/api/refunds/pro-rata/${broke.refundId}/approve`, { token: adminToken })).status).toBe(200);
-      await pollUntil(() => refundOf(broke.refundId), (refund) => refund.refundStatus === 'failed', { what: 'the payout to fail', timeoutMs: 60_000 });
+      await waitFor(() => refundOf(broke.refundId), { until: (refund) => refund.refundStatus === 'failed', what: 'the payout to fail', timeoutMs: 60_000 });
 
       const page = await openConsole(adminToken);
       await page.goto(`${api.url}/admin#/refunds/${broke.refundId}`);
@@ -269,7 +270,7 @@ describe('admin console in a browser', () => {
 
     await page.getByRole('button', { name: 'Run now' }).click();
     await page.locator('.outcome.ok').getByText(/^Sweep started/).waitFor();
-    await pollUntil(() => api.sweep.status(), (status) => status.lastRun !== null, { what: 'the sweep to record its run', timeoutMs: 60_000 });
+    await waitFor(() => api.sweep.status(), { until: (status) => status.lastRun !== null, what: 'the sweep to record its run', timeoutMs: 60_000 });
     await page.getByRole('heading', { name: 'Last run' }).locator('..').getByText('Records repaired').waitFor({ timeout: 15_000 });
     await page.screenshot({ path: screenshotPath(SHOTS, '8-sweep'), fullPage: true });
   });
@@ -315,7 +316,7 @@ describe('admin console in a browser', () => {
     const page = await openConsole();
     const before = pageProblems.length;
     await page.evaluate("document.head.append(Object.assign(document.createElement('script'), { textContent: 'window.injected = true' }))");
-    await pollUntil(async () => pageProblems.length, (count) => count > before, { what: 'the CSP violation to be reported' });
+    await waitFor(() => pageProblems.length, { until: (count) => count > before, what: 'the CSP violation to be reported' });
     expect(await page.evaluate<boolean>('window.injected === true')).toBe(false);
     expect(pageProblems.splice(before)).toEqual([expect.stringMatching(/Content Security Policy/)]);
     await page.close();

@@ -1,6 +1,7 @@
 import mongoose from 'mongoose';
 import { localStore, startLocalServices } from '../../src/dev/services';
 import { uniqueMongoUri } from '../support/services';
+import { waitFor } from '../support/wait';
 
 /**
  * The MongoDB-compatible store the local services start: FerretDB over
@@ -23,8 +24,7 @@ describe('local store backends', () => {
       await collection.createIndex({ owner: 1 });
       const planOf = async (filter: Record<string, unknown>) => JSON.stringify((await connection.db!.command({ explain: { find: 'probe', filter } })).queryPlanner);
       // The wrapper mirrors indexes once a second.
-      const deadline = Date.now() + 15_000;
-      while (!(await planOf({ owner: 'o7' })).includes('prorata_gin_') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+      await waitFor(() => planOf({ owner: 'o7' }), { until: (plan) => plan.includes('prorata_gin_'), what: 'the wrapper to mirror the index', timeoutMs: 15_000, intervalMs: 250 });
       expect(await planOf({ owner: 'o7' })).toContain('prorata_gin_');
       expect(await planOf({ _id: 'k42' })).toContain('prorata_gin_');
       expect(await planOf({ other: 'x42' })).not.toContain('prorata_gin_'); // not indexed in MongoDB terms: not mirrored

@@ -3,7 +3,7 @@ import type { Interceptor } from '../support/rpc-proxy';
 import { PASS } from '../support/rpc-proxy';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
-import { waitFor } from '../support/wait';
+import { sleep, waitFor } from '../support/wait';
 
 const GWEI = 1_000_000_000n;
 
@@ -70,9 +70,13 @@ describe('payouts under the chain\'s real behaviour', () => {
     // One node is a block behind: it serves no receipts and an older head, while
     // another node (the nonce count) has already seen the payout mined.
     let lagging = true;
+    let laggingReceipts = 0;
     const laggingNode: Interceptor = async (call, forward) => {
       if (!lagging) return PASS;
-      if (call.method === 'eth_getTransactionReceipt') return { result: null };
+      if (call.method === 'eth_getTransactionReceipt') {
+        laggingReceipts += 1;
+        return { result: null };
+      }
       if (call.method === 'eth_blockNumber') return { result: ethers.toQuantity(Math.max(0, Number(await forward(call)) - 1)) };
       return PASS;
     };
@@ -81,7 +85,8 @@ describe('payouts under the chain\'s real behaviour', () => {
     const broadcast = await firstBroadcast(s, refund.subscriptionId);
     await waitFor(() => chain.provider.getTransactionReceipt(broadcast.txHash).then((receipt) => receipt ?? undefined), { what: 'the payout mined' });
 
-    await new Promise((resolve) => setTimeout(resolve, 3_000)); // many polls of the watcher see the lagging view
+    const seen = laggingReceipts;
+    await waitFor(() => laggingReceipts - seen, { until: (polls) => polls >= 10, what: 'the watcher to poll the lagging node 10 times after the payout was mined' });
     expect((await s.ledger.attemptsOf(refund.subscriptionId)).map((attempt) => attempt.nonce)).toEqual([broadcast.nonce]);
     lagging = false;
 
@@ -128,7 +133,7 @@ describe('payouts under the chain\'s real behaviour', () => {
     await chain.rpc('eth_sendRawTransaction', [other]);
     await chain.mine(1);
 
-    await new Promise((resolve) => setTimeout(resolve, 2_000)); // the other transaction is 1 deep: not final yet
+    await sleep(2_000); // the other transaction is 1 deep: not final yet
     expect((await s.ledger.attemptsOf(refund.subscriptionId)).map((attempt) => attempt.nonce)).toEqual([broadcast.nonce]);
 
     await chain.rpc('evm_setAutomine', [true]);

@@ -4,6 +4,7 @@ import { currencyKey } from '../../src/domain/currency';
 import type { PayoutRequest } from '../../src/domain/payout';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { spawnWorkerProcess, startDedicatedAnvil, type WorkerProcess } from '../support/processes';
+import { waitFor } from '../support/wait';
 
 /**
  * The promise finance relies on: whatever crashes, a refund is paid exactly once.
@@ -40,10 +41,13 @@ describe('payout survives kill -9 of every worker right after broadcast', () => 
     await anvil.rpc('evm_setAutomine', [false]); // transactions now wait in the pool until we mine
     await stack.refundClient.approve(ref, { by: 'admin-1' });
 
-    const broadcast = await waitFor(async () => {
-      const [attempt] = await stack.ledger.attemptsOf(subscription.subscriptionId);
-      return attempt && attempt.broadcasts > 0 ? attempt : undefined;
-    }, 30_000);
+    const broadcast = await waitFor(
+      async () => {
+        const [attempt] = await stack.ledger.attemptsOf(subscription.subscriptionId);
+        return attempt && attempt.broadcasts > 0 ? attempt : undefined;
+      },
+      { what: 'the payout to be broadcast', intervalMs: 10 },
+    );
     await Promise.all(workers.map((worker) => worker.kill('SIGKILL')));
 
     // The crash really happened mid-payout: broadcast, in the pool, not mined, refund not completed.
@@ -78,15 +82,6 @@ describe('payout survives kill -9 of every worker right after broadcast', () => 
   }
 });
 
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /**
  * A worker can die between any two writes of the payout ledger. Each write

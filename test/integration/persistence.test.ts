@@ -4,6 +4,7 @@ import { PayoutClaimedByAnotherRefund, PayoutLedger } from '../../src/persistenc
 import { RefundRepository, RefundTransitionConflict } from '../../src/persistence/refund-repository';
 import { refundView, subscriptionDoc } from '../support/fixtures';
 import { uniqueMongoUri } from '../support/services';
+import { sleep } from '../support/wait';
 
 const DOCUMENTED_REFUND_INDEXES = [
   { subscriptionId: 1 },
@@ -171,7 +172,7 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
               inside += 1;
               maxInside = Math.max(maxInside, inside);
               const value = counter;
-              await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+              await sleep(Math.random() * 5);
               counter = value + 1;
               inside -= 1;
               return value;

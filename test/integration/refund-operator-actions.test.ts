@@ -63,6 +63,15 @@ describe('operator actions on refund workflows', () => {
     return stack.subscriptions.findOne({ _id: new Types.ObjectId(subscriptionId) });
   }
 
+  /** Until the workflow has run a workflow task since the cancel request: its code has seen the cancellation. */
+  async function cancelTakenIn(handle: ReturnType<RefundStack['refundClient']['handle']>): Promise<void> {
+    const { EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED: requested, EVENT_TYPE_WORKFLOW_TASK_COMPLETED: taskCompleted } = temporal.api.enums.v1.EventType;
+    await waitFor(() => handle.fetchHistory().then((history) => history.events!.map((event) => event.eventType)), {
+      until: (types) => types.includes(requested) && types.slice(types.indexOf(requested)).includes(taskCompleted),
+      what: 'the workflow to take in the cancel request',
+    });
+  }
+
   /** Resets the run to its first workflow task, as the Web UI's "Reset to first workflow task" does; returns the new run id. */
   async function resetToFirstWorkflowTask(workflowId: string, runId: string): Promise<string> {
     const history = await stack.client.workflow.getHandle(workflowId, runId).fetchHistory();
@@ -85,7 +94,7 @@ describe('operator actions on refund workflows', () => {
     const payout = await broadcastPayout(refund.subscriptionId);
 
     await refund.handle.cancel();
-    await new Promise((resolve) => setTimeout(resolve, 1_000)); // the cancel request is delivered while the payout waits to be mined
+    await cancelTakenIn(refund.handle); // the cancel request is delivered while the payout waits to be mined
     await chain.rpc('evm_setAutomine', [true]);
     await chain.mine(1);
 

@@ -10,6 +10,7 @@ import { prepareRefundOf } from '../../src/domain/prepared-refund';
 import { parseSubscription } from '../../src/domain/subscription';
 import { saveHistoryFixture } from '../support/history-fixtures';
 import { startRefundStack, TREASURY_START_BALANCE, WEBHOOK_SECRET, type RefundStack } from '../support/refund-stack';
+import { waitFor } from '../support/wait';
 
 const ONE_ETH = 1_000_000_000_000_000_000n;
 
@@ -29,14 +30,9 @@ describe('refund workflow (real Temporal, FerretDB, anvil)', () => {
     return { ...subscription, refundId: started.refundId, ref: { subscriptionId: subscription.subscriptionId, runId: started.runId }, refund: started.state.refund };
   }
 
-  async function waitForStatus(ref: RefundRunRef, status: string, timeoutMs = 30_000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const refund = registeredRefund(await stack.refundClient.state(ref));
-      if (refund?.refundStatus === status) return refund;
-      if (Date.now() > deadline) throw new Error(`refund stayed ${refund?.refundStatus}, expected ${status}: ${JSON.stringify(refund)}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+  async function waitForStatus(ref: RefundRunRef, status: string) {
+    const refund = await waitFor(async () => registeredRefund(await stack.refundClient.state(ref)), { until: (refund) => refund?.refundStatus === status, what: `the refund to be ${status}` });
+    return refund!;
   }
 
   test('approve path: the exact amount reaches the wallet once, records and notifications follow', async () => {

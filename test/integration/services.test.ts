@@ -2,12 +2,13 @@ import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import mongoose from 'mongoose';
 import { jsonRpc, ANVIL_CHAIN_ID } from '../../src/dev/services';
+import { bundlerLogger } from '../support/logging';
 import { testServices, uniqueMongoUri, uniqueName } from '../support/services';
 
 describe('real local services', () => {
   let bundle: WorkflowBundleWithSourceMap;
   beforeAll(async () => {
-    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../support/workflows/echo'), logger: quietBundlerLogger });
+    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../support/workflows/echo'), logger: bundlerLogger });
   });
 
   test('a workflow round trip through the real Temporal dev server', async () => {
@@ -51,5 +52,3 @@ describe('real local services', () => {
     expect(Number(chainId)).toBe(ANVIL_CHAIN_ID);
   });
 });
-
-const quietBundlerLogger = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never;

@@ -17,8 +17,7 @@ import {
   setIntervalMining,
 } from '../support/chain';
 import { compileTestToken, deployTestToken, tokenBalance } from '../support/erc20';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep, waitFor } from '../support/wait';
 
 describe('test support: chain and ERC-20 helpers against the real anvil', () => {
   afterAll(() => destroyProvider());
@@ -138,9 +137,8 @@ describe('test support: chain and ERC-20 helpers against the real anvil', () => 
       const byInterval = await sender.sendTransaction({ to: recipient.address, value: 2n });
       const receipt = await byInterval.wait(1, 10_000);
       expect(receipt?.status).toBe(1);
-      await sleep(2_200);
       // blocks keep coming without any transaction of ours
-      expect(await blockNumber()).toBeGreaterThanOrEqual(start + 2);
+      await waitFor(() => blockNumber(), { until: (height) => height >= start + 2, what: 'interval mining to mine 2 blocks on its own' });
     } finally {
       await setIntervalMining(0);
       await setAutomine(true);

@@ -4,6 +4,7 @@ import { latestSweepRun } from '../../src/sweep/sweep-runs';
 import { refundWorkflowId } from '../../src/domain/refund';
 import { uniqueName } from '../support/services';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
+import { sleep, waitFor } from '../support/wait';
 
 const DAY = 24 * 60 * 60 * 1000;
 const HOUR = 60 * 60 * 1000;
@@ -43,15 +44,10 @@ describe('periodic sweep on a Temporal Schedule (real stack)', () => {
   async function triggerAndWait(previousId: string | undefined) {
     // Scheduled runs are named <schedule>-run-<time to the second>: triggers within
     // one second coalesce into one run, so a second trigger waits for the next second.
-    await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 50));
+    await sleep(1000 - (Date.now() % 1000) + 50);
     await control.trigger();
-    const deadline = Date.now() + 25_000;
-    for (;;) {
-      const run = await latestSweepRun(stack.mongo);
-      if (run && run._id !== previousId) return run;
-      if (Date.now() > deadline) throw new Error(`the sweep did not finish in time: ${await diagnose()}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    const run = await waitFor(() => latestSweepRun(stack.mongo), { until: (latest) => latest !== null && latest._id !== previousId, what: 'the triggered sweep to finish', timeoutMs: 25_000, intervalMs: 200, diagnose });
+    return run!;
   }
 
   async function diagnose(): Promise<string> {

@@ -15,6 +15,7 @@ import { RefundWorkflowClient, refundPolicySettings } from '../../src/temporal/r
 import { createRefundWorker } from '../../src/temporal/worker';
 import type { RefundTimings } from '../../workflows/refund-messages';
 import { subscriptionDoc } from './fixtures';
+import { TEST_LOG_LEVEL } from './logging';
 import { workflowBundle } from './workflow-bundle';
 import { startHttpReceiver } from './http-receiver';
 import { testServices, uniqueMongoUri, uniqueName } from './services';
@@ -46,7 +47,7 @@ export async function startRefundStack(options: RefundStackOptions = {}) {
   const treasuryKey = ethers.Wallet.createRandom().privateKey;
   const env = {
     NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: TEST_LOG_LEVEL,
     DB_URI: uniqueMongoUri('refunds'),
     TEMPORAL_ADDRESS: services.temporalAddress,
     TEMPORAL_TASK_QUEUE: uniqueName('refunds'),

@@ -2,7 +2,7 @@ import { calculateProRataRefund } from '../../src/domain/proration';
 import { formatAmount } from '../../src/domain/amount';
 import { prepareRefundOf } from '../../src/domain/prepared-refund';
 import { refundWorkflowMetadata } from '../../src/temporal/refund-metadata';
-import { at, subscription, USDC_ADDRESS } from './domain/fixtures';
+import { at, subscription, USDC_ADDRESS } from '../support/fixtures';
 
 const DAY_MS = 86_400_000;
 

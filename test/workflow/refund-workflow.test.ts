@@ -9,6 +9,7 @@ import { REFUND_SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
 import { refundWorkflowId } from '../../src/domain/refund';
 import type { proRataRefundWorkflow } from '../../workflows/refund-workflow';
 import { approveSignal, approveRefundUpdate, awaitRegistrationUpdate, cancelRefundUpdate, getRefundQuery, rejectRefundUpdate, retryPayoutUpdate, type RefundWorkflowInput } from '../../workflows/refund-messages';
+import { waitFor } from '../support/wait';
 import { workflowBundle } from '../support/workflow-bundle';
 import { fakeActivities, insufficientFunds, SIGNED, type Scripted } from './support/fake-activities';
 
@@ -190,11 +191,11 @@ describe('refund workflow policy (time-skipping, fake activities)', () => {
   }
 
   async function waitForStatus(handle: Started['handle'], status: string): Promise<void> {
-    for (let i = 0; i < 200; i += 1) {
-      const state = await handle.query(getRefundQuery);
-      if (state.phase === 'registered' && state.refund.refundStatus === status) return;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    throw new Error(`the refund did not reach ${status}`);
+    await waitFor(() => handle.query(getRefundQuery), {
+      until: (state) => state.phase === 'registered' && state.refund.refundStatus === status,
+      what: `the refund to be ${status}`,
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
   }
 });

@@ -1,9 +1,9 @@
 import { createApp } from '../../../src/api/app';
 import { mintToken, type Role } from '../../../src/api/auth';
 import type { ApiDeps } from '../../../src/api/context';
-import { createLogger } from '../../../src/logger';
 import { SweepControl } from '../../../src/sweep/schedule';
 import { TreasuryMonitor } from '../../../src/payout/treasury-monitor';
+import { testLogger } from '../../support/logging';
 import { startRefundStack, type RefundStackOptions } from '../../support/refund-stack';
 import { apiClient, listen } from './http';
 
@@ -14,7 +14,7 @@ import { apiClient, listen } from './http';
  */
 export async function startApiStack(options: RefundStackOptions = {}) {
   const stack = await startRefundStack(options);
-  const logger = createLogger('silent');
+  const logger = testLogger();
   const sweep = new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: stack.config.refunds.scheduleIntervalMs });
   const treasury = new TreasuryMonitor({
     provider: stack.treasury.provider,
@@ -68,14 +68,3 @@ export async function startApiStack(options: RefundStackOptions = {}) {
 }
 
 export type ApiStack = Awaited<ReturnType<typeof startApiStack>>;
-
-/** Polls `read` until `done` says so (no fixed sleeps). */
-export async function pollUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, { timeoutMs = 30_000, intervalMs = 100, what = 'condition' } = {}): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}

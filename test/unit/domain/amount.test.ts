@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { assertDecimals, formatAmount, MAX_AMOUNT_DIGITS, MAX_DECIMALS, MAX_UINT256, parseAmount } from '../../../src/domain/amount';
 import { DomainError } from '../../../src/domain/errors';
-import { MAX_UINT256_DIGITS, MAX_UINT256_LITERAL, thrownBy } from './fixtures';
+import { MAX_UINT256_DIGITS, MAX_UINT256_LITERAL } from '../../support/fixtures';
+import { thrownBy } from '../../support/thrown';
 
 function expectDomainError(fn: () => unknown, code: string): DomainError {
   const error = thrownBy(fn);

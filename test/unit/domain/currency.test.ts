@@ -1,6 +1,7 @@
 import { currencyKey, parseCurrency } from '../../../src/domain/currency';
 import { DomainError } from '../../../src/domain/errors';
-import { thrownBy, USDC_ADDRESS } from './fixtures';
+import { USDC_ADDRESS } from '../../support/fixtures';
+import { thrownBy } from '../../support/thrown';
 
 function expectInvalidCurrency(value: unknown, mentions: string): void {
   const error = thrownBy(() => parseCurrency(value));

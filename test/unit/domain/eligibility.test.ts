@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { checkRefundEligibility, INELIGIBILITY_REASONS, refundWindowClosesAt, type ExistingRefund } from '../../../src/domain/eligibility';
 import { REFUND_STATUSES, type RefundStatus } from '../../../src/domain/refund-status';
 import type { Subscription } from '../../../src/domain/subscription';
-import { at, DAY_MS, MAX_UINT256_LITERAL, ONE_ETH, subscription } from './fixtures';
+import { at, DAY_MS, MAX_UINT256_LITERAL, ONE_ETH, subscription } from '../../support/fixtures';
 
 /** The stable order in which reasons are reported, written out so a reordering is caught. */
 const REASON_ORDER = ['NOT_REFUND_ELIGIBLE', 'REFUND_ALREADY_APPLIED', 'REFUND_WINDOW_EXPIRED', 'PERIOD_ENDED', 'NOTHING_TO_REFUND', 'REFUND_EXISTS'];

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { calculateProRataRefund, type RefundBreakdown } from '../../../src/domain/proration';
 import type { Subscription } from '../../../src/domain/subscription';
-import { DAY_MS, MAX_UINT256_LITERAL, SECOND_MS, subscription } from './fixtures';
+import { DAY_MS, MAX_UINT256_LITERAL, SECOND_MS, subscription } from '../../support/fixtures';
 
 /**
  * The money invariants (docs/REFUND_POLICY.md), checked over thousands of

@@ -1,6 +1,7 @@
 import { DomainError } from '../../../src/domain/errors';
 import { calculateProRataRefund, PRORATION_FORMULA } from '../../../src/domain/proration';
-import { at, MAX_UINT256_LITERAL, ONE_ETH, subscription, thrownBy, USDC_ADDRESS } from './fixtures';
+import { at, MAX_UINT256_LITERAL, ONE_ETH, subscription, USDC_ADDRESS } from '../../support/fixtures';
+import { thrownBy } from '../../support/thrown';
 
 const NO_PENALTY = { penaltyBps: 0 };
 const USDC = { symbol: 'USDC', decimals: 6, tokenAddress: USDC_ADDRESS };

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { checkRefundEligibility, type ExistingRefund } from '../../../src/domain/eligibility';
 import { assessRefund, prepareRefundOf } from '../../../src/domain/prepared-refund';
 import { REFUND_STATUSES } from '../../../src/domain/refund-status';
-import { at, DAY_MS, ONE_ETH, SECOND_MS, subscription } from './fixtures';
+import { at, DAY_MS, ONE_ETH, SECOND_MS, subscription } from '../../support/fixtures';
 
 /**
  * assessRefund computes a refund's amount once and judges eligibility on it:

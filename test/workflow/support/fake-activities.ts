@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { PreparedPayoutResult } from '../../../src/domain/payout';
 import type { PreparedRefund } from '../../../src/domain/prepared-refund';
 import type { NotificationActivities, PayoutActivities, RecordActivities, WatchActivities } from '../../../workflows/refund-activities';
+import { preparedRefund } from '../../support/fixtures';
 
 /**
  * The refund workflow's activities, in memory: what they were asked is kept,
@@ -18,21 +19,9 @@ export type Scripted = {
   openPayoutRound?: (PreparedPayoutResult | null)[];
 };
 
-export const SUBJECT = {
-  userId: 'user-1',
-  creatorId: 'creator-1',
-  userWalletAddress: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
-  userEmail: 'subscriber@example.com',
-  currency: { symbol: 'ETH', decimals: 18, tokenAddress: null },
-};
-
-export const ELIGIBLE: PreparedRefund = {
-  kind: 'eligible',
-  subject: SUBJECT,
-  amount: '666666666666666666',
-  amountFormatted: '0.666666666666666666',
-  breakdown: {} as never,
-};
+/** What prepareRefund answers unless a test scripts otherwise. */
+export const ELIGIBLE = preparedRefund();
+export const SUBJECT = ELIGIBLE.subject;
 
 export const SIGNED = { status: 'signed', attemptId: 's:1', attempt: 1, chainId: 31337, from: '0xTreasury', to: SUBJECT.userWalletAddress, nonce: 0, txHash: '0xpaid', blockNumber: null } as const;
 
