@@ -1,4 +1,4 @@
-import { ApplicationFailure, condition, log, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, log, patched, setHandler } from '@temporalio/workflow';
 import type { Refund } from '../src/domain/refund';
 import {
   approveRefundUpdate,
@@ -41,15 +41,15 @@ export class RefundInbox {
       return refund.state;
     });
 
-    setHandler(approveRefundUpdate, (d) => this.decide({ kind: 'approve', by: d.by, note: d.note }), { validator: (d) => this.assertPending(d) });
-    setHandler(rejectRefundUpdate, (d) => this.decide({ kind: 'reject', by: d.by, reason: d.reason }), { validator: (d) => (this.assertPending(d), assertReason(d?.reason)) });
-    setHandler(cancelRefundUpdate, (d) => this.decide({ kind: 'cancel', by: d.by }), { validator: (d) => this.assertPending(d) });
-    setHandler(retryPayoutUpdate, (d) => this.requestRetry({ by: d.by, note: d.note }), { validator: (d) => this.assertRetryable(d) });
+    setHandler(approveRefundUpdate, (d) => this.decide({ kind: 'approve', by: d.by, note: d.note }), { validator: (d) => (this.assertPending(d), assertStorable(d)) });
+    setHandler(rejectRefundUpdate, (d) => this.decide({ kind: 'reject', by: d.by, reason: d.reason }), { validator: (d) => (this.assertPending(d), assertReason(d?.reason), assertStorable(d)) });
+    setHandler(cancelRefundUpdate, (d) => this.decide({ kind: 'cancel', by: d.by }), { validator: (d) => (this.assertPending(d), assertStorable(d)) });
+    setHandler(retryPayoutUpdate, (d) => this.requestRetry({ by: d.by, note: d.note }), { validator: (d) => (this.assertRetryable(d), assertStorable(d)) });
 
-    setHandler(approveSignal, (d) => ignoringInvalid('approve', () => (this.assertPending(d), void this.decide({ kind: 'approve', by: d.by, note: d.note }))));
-    setHandler(rejectSignal, (d) => ignoringInvalid('reject', () => (this.assertPending(d), assertReason(d?.reason), void this.decide({ kind: 'reject', by: d.by, reason: d.reason }))));
-    setHandler(cancelSignal, (d) => ignoringInvalid('cancel', () => (this.assertPending(d), void this.decide({ kind: 'cancel', by: d.by }))));
-    setHandler(retrySignal, (d) => ignoringInvalid('retry', () => (this.assertRetryable(d), void this.requestRetry({ by: d.by, note: d.note }))));
+    setHandler(approveSignal, (d) => ignoringInvalid('approve', () => (this.assertPending(d), assertStorableSignal(d), void this.decide({ kind: 'approve', by: d.by, note: d.note }))));
+    setHandler(rejectSignal, (d) => ignoringInvalid('reject', () => (this.assertPending(d), assertReason(d?.reason), assertStorableSignal(d), void this.decide({ kind: 'reject', by: d.by, reason: d.reason }))));
+    setHandler(cancelSignal, (d) => ignoringInvalid('cancel', () => (this.assertPending(d), assertStorableSignal(d), void this.decide({ kind: 'cancel', by: d.by }))));
+    setHandler(retrySignal, (d) => ignoringInvalid('retry', () => (this.assertRetryable(d), assertStorableSignal(d), void this.requestRetry({ by: d.by, note: d.note }))));
   }
 
   /** The pending admin retry, once; undefined when none came. */
@@ -104,6 +104,29 @@ export class RefundInbox {
 
 function assertReason(reason: unknown): void {
   if (typeof reason !== 'string' || reason.trim() === '') throw ApplicationFailure.nonRetryable('a rejection needs a reason', DECISION_ERRORS.invalidInput);
+}
+
+const TEXT_LIMITS = { by: 256, reason: 1000, note: 1000 } as const;
+
+/**
+ * The decision's text becomes the record's, so it must be text the store can keep: a string,
+ * without NUL (PostgreSQL under the embedded store refuses U+0000), within the API's limits. The
+ * Web UI's signal form sends whatever JSON an operator types; accepted, such a decision would
+ * fail its record write on every retry and hold the refund.
+ */
+function assertStorable(d: Partial<Record<keyof typeof TEXT_LIMITS, unknown>> | undefined): void {
+  for (const [field, limit] of Object.entries(TEXT_LIMITS) as [keyof typeof TEXT_LIMITS, number][]) {
+    const value = d?.[field];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'string') throw ApplicationFailure.nonRetryable(`"${field}" must be text`, DECISION_ERRORS.invalidInput);
+    if (value.includes('\u0000')) throw ApplicationFailure.nonRetryable(`"${field}" must not contain a NUL character (U+0000)`, DECISION_ERRORS.invalidInput);
+    if (value.length > limit) throw ApplicationFailure.nonRetryable(`"${field}" must be at most ${limit} characters`, DECISION_ERRORS.invalidInput);
+  }
+}
+
+/** Signals are history: one accepted before this check existed must replay as accepted. */
+function assertStorableSignal(d: Partial<Record<keyof typeof TEXT_LIMITS, unknown>> | undefined): void {
+  if (patched('decision-text-checked')) assertStorable(d);
 }
 
 /** Signals cannot be refused like updates; an invalid one is logged and ignored. */

@@ -26,10 +26,17 @@ const refundId = z
   .string()
   .regex(REFUND_ID_PATTERN, 'must look like rf_ followed by 24 or 40 hex characters')
   .meta({ example: 'rf_65f0c0ffee0123456789abcd0123456789abcdef' });
-const principalId = z.string().min(1).max(256);
+/**
+ * Text the API stores or looks up may hold any character but NUL: PostgreSQL (under the embedded
+ * store) cannot keep U+0000 in a document, so a NUL would fail the write or lookup after the
+ * request was accepted.
+ */
+const NO_NUL = /^[^\u0000]*$/;
+const text = (max: number) => z.string().max(max).regex(NO_NUL, 'must not contain a NUL character (U+0000)');
+const principalId = text(256).min(1);
 const integerString = z.string().regex(/^(0|[1-9][0-9]*)$/).meta({ description: 'integer amount in the token\'s smallest unit (wei for ETH)', example: '666666666666666666' });
 const isoTime = z.string().meta({ format: 'date-time' });
-const note = z.string().max(1000).trim(); // the limit is on what is sent, as the document states it
+const note = text(1000).trim(); // the limit is on what is sent, as the document states it
 /**
  * Not blank: some character that JavaScript's trim() keeps. The whitespace is
  * spelled out because regex engines disagree on `\s` (Python's includes
@@ -61,11 +68,11 @@ export const CreateRefundBody = z
   .object({ subscriptionId: objectId, reason: note.nullish().meta({ description: 'why the subscriber asks (free text)' }) })
   .register(components, { id: 'CreateRefundRequest' });
 export const ApproveBody = z.object({ note: note.optional() }).register(components, { id: 'ApproveRequest' });
-export const RejectBody = z.object({ reason: z.string().max(1000).regex(NOT_BLANK, 'a rejection needs a reason').trim() }).register(components, { id: 'RejectRequest' });
+export const RejectBody = z.object({ reason: text(1000).regex(NOT_BLANK, 'a rejection needs a reason').trim() }).register(components, { id: 'RejectRequest' });
 export const CancelBody = z.object({}).register(components, { id: 'CancelRequest' });
 export const RetryBody = z.object({ note: note.optional() }).register(components, { id: 'RetryRequest' });
 export const SearchQuery = z.object({
-  q: z.string().trim().min(1, 'type what to search for').max(256).meta({ description: 'a refund id, subscription id, user or creator id, or payout transaction hash' }),
+  q: text(256).trim().min(1, 'type what to search for').meta({ description: 'a refund id, subscription id, user or creator id, or payout transaction hash' }),
 });
 export const PauseSweepBody = z.object({ note: note.min(1, 'say why the sweep is paused') }).register(components, { id: 'PauseSweepRequest' });
 export const UnpauseSweepBody = z.object({ note: note.optional() }).register(components, { id: 'UnpauseSweepRequest' });

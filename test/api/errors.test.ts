@@ -91,6 +91,23 @@ describe('HTTP errors', () => {
       expectError(await api.request('POST', `/api/refunds/pro-rata/${unknownRefund}/cancel`, { token: user }), 404, 'REFUND_NOT_FOUND');
     });
 
+    test('a NUL character in any text -> 400 VALIDATION_ERROR, never a 500 or a stuck record write (the store cannot keep it)', async () => {
+      const refund = newRefundId();
+      const withNul = 'why\u0000not';
+      const expectNulRefused = async (response: { status: number; body: any; headers: Headers }, path: string) => {
+        expectError(response, 400, 'VALIDATION_ERROR');
+        expect(response.body.error.details).toEqual([{ path, message: expect.stringMatching(/NUL/) }]);
+      };
+      await expectNulRefused(await api.request('GET', `/api/refunds/pro-rata/search?q=${encodeURIComponent(withNul)}`, { token: admin }), 'query.q');
+      await expectNulRefused(await api.request('POST', `/api/refunds/pro-rata/${refund}/reject`, { token: admin, body: { reason: withNul } }), 'body.reason');
+      await expectNulRefused(await api.request('POST', `/api/refunds/pro-rata/${refund}/approve`, { token: admin, body: { note: withNul } }), 'body.note');
+      await expectNulRefused(await api.request('POST', `/api/refunds/pro-rata/${refund}/retry`, { token: admin, body: { note: withNul } }), 'body.note');
+      await expectNulRefused(await api.request('POST', '/api/refunds/pro-rata/sweep/pause', { token: admin, body: { note: withNul } }), 'body.note');
+      await expectNulRefused(await api.request('POST', '/api/refunds/pro-rata', { token: user, body: { subscriptionId: new Types.ObjectId().toHexString(), reason: withNul } }), 'body.reason');
+      await expectNulRefused(await api.request('GET', `/api/refunds/pro-rata/user/${encodeURIComponent(withNul)}`, { token: admin }), 'params.userId');
+      await expectNulRefused(await api.request('GET', `/api/refunds/pro-rata/creator/${encodeURIComponent(withNul)}`, { token: admin }), 'params.creatorId');
+    });
+
     test('an ObjectId in upper case is the same subscription', async () => {
       const { subscriptionId } = await api.insertSubscription({ userId });
       const response = await api.request('GET', `/api/refunds/pro-rata/eligibility/${subscriptionId.toUpperCase()}`, { token: user });

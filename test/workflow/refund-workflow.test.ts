@@ -8,7 +8,7 @@ import { ensureTimeSkippingServer } from '../../src/dev/provision';
 import { REFUND_SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
 import { refundWorkflowId } from '../../src/domain/refund';
 import type { proRataRefundWorkflow } from '../../workflows/refund-workflow';
-import { approveSignal, approveRefundUpdate, awaitRegistrationUpdate, cancelRefundUpdate, getRefundQuery, rejectRefundUpdate, retryPayoutUpdate, type RefundWorkflowInput } from '../../workflows/refund-messages';
+import { approveSignal, approveRefundUpdate, rejectSignal, awaitRegistrationUpdate, cancelRefundUpdate, getRefundQuery, rejectRefundUpdate, retryPayoutUpdate, type RefundWorkflowInput } from '../../workflows/refund-messages';
 import { waitFor } from '../support/wait';
 import { workflowBundle } from '../support/workflow-bundle';
 import { fakeActivities, insufficientFunds, SIGNED, type Scripted } from './support/fake-activities';
@@ -100,6 +100,23 @@ describe('refund workflow policy (time-skipping, fake activities)', () => {
       return { outcome: await handle.result() };
     });
     expect(outcome.outcome).toBe('completed');
+  });
+
+  test('decision text the store cannot keep (a NUL, a note that is not a string) is refused by update and ignored by signal, so no record write fails forever', async () => {
+    const { outcome, calls } = await run({}, async ({ handle }) => {
+      const unstorable = [{ by: 'ops-bob', reason: 'dup\u0000licate' }, { by: 'ops\u0000bob', reason: 'duplicate' }, { by: 'ops-bob', reason: 'x'.repeat(1001) }];
+      for (const args of unstorable) {
+        await expect(handle.executeUpdate(rejectRefundUpdate, { args: [args] })).rejects.toThrow(WorkflowUpdateFailedError);
+        await handle.signal(rejectSignal, args);
+      }
+      await expect(handle.executeUpdate(approveRefundUpdate, { args: [{ by: 'ops-bob', note: { text: 'ok' } } as never] })).rejects.toThrow(WorkflowUpdateFailedError);
+      await handle.signal(approveSignal, { by: 'ops-bob', note: { text: 'ok' } } as never);
+      expect((await handle.query(getRefundQuery)).refund).toMatchObject({ refundStatus: 'pending_approval' });
+      await handle.signal(approveSignal, { by: 'ops-alice', note: 'checked' });
+      return { outcome: await handle.result() };
+    });
+    expect(outcome.outcome).toBe('completed');
+    expect(calls.called('transitionRefund')[0]!.input).toMatchObject({ change: { status: 'approved', by: 'ops-alice', note: 'checked' } });
   });
 
   test('a decision meant for another refund of the subscription is refused', async () => {
