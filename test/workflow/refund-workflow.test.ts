@@ -111,7 +111,7 @@ describe('refund workflow policy (time-skipping, fake activities)', () => {
       }
       await expect(handle.executeUpdate(approveRefundUpdate, { args: [{ by: 'ops-bob', note: { text: 'ok' } } as never] })).rejects.toThrow(WorkflowUpdateFailedError);
       await handle.signal(approveSignal, { by: 'ops-bob', note: { text: 'ok' } } as never);
-      expect((await handle.query(getRefundQuery)).refund).toMatchObject({ refundStatus: 'pending_approval' });
+      expect(await handle.query(getRefundQuery)).toMatchObject({ refund: { refundStatus: 'pending_approval' } });
       await handle.signal(approveSignal, { by: 'ops-alice', note: 'checked' });
       return { outcome: await handle.result() };
     });
