@@ -147,7 +147,8 @@ const DEADLINE_MARGIN_MS = 5_000;
 function preparationAttempt(context: Context): { hooks: PrepareHooks; stop(): void } {
   const { startToCloseTimeoutMs, heartbeatTimeoutMs } = context.info;
   const startedAt = Date.now();
-  const deadline = startedAt + startToCloseTimeoutMs - Math.min(DEADLINE_MARGIN_MS, startToCloseTimeoutMs / 4);
+  const margin = Math.min(DEADLINE_MARGIN_MS, startToCloseTimeoutMs / 4);
+  const deadline = startedAt + startToCloseTimeoutMs - margin;
   let step = 'starting';
   let lastBeat = startedAt;
   const beat = () => {
@@ -165,7 +166,7 @@ function preparationAttempt(context: Context): { hooks: PrepareHooks; stop(): vo
       stillCurrent() {
         if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
         const now = Date.now();
-        if (now > deadline) throw ApplicationFailure.retryable(`this attempt is within ${DEADLINE_MARGIN_MS} ms of its ${startToCloseTimeoutMs} ms timeout: it records nothing`, 'PreparationExpired');
+        if (now > deadline) throw ApplicationFailure.retryable(`this attempt is within ${margin} ms of its ${startToCloseTimeoutMs} ms timeout: it records nothing`, 'PreparationExpired');
         if (heartbeatTimeoutMs && now - lastBeat > heartbeatTimeoutMs - Math.min(DEADLINE_MARGIN_MS, heartbeatTimeoutMs / 4)) {
           throw ApplicationFailure.retryable(`this attempt could not heartbeat for ${now - lastBeat} ms (heartbeat timeout ${heartbeatTimeoutMs} ms): it records nothing`, 'PreparationExpired');
         }

@@ -74,7 +74,7 @@ describe('reconciling the books', () => {
       await records.updateOne({ _id: pending.refundId as never }, { $set: { refundStatus: 'pending_approval' } });
       await records.updateOne({ _id: paid.refundId as never }, { $set: { amount: original!.amount } });
     }
-  });
+  }, 180_000); // it runs the command in a process of its own: type-checked and started on a busy machine
 
   test('a refund parked in failed whose payout the chain paid anyway is to be retried: the retry completes it without paying again', async () => {
     const subscription = await stack.insertSubscription();
