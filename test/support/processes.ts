@@ -31,7 +31,7 @@ export interface WorkerProcess {
 }
 
 /** `npm run worker`'s entry point in a process of its own, configured by env only. */
-export function spawnWorkerProcess(env: Record<string, string>): WorkerProcess {
+export function spawnWorkerProcess(env: Record<string, string>, { readyTimeoutMs = 90_000 } = {}): WorkerProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'temporal', 'worker-main.ts')], {
     cwd: root,
     env: { ...process.env, ...env, LOG_LEVEL: 'info' },
@@ -42,7 +42,7 @@ export function spawnWorkerProcess(env: Record<string, string>): WorkerProcess {
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker not ready after 90 s:\n${output}`)), 90_000);
+    const timer = setTimeout(() => reject(new Error(`worker not ready after ${readyTimeoutMs / 1000} s:\n${output}`)), readyTimeoutMs);
     const check = () => {
       if (output.includes('"worker running"')) {
         clearTimeout(timer);
