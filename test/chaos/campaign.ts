@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mintToken } from '../../src/api/auth';
+import { within } from '../../src/api/within';
 import { connectProvider } from '../../src/chain/treasury';
 import { freePort } from '../../src/dev/processes';
 import { startLocalServices, type LocalServices, type ServiceName } from '../../src/dev/services';
@@ -276,7 +277,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     await Promise.all(
       refunds
         .filter((refund) => refund.plan !== 'leave')
-        .map((refund) => Promise.race([refundClient.result({ subscriptionId: refund.subscriptionId }), sleep(120_000)]).catch(() => undefined)),
+        .map((refund) => within(refundClient.result({ subscriptionId: refund.subscriptionId }), 120_000).catch(() => undefined)),
     );
     const apiSummary = await probes.stop();
 
@@ -378,21 +379,37 @@ async function killWorker(processes: { workers: WorkerProcess[] }, env: Record<s
   await startSupervised(processes, env, log);
 }
 
-/** What a process supervisor (PM2, Kubernetes) does: start a worker, and start it again if it dies before it runs. */
-async function startSupervised(processes: { workers: WorkerProcess[] }, env: Record<string, string>, log: (line: string) => void): Promise<void> {
-  for (let attempt = 1; attempt <= 20; attempt += 1) {
-    const worker = spawnWorkerProcess(env);
+/**
+ * What a process supervisor (PM2, Kubernetes) does: start a worker, and start another if it dies before it
+ * runs. One not ready after READY_TIMEOUT_MS is taken for stuck, and stopped before it is replaced: left
+ * running, it served the queue unseen and outlived the campaign, holding the process that ran it open.
+ */
+export async function startSupervised(
+  processes: { workers: WorkerProcess[] },
+  env: Record<string, string>,
+  log: (line: string) => void,
+  { spawn = (workerEnv) => spawnWorkerProcess(workerEnv, { readyTimeoutMs: READY_TIMEOUT_MS }), attempts = 20 }: { spawn?: (env: Record<string, string>) => WorkerProcess; attempts?: number } = {},
+): Promise<void> {
+  for (let attempt = 1; attempt <= attempts; attempt += 1) {
+    const worker = spawn(env);
     processes.workers.push(worker);
     try {
       await worker.ready;
       return;
     } catch (error) {
-      processes.workers.splice(processes.workers.indexOf(worker), 1);
-      log(`a worker exited before it ran (restarting it): ${(error as Error).message.split('\n')[0]!.slice(0, 200)}`);
+      await worker.kill('SIGKILL');
+      // A worker kill may have taken it out of the list already (it picks starting workers too); indexOf -1 would
+      // make splice drop the last worker instead, which then ran on unseen, never stopped.
+      const index = processes.workers.indexOf(worker);
+      if (index >= 0) processes.workers.splice(index, 1);
+      log(`a worker did not come up (restarting it): ${(error as Error).message.split('\n')[0]!.slice(0, 200)}`);
       await sleep(1_000);
     }
   }
 }
+
+/** Generous: on a loaded 2-core machine a worker (tsx, then webpack over the workflows) can take minutes to start. */
+const READY_TIMEOUT_MS = 300_000;
 
 async function outage(services: LocalServices, name: ServiceName, ms: number, log: (line: string) => void) {
   log(`${name} killed (-9)`);

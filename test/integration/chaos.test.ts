@@ -1,3 +1,4 @@
+import { within } from '../../src/api/within';
 import { describeResult, runCampaign, SMALL_CAMPAIGN } from '../chaos/campaign';
 
 /**
@@ -9,7 +10,10 @@ import { describeResult, runCampaign, SMALL_CAMPAIGN } from '../chaos/campaign';
 describe('fault campaign (small)', () => {
   test('nothing lost, nothing paid twice, the API never answers 500 and recovers by itself', async () => {
     const lines: string[] = [];
-    const result = await runCampaign({ ...SMALL_CAMPAIGN, log: (line) => lines.push(line) });
+    // Before jest's own timeout, which would say nothing of where the campaign was.
+    const result = await within(runCampaign({ ...SMALL_CAMPAIGN, log: (line) => lines.push(line) }), 840_000, 'the campaign').catch((error: Error) => {
+      throw new Error(`${error.message}; its log so far:\n${lines.slice(-60).join('\n')}`);
+    });
     const passed = describeResult(result, (line) => lines.push(line));
     expect({ losses: result.losses, log: passed ? [] : lines.slice(-40) }).toEqual({ losses: [], log: [] });
 

@@ -10,6 +10,7 @@ import { METRICS_PORT_ATTEMPTS } from '../../src/temporal/worker';
 import { testServices } from '../support/services';
 import { startRpcProxy } from '../support/rpc-proxy';
 import { waitFor } from '../support/wait';
+import { startSupervised } from '../chaos/campaign';
 
 describe('a worker process (npm run worker)', () => {
   let stack: RefundStack;
@@ -139,6 +140,50 @@ describe('a worker process (npm run worker)', () => {
     expect(worker.output()).toContain('PAYOUT_CONFIRMATIONS');
     expect(worker.output()).not.toContain('not-a-key-but-secret');
   });
+
+  test('the chaos campaign\'s supervisor stops a worker that was not ready in time before it starts another: none is left running', async () => {
+    // Nothing listens at this Temporal address: the worker waits for it and never gets ready.
+    const env = { ...stack.env, TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`, WORKER_METRICS_PORT: '0' };
+    const spawned: WorkerProcess[] = [];
+    const processes = { workers: [] as WorkerProcess[] };
+    const spawn = (workerEnv: Record<string, string>) => {
+      const worker = spawnWorkerProcess(workerEnv, { readyTimeoutMs: 3_000 });
+      spawned.push(worker);
+      return worker;
+    };
+    try {
+      await startSupervised(processes, env, () => undefined, { spawn, attempts: 2 });
+      expect(processes.workers).toEqual([]);
+      expect(spawned).toHaveLength(2);
+      expect(spawned.map((worker) => ({ exitCode: worker.child.exitCode, signal: worker.child.signalCode }))).toEqual(spawned.map(() => ({ exitCode: null, signal: 'SIGKILL' })));
+    } finally {
+      await Promise.all(spawned.map((worker) => worker.kill('SIGKILL')));
+    }
+  }, 60_000);
+
+  test('the chaos campaign\'s supervisor replaces a starting worker that a fault killed without dropping another worker from its list', async () => {
+    const env = { ...stack.env, TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`, WORKER_METRICS_PORT: '0' };
+    const bystander = spawnWorkerProcess(env);
+    const processes = { workers: [bystander] };
+    const spawned: WorkerProcess[] = [];
+    const spawn = (workerEnv: Record<string, string>) => {
+      const worker = spawnWorkerProcess(workerEnv);
+      spawned.push(worker);
+      return worker;
+    };
+    try {
+      const supervising = startSupervised(processes, env, () => undefined, { spawn, attempts: 1 });
+      // What the campaign's worker kill does to the worker it picks, here the one still starting: out of the list, SIGKILL.
+      const starting = processes.workers.splice(processes.workers.indexOf(spawned[0]!), 1)[0]!;
+      await starting.kill('SIGKILL');
+      await supervising;
+      expect(processes.workers).toHaveLength(1);
+      expect(processes.workers[0]).toBe(bystander);
+      expect(bystander.child.exitCode).toBeNull();
+    } finally {
+      await Promise.all([bystander, ...spawned].map((worker) => worker.kill('SIGKILL')));
+    }
+  }, 60_000);
 });
 
 interface LogLine {

@@ -32,7 +32,7 @@ export interface WorkerProcess {
 }
 
 /** `npm run worker`'s entry point in a process of its own, configured by env only. */
-export function spawnWorkerProcess(env: Record<string, string>): WorkerProcess {
+export function spawnWorkerProcess(env: Record<string, string>, { readyTimeoutMs = 90_000 } = {}): WorkerProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'temporal', 'worker-main.ts')], {
     cwd: root,
     env: { ...process.env, ...env, LOG_LEVEL: 'info' },
@@ -46,8 +46,8 @@ export function spawnWorkerProcess(env: Record<string, string>): WorkerProcess {
     // A worker that never got ready is killed: the caller forgets it, so it must not run on unsupervised.
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`worker not ready after 90 s:\n${output}`));
-    }, 90_000);
+      reject(new Error(`worker not ready after ${readyTimeoutMs / 1000} s:\n${output}`));
+    }, readyTimeoutMs);
     const check = () => {
       if (output.includes('"worker running"')) {
         clearTimeout(timer);
