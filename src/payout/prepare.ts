@@ -5,7 +5,7 @@ import { currencyKey, type Currency } from '../domain/currency';
 import { limitFor, type CurrencyLimit } from '../domain/currency-limits';
 import type { PayoutRequest } from '../domain/payout';
 import { isDuplicateKey } from '../persistence/errors';
-import { PayoutClaimedByAnotherRefund, walletKey, type PayoutAttemptRecord } from '../persistence/payout-ledger';
+import { PayoutClaimedByAnotherRefund, walletKey, type NewAttempt, type PayoutAttemptRecord, type PayoutClaim } from '../persistence/payout-ledger';
 import type { TreasuryStore } from '../persistence/treasury-store';
 import { PayoutFailure } from './failures';
 import { initialFees, type Fees } from './fees';
@@ -31,6 +31,23 @@ export interface PreparerDeps extends PayoutDeps {
 
 const HOUR_MS = 3_600_000;
 
+/** One payout waiting for its turn under the wallet lock. */
+interface Waiting {
+  request: PayoutRequest;
+  /** Attempts recorded for the payout when it was looked at: the new one is number knownAttempts + 1, unique, so an execution that looked before another signed loses the insert. */
+  knownAttempts: number;
+  unsigned: Unsigned;
+  amount: bigint;
+  token: string | null;
+  resolve(outcome: PreparedPayout | 'raced'): void;
+  reject(error: unknown): void;
+}
+
+type Outcome = PreparedPayout | 'raced' | { kind: 'error'; error: unknown };
+
+/** Payouts signed under one hold of the wallet lock, at most. */
+export const MAX_SIGNED_TOGETHER = 25;
+
 /**
  * Gets a payout ready to be watched, exactly once per subscription:
  * claims the subscription for the refund, and returns the open round if there
@@ -38,9 +55,21 @@ const HOUR_MS = 3_600_000;
  * chain has proven the last one unpaid at finality depth. Signing happens under
  * the wallet lock, after checking that the treasury can cover this payout on
  * top of everything already signed and not yet mined, and the daily limit.
+ *
+ * The payouts of this process that wait for the lock at the same time are
+ * signed under one hold of it (at most MAX_SIGNED_TOGETHER): one reading of the
+ * balance, the nonces and the open rounds, each payout checked against what the
+ * ones before it took, then one insert each for their nonces and their signed
+ * transactions (in nonce order) and one write for their funds reservations.
+ * The lock is held for a handful of store and node round trips per batch
+ * instead of per payout. Broadcasting is the watcher's, outside the lock.
  */
 export class PayoutPreparer {
   private readonly log;
+  private readonly waiting: Waiting[] = [];
+  private signing = false;
+  /** Currencies whose decimals were checked against the store: the record never changes once written. */
+  private readonly checkedCurrencies = new Set<string>();
 
   constructor(private readonly deps: PreparerDeps) {
     this.log = deps.logger.child({ subcomponent: 'PayoutPreparer' });
@@ -56,13 +85,14 @@ export class PayoutPreparer {
     if (amount === 0n) throw new PayoutFailure('InvalidAmount', 'refund amount is zero: nothing to pay');
     const token = request.currency.tokenAddress ? getAddress(request.currency.tokenAddress) : null;
     await this.verifyCurrency(request.currency, token);
-    await this.claim(request, to, token);
+    let claim: PayoutClaim | null = await this.claim(request, to, token);
 
     for (;;) {
-      const claim = await this.deps.ledger.findClaim(request.subscriptionId);
+      claim ??= await this.deps.ledger.findClaim(request.subscriptionId);
       if (claim?.status === 'review') throw new PayoutFailure('PayoutAmountMismatch', claim.failure ?? 'the payout delivered a different amount: a person must settle it');
       const attempts = await this.deps.ledger.attemptsOf(request.subscriptionId);
       const round = roundOf(attempts, claim?.nonce);
+      claim = null; // read again on the next turn
       if (round.length > 0) {
         const state = await judgeRound(this.deps, round);
         if (state.kind === 'paid') return { kind: 'paid', attempt: state.attempt, blockNumber: state.blockNumber, confirmations: state.confirmations };
@@ -72,30 +102,118 @@ export class PayoutPreparer {
       const limited = await this.dailyLimitReached(request.currency, amount);
       if (limited) return limited;
       const unsigned = await this.unsignedPayout(to, amount, token);
-      const outcome = await this.deps.ledger.withWalletLock(walletKey(this.treasury.chainId, this.treasury.address), `${this.deps.workerId}:${request.refundId}`, () =>
-        this.signNewRound(request, attempts.length, unsigned, amount, token),
-      );
+      const outcome = await new Promise<PreparedPayout | 'raced'>((resolve, reject) => {
+        this.waiting.push({ request, knownAttempts: attempts.length, unsigned, amount, token, resolve, reject });
+        void this.signWaiting();
+      });
       if (outcome !== 'raced') return outcome;
     }
   }
 
-  /** Under the wallet lock. 'raced': another execution of this payout signed meanwhile; look again. */
-  private async signNewRound(request: PayoutRequest, knownAttempts: number, unsigned: Unsigned, amount: bigint, token: string | null): Promise<PreparedPayout | 'raced'> {
+  /** Signs the waiting payouts, a batch per hold of the wallet lock, until none waits. */
+  private async signWaiting(): Promise<void> {
+    if (this.signing) return;
+    this.signing = true;
+    try {
+      while (this.waiting.length > 0) {
+        const batch = this.waiting.splice(0, MAX_SIGNED_TOGETHER);
+        let outcomes: Outcome[];
+        try {
+          outcomes = await this.deps.ledger.withWalletLock(walletKey(this.treasury.chainId, this.treasury.address), `${this.deps.workerId}:${batch[0]!.request.refundId}`, () => this.signBatch(batch));
+        } catch (error) {
+          for (const item of batch) item.reject(error);
+          continue;
+        }
+        batch.forEach((item, i) => {
+          const outcome = outcomes[i]!;
+          if (outcome !== 'raced' && outcome.kind === 'error') item.reject(outcome.error);
+          else item.resolve(outcome);
+        });
+      }
+    } finally {
+      this.signing = false;
+    }
+  }
+
+  /**
+   * Under the wallet lock: signs every payout of the batch that is still due,
+   * fundable and within the daily limit. Returns one outcome per payout, in
+   * the batch's order. 'raced': another execution of that payout signed
+   * meanwhile (or the batch's insert stopped before it); look again.
+   */
+  private async signBatch(batch: readonly Waiting[]): Promise<Outcome[]> {
     const { ledger } = this.deps;
     const { chainId, address: from, provider } = this.treasury;
-    if ((await ledger.attemptsOf(request.subscriptionId)).length !== knownAttempts) return 'raced';
+    const tokens = [...new Set(batch.flatMap((item) => (item.token ? [item.token] : [])))];
+    // Everything the checks below need, read once, together.
+    const [open, minedCount, nativeBalance, pendingCount, nextNonce, signedAtBlock, tokenBalances] = await Promise.all([
+      ledger.openClaims(chainId, from),
+      provider.getTransactionCount(from, 'latest'),
+      provider.getBalance(from, 'latest'),
+      provider.getTransactionCount(from, 'pending'),
+      ledger.nextNonce(chainId, from),
+      provider.getBlockNumber(),
+      Promise.all(tokens.map(async (token) => [token, (await new Contract(token, ERC20_INTERFACE, provider).getFunction('balanceOf')(from)) as bigint] as const)),
+    ]);
+    const tokenBalance = new Map(tokenBalances);
 
-    const limited = await this.dailyLimitReached(request.currency, amount);
-    if (limited) return limited;
-    const cost = unsigned.value + unsigned.gasLimit * unsigned.fees.maxFeePerGas;
-    await this.reserveFunds(request, cost, amount, token);
+    const outcomes: Outcome[] = [];
+    const accepted: { index: number; item: Waiting; cost: bigint }[] = [];
+    const taken = { wei: 0n, tokens: new Map<string, bigint>(), payouts: 0 };
+    const spent = new Map<string, bigint>(); // per currency: the last 24 hours, plus this batch
+    const subscriptions = new Set<string>();
+    for (const [index, item] of batch.entries()) {
+      const { request, amount, token, unsigned } = item;
+      // Two executions of one payout in the same batch: the second looks again once the first is recorded.
+      // (Another that signed since this one looked is caught by the attempt's unique number, below.)
+      if (subscriptions.has(request.subscriptionId)) {
+        outcomes.push('raced');
+        continue;
+      }
+      subscriptions.add(request.subscriptionId);
+      try {
+        const limited = await this.dailyLimitReached(request.currency, amount, spent);
+        if (limited) {
+          outcomes.push(limited);
+          continue;
+        }
+        const cost = unsigned.value + unsigned.gasLimit * unsigned.fees.maxFeePerGas;
+        const committed = committedFunds(
+          open.filter((claim) => claim._id !== request.subscriptionId),
+          minedCount,
+        );
+        this.checkFunds(request, cost, amount, token, {
+          nativeBalance,
+          tokenBalance: token ? tokenBalance.get(token)! : 0n,
+          wei: committed.wei + taken.wei,
+          tokens: (committed.tokens.get(token?.toLowerCase() ?? '') ?? 0n) + (taken.tokens.get(token?.toLowerCase() ?? '') ?? 0n),
+          payouts: committed.payouts + taken.payouts,
+        });
+        taken.wei += cost;
+        taken.payouts += 1;
+        if (token) taken.tokens.set(token.toLowerCase(), (taken.tokens.get(token.toLowerCase()) ?? 0n) + amount);
+        const key = currencyKey(request.currency);
+        if (spent.has(key)) spent.set(key, spent.get(key)! + amount);
+        accepted.push({ index, item, cost });
+        outcomes.push({ kind: 'error', error: new Error('not signed') }); // replaced below once signed
+      } catch (error) {
+        outcomes.push({ kind: 'error', error });
+      }
+    }
+    if (accepted.length === 0) return outcomes;
 
-    const nonce = await this.allocateNonce(request);
-    const rawTransaction = await this.treasury.wallet.signTransaction({ ...unsigned.call, chainId, type: 2, nonce, gasLimit: unsigned.gasLimit, ...unsigned.fees });
-    const signedAtBlock = await provider.getBlockNumber();
-    let attempt: PayoutAttemptRecord;
-    try {
-      attempt = await ledger.recordAttempt({
+    const nonces = await this.allocateNonces(
+      accepted.map(({ item }) => ({ subscriptionId: item.request.subscriptionId, refundId: item.request.refundId })),
+      Math.max(pendingCount, nextNonce),
+    );
+    const toRecord: (NewAttempt & { index: number; cost: bigint })[] = [];
+    for (const [i, { index, item, cost }] of accepted.entries()) {
+      const { request, unsigned, amount, token, knownAttempts } = item;
+      const nonce = nonces[i]!;
+      const rawTransaction = await this.treasury.wallet.signTransaction({ ...unsigned.call, chainId, type: 2, nonce, gasLimit: unsigned.gasLimit, ...unsigned.fees });
+      toRecord.push({
+        index,
+        cost,
         _id: `${request.subscriptionId}:${knownAttempts + 1}`,
         subscriptionId: request.subscriptionId,
         refundId: request.refundId,
@@ -111,71 +229,130 @@ export class PayoutPreparer {
         txHash: Transaction.from(rawTransaction).hash!,
         signedAtBlock,
       });
-    } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
-      await ledger.releaseNonce(chainId, from, nonce, request.subscriptionId);
-      return 'raced';
     }
-    await ledger.setNextNonce(chainId, from, nonce + 1);
-    await ledger.openRound(request.subscriptionId, { nonce, reservedWei: cost, reservedTokens: token ? amount : 0n });
-    if (this.deps.dailyLimits.length > 0) await ledger.addSpend(this.spendBucket(request.currency, this.now()), amount);
-    this.log.info({ refundId: request.refundId, txHash: attempt.txHash, nonce, attempt: attempt.attempt }, 'payout signed and persisted');
-    return { kind: 'round', attempt };
+    toRecord.sort((a, b) => a.nonce - b.nonce);
+    const { recorded, failure } = await ledger.recordAttempts(toRecord.map(({ index: _index, cost: _cost, ...attempt }) => attempt));
+    const recordedIds = new Set(recorded.map((attempt) => attempt._id));
+    const unrecorded = toRecord.filter((attempt) => !recordedIds.has(attempt._id));
+    if (unrecorded.length > 0) {
+      if (isDuplicateKey(failure)) {
+        // Another execution of a payout recorded its attempt first; the ordered insert stopped there. Nothing of these was broadcast: give their nonces back.
+        await Promise.all(unrecorded.map((attempt) => ledger.releaseNonce(chainId, from, attempt.nonce, attempt.subscriptionId)));
+        for (const attempt of unrecorded) outcomes[attempt.index] = 'raced';
+      } else {
+        // The store failed: the reservations stay, and the next allocation takes them over (no transaction at their nonces).
+        for (const attempt of unrecorded) outcomes[attempt.index] = { kind: 'error', error: failure };
+      }
+    }
+    if (recorded.length === 0) return outcomes;
+
+    // Never past a nonce left without a transaction: the next allocation must fill it.
+    const next = unrecorded.length > 0 ? Math.min(...unrecorded.map((attempt) => attempt.nonce)) : Math.max(...recorded.map((attempt) => attempt.nonce)) + 1;
+    const spend = new Map<string, bigint>();
+    if (this.deps.dailyLimits.length > 0) {
+      for (const attempt of recorded) {
+        const { request, amount } = batch[toRecord.find((entry) => entry._id === attempt._id)!.index]!;
+        const bucket = this.spendBucket(request.currency, this.now());
+        spend.set(bucket, (spend.get(bucket) ?? 0n) + amount);
+      }
+    }
+    const written = await Promise.all([
+      ledger.setNextNonce(chainId, from, next),
+      ...[...spend].map(([bucket, amount]) => ledger.addSpend(bucket, amount)),
+      // The funds these payouts may take, counted by every later check.
+      ledger.openRounds(
+        recorded.map((attempt) => ({
+          subscriptionId: attempt.subscriptionId,
+          nonce: attempt.nonce,
+          reservedWei: toRecord.find((entry) => entry._id === attempt._id)!.cost,
+          reservedTokens: attempt.tokenAddress ? BigInt(attempt.amount) : 0n,
+        })),
+      ),
+    ]).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    for (const attempt of recorded) {
+      const index = toRecord.find((entry) => entry._id === attempt._id)!.index;
+      if (written !== null) {
+        outcomes[index] = { kind: 'error', error: written };
+        continue;
+      }
+      outcomes[index] = { kind: 'round', attempt };
+      this.log.info({ refundId: attempt.refundId, txHash: attempt.txHash, nonce: attempt.nonce, attempt: attempt.attempt, batch: batch.length }, 'payout signed and persisted');
+    }
+    return outcomes;
   }
 
   /**
-   * The next nonce of the wallet, given to this payout for good. Never below
-   * what the node has seen (someone else may use the key) nor below what this
-   * service handed out. A reservation left without a transaction by a crashed
-   * allocation (we hold the lock, so its owner is gone) is taken over, so no
-   * nonce is ever skipped.
+   * Nonces of the wallet, one per payout, given for good. Never below what the
+   * node has seen (someone else may use the key) nor below what this service
+   * handed out (`start` is the larger). A reservation left without a
+   * transaction by a crashed allocation (we hold the lock, so its owner is
+   * gone) is taken over, so no nonce is ever skipped. The usual case, every
+   * nonce from `start` free, is one insert.
    */
-  private async allocateNonce(request: PayoutRequest): Promise<number> {
+  private async allocateNonces(owners: { subscriptionId: string; refundId: string }[], start: number): Promise<number[]> {
     const { ledger } = this.deps;
-    const { chainId, address: from, provider } = this.treasury;
-    const owner = { subscriptionId: request.subscriptionId, refundId: request.refundId };
-    let nonce = Math.max(await provider.getTransactionCount(from, 'pending'), await ledger.nextNonce(chainId, from));
-    for (;;) {
-      if (await ledger.reserveNonce(chainId, from, nonce, owner)) return nonce;
-      if (await ledger.takeOverOrphanNonce(chainId, from, nonce, owner)) return nonce;
-      nonce += 1;
+    const { chainId, address: from } = this.treasury;
+    const reserved = await ledger.reserveNonces(chainId, from, owners.map((owner, i) => ({ nonce: start + i, owner })));
+    const nonces: number[] = [];
+    let beyond = start + owners.length;
+    for (const [i, owner] of owners.entries()) {
+      if (reserved[i] || (await ledger.takeOverOrphanNonce(chainId, from, start + i, owner))) {
+        nonces.push(start + i);
+        continue;
+      }
+      for (;;) {
+        const nonce = beyond;
+        beyond += 1;
+        if ((await ledger.reserveNonce(chainId, from, nonce, owner)) || (await ledger.takeOverOrphanNonce(chainId, from, nonce, owner))) {
+          nonces.push(nonce);
+          break;
+        }
+      }
     }
+    return nonces;
   }
 
   /**
    * Refuses, before any nonce is spent, a payout the treasury cannot cover on
-   * top of every payout signed and not yet mined.
+   * top of every payout signed and not yet mined (`promised`).
    */
-  private async reserveFunds(request: PayoutRequest, cost: bigint, amount: bigint, token: string | null): Promise<void> {
-    const { chainId, address: from, provider } = this.treasury;
-    const [open, minedCount, nativeBalance] = await Promise.all([this.deps.ledger.openClaims(chainId, from), provider.getTransactionCount(from, 'latest'), provider.getBalance(from, 'latest')]);
-    const committed = committedFunds(
-      open.filter((claim) => claim._id !== request.subscriptionId),
-      minedCount,
-    );
-    const promised = committed.payouts > 0 ? `, of which ${formatAmount(committed.wei, 18)} is promised to ${committed.payouts} payout(s) in flight` : '';
+  private checkFunds(
+    request: PayoutRequest,
+    cost: bigint,
+    amount: bigint,
+    token: string | null,
+    { nativeBalance, tokenBalance, wei, tokens, payouts }: { nativeBalance: bigint; tokenBalance: bigint; wei: bigint; tokens: bigint; payouts: number },
+  ): void {
+    const promised = payouts > 0 ? `, of which ${formatAmount(wei, 18)} is promised to ${payouts} payout(s) in flight` : '';
     if (token) {
-      const tokenBalance = (await new Contract(token, ERC20_INTERFACE, provider).getFunction('balanceOf')(from)) as bigint;
-      const tokensPromised = committed.tokens.get(token.toLowerCase()) ?? 0n;
-      if (tokenBalance - tokensPromised < amount) {
+      if (tokenBalance - tokens < amount) {
         throw insufficient(
-          `treasury holds ${formatAmount(tokenBalance, request.currency.decimals)} ${request.currency.symbol}${tokensPromised > 0n ? ` (${formatAmount(tokensPromised, request.currency.decimals)} promised to payouts in flight)` : ''}, the refund needs ${formatAmount(amount, request.currency.decimals)}`,
+          `treasury holds ${formatAmount(tokenBalance, request.currency.decimals)} ${request.currency.symbol}${tokens > 0n ? ` (${formatAmount(tokens, request.currency.decimals)} promised to payouts in flight)` : ''}, the refund needs ${formatAmount(amount, request.currency.decimals)}`,
         );
       }
-      if (nativeBalance - committed.wei < cost) throw insufficient(`treasury has ${formatAmount(nativeBalance, 18)} of the native coin for gas${promised}; this payout needs up to ${formatAmount(cost, 18)}`);
+      if (nativeBalance - wei < cost) throw insufficient(`treasury has ${formatAmount(nativeBalance, 18)} of the native coin for gas${promised}; this payout needs up to ${formatAmount(cost, 18)}`);
       return;
     }
-    if (nativeBalance - committed.wei < cost) {
+    if (nativeBalance - wei < cost) {
       throw insufficient(`treasury holds ${formatAmount(nativeBalance, 18)} ${request.currency.symbol}${promised}; the refund needs ${formatAmount(amount, 18)} plus up to ${formatAmount(cost - amount, 18)} for gas`);
     }
   }
 
-  private async dailyLimitReached(currency: Currency, amount: bigint): Promise<PreparedPayout | null> {
+  /**
+   * Whether paying `amount` would take the currency's payouts of the last 24
+   * hours over PAYOUT_DAILY_LIMIT. `known` (under the lock) keeps, per currency,
+   * the total read once plus what the batch has taken since.
+   */
+  private async dailyLimitReached(currency: Currency, amount: bigint, known?: Map<string, bigint>): Promise<PreparedPayout | null> {
     const limit = limitFor(this.deps.dailyLimits, currency);
     if (limit === null) return null;
     const now = this.now();
     const buckets = Array.from({ length: 24 }, (_, hoursAgo) => this.spendBucket(currency, new Date(now.getTime() - hoursAgo * HOUR_MS)));
-    const spent = await this.deps.ledger.spentIn(buckets);
+    const spent = known?.get(currencyKey(currency)) ?? (await this.deps.ledger.spentIn(buckets));
+    known?.set(currencyKey(currency), spent);
     const key = `${this.treasury.chainId}:${currencyKey(currency)}`;
     if (spent + amount <= limit) {
       await this.deps.alerts.clear('treasury.daily_limit', key, `payouts in ${currency.symbol} are back under PAYOUT_DAILY_LIMIT`);
@@ -197,15 +374,18 @@ export class PayoutPreparer {
    */
   private async verifyCurrency(currency: Currency, token: string | null): Promise<void> {
     const { chainId, provider } = this.treasury;
+    const checked = `${chainId}:${token ?? 'native'}:${currency.decimals}`;
+    if (this.checkedCurrencies.has(checked)) return;
     const known = await this.deps.store.findCurrency(chainId, token);
     const onChain = known?.decimals ?? (token ? Number(await new Contract(token, ERC20_INTERFACE, provider).getFunction('decimals')()) : 18);
     if (onChain !== currency.decimals) {
       throw new PayoutFailure('CurrencyMismatch', `${currency.symbol} is recorded with ${currency.decimals} decimals, but ${token ? `token ${token} has` : 'the native coin has'} ${onChain}: the payout is refused`);
     }
     if (!known) await this.deps.store.recordCurrency(chainId, { ...currency, tokenAddress: token });
+    this.checkedCurrencies.add(checked);
   }
 
-  private async claim(request: PayoutRequest, to: string, token: string | null): Promise<void> {
+  private async claim(request: PayoutRequest, to: string, token: string | null): Promise<PayoutClaim> {
     const { chainId, address: from } = this.treasury;
     try {
       const claim = await this.deps.ledger.claim(request.subscriptionId, { refundId: request.refundId, chainId, from, to, amount: request.amount, tokenAddress: token });
@@ -215,6 +395,7 @@ export class PayoutPreparer {
           `refund ${request.refundId} asks to pay ${request.amount} to ${to}, but its payout was claimed for ${claim.amount} to ${claim.to} on chain ${claim.chainId}`,
         );
       }
+      return claim;
     } catch (error) {
       if (error instanceof PayoutClaimedByAnotherRefund) throw new PayoutFailure('PayoutClaimedByAnotherRefund', error.message);
       throw error;

@@ -291,6 +291,29 @@ export class PayoutLedger {
     }
   }
 
+  /**
+   * Several nonces at once, `nonce` for `owner` each, in one unordered insert:
+   * true where the reservation is the caller's, false where another payout had
+   * the nonce already (the caller looks elsewhere for those).
+   */
+  async reserveNonces(chainId: number, from: string, wanted: readonly { nonce: number; owner: { subscriptionId: string; refundId: string } }[]): Promise<boolean[]> {
+    if (wanted.length === 0) return [];
+    const createdAt = new Date();
+    try {
+      await this.nonceReservations.collection.insertMany(
+        wanted.map(({ nonce, owner }) => ({ _id: `${walletKey(chainId, from)}:${nonce}` as never, ...owner, createdAt })),
+        { ordered: false },
+      );
+      return wanted.map(() => true);
+    } catch (error) {
+      const failed = (error as { writeErrors?: { index: number; code?: number } | { index: number; code?: number }[] }).writeErrors;
+      const failures = failed === undefined ? [] : Array.isArray(failed) ? failed : [failed];
+      if (failures.length === 0 || failures.some((failure) => failure.code !== 11000)) throw error;
+      const taken = new Set(failures.map((failure) => failure.index));
+      return wanted.map((_, i) => !taken.has(i));
+    }
+  }
+
   /** Gives a nonce back that was never signed (only under the wallet lock). */
   async releaseNonce(chainId: number, from: string, nonce: number, subscriptionId: string): Promise<void> {
     await this.nonceReservations.deleteOne({ _id: `${walletKey(chainId, from)}:${nonce}`, subscriptionId });
@@ -325,21 +348,49 @@ export class PayoutLedger {
     return created.toObject();
   }
 
-  /** The claim now waits on a round at `nonce`, which may take up to the reserved amounts. */
-  async openRound(subscriptionId: string, round: { nonce: number; reservedWei: bigint; reservedTokens: bigint }): Promise<void> {
-    await this.claims.updateOne(
-      { _id: subscriptionId },
-      {
-        $set: {
-          status: 'in_flight',
-          nonce: round.nonce,
-          reservedWei: round.reservedWei.toString(),
-          reservedTokens: round.reservedTokens.toString(),
-          roundStartedAt: new Date(),
-          stuckSince: null,
-          failure: null,
+  /**
+   * Records several signed transactions in one ordered insert, before any of
+   * them is broadcast. An ordered insert stops at the first failure, so what is
+   * recorded is a prefix of `attempts` (read back to be sure when the insert
+   * fails); `failure` is the error that stopped it.
+   */
+  async recordAttempts(attempts: readonly NewAttempt[]): Promise<{ recorded: PayoutAttemptRecord[]; failure: unknown }> {
+    if (attempts.length === 0) return { recorded: [], failure: null };
+    try {
+      const created = await this.attempts.insertMany(
+        attempts.map((attempt) => ({ ...attempt, status: 'signed', broadcasts: 0 })),
+        { ordered: true },
+      );
+      return { recorded: created.map((doc) => doc.toObject() as PayoutAttemptRecord), failure: null };
+    } catch (failure) {
+      const found: (PayoutAttemptRecord | null)[] = await Promise.all(attempts.map((attempt) => this.attempts.findById(attempt._id).lean<PayoutAttemptRecord>()));
+      const recorded = found.filter((doc, i): doc is PayoutAttemptRecord => doc !== null && doc.txHash === attempts[i]!.txHash);
+      return { recorded, failure };
+    }
+  }
+
+  /** Each claim now waits on a round at `nonce`, which may take up to the reserved amounts. One command for all. */
+  async openRounds(rounds: readonly { subscriptionId: string; nonce: number; reservedWei: bigint; reservedTokens: bigint }[]): Promise<void> {
+    if (rounds.length === 0) return;
+    const roundStartedAt = new Date();
+    await this.claims.bulkWrite(
+      rounds.map((round) => ({
+        updateOne: {
+          filter: { _id: round.subscriptionId },
+          update: {
+            $set: {
+              status: 'in_flight' as const,
+              nonce: round.nonce,
+              reservedWei: round.reservedWei.toString(),
+              reservedTokens: round.reservedTokens.toString(),
+              roundStartedAt,
+              stuckSince: null,
+              failure: null,
+            },
+          },
         },
-      },
+      })),
+      { ordered: false },
     );
   }
 
@@ -367,13 +418,19 @@ export class PayoutLedger {
     await this.claims.updateOne({ _id: subscriptionId, nonce }, { $set: { status: 'unpaid', nonce: null, reservedWei: '0', reservedTokens: '0', stuckSince: null, failure } });
   }
 
+  /** Three independent writes, so they go together; each is idempotent, and a verdict not fully recorded is read from the chain again. */
   async markConfirmed(attempt: PayoutAttemptRecord, block: { number: number; hash: string }): Promise<void> {
-    await this.attempts.updateOne({ _id: attempt._id }, { $set: { status: 'confirmed', blockNumber: block.number, blockHash: block.hash } });
-    await this.markRound(attempt.subscriptionId, attempt.nonce, 'replaced', `transaction ${attempt.txHash} at the same nonce was mined`);
-    await this.claims.updateOne(
-      { _id: attempt.subscriptionId },
-      { $set: { status: 'confirmed', txHash: attempt.txHash, blockNumber: block.number, confirmedAt: new Date(), reservedWei: '0', reservedTokens: '0', stuckSince: null } },
-    );
+    await Promise.all([
+      this.attempts.updateOne({ _id: attempt._id }, { $set: { status: 'confirmed', blockNumber: block.number, blockHash: block.hash } }),
+      this.attempts.updateMany(
+        { subscriptionId: attempt.subscriptionId, nonce: attempt.nonce, status: 'signed', _id: { $ne: attempt._id } },
+        { $set: { status: 'replaced', failure: `transaction ${attempt.txHash} at the same nonce was mined` } },
+      ),
+      this.claims.updateOne(
+        { _id: attempt.subscriptionId },
+        { $set: { status: 'confirmed', txHash: attempt.txHash, blockNumber: block.number, confirmedAt: new Date(), reservedWei: '0', reservedTokens: '0', stuckSince: null } },
+      ),
+    ]);
   }
 
   /** The chain moved `delivered` instead of the amount asked: a person must look, and nothing is sent again. */

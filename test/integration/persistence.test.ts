@@ -226,6 +226,43 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
       expect(await ledger.highestNonce(31337, from)).toBeGreaterThanOrEqual(8);
     });
 
+    test('transactions recorded together stop at the first one already taken: what is recorded is a prefix, so no nonce after a gap is ever sent', async () => {
+      const ledger = new PayoutLedger(connection);
+      const from = `0xbatch${Date.now()}`;
+      const attempt = (subscriptionId: string, nonce: number) => ({
+        _id: `${subscriptionId}:1`,
+        subscriptionId,
+        refundId: `refund-of-${subscriptionId}`,
+        attempt: 1,
+        kind: 'payout' as const,
+        chainId: 31337,
+        from,
+        to: '0xb',
+        amount: '1',
+        tokenAddress: null,
+        nonce,
+        rawTransaction: '0x00',
+        txHash: `0xhash-${subscriptionId}-${nonce}`,
+        signedAtBlock: 0,
+      });
+      const taken = await ledger.recordAttempt(attempt(`b-${from}`, 99)); // another execution of payout b signed first
+      const { recorded, failure } = await ledger.recordAttempts([attempt(`a-${from}`, 3), attempt(`b-${from}`, 4), attempt(`c-${from}`, 5)]);
+      expect(recorded.map((record) => record.nonce)).toEqual([3]);
+      expect(failure).toMatchObject({ code: 11000 });
+      expect(await ledger.findAttempt(`c-${from}:1`)).toBeNull();
+      expect(await ledger.findAttempt(`b-${from}:1`)).toMatchObject({ txHash: taken.txHash, nonce: 99 });
+      await expect(ledger.recordAttempts([attempt(`d-${from}`, 6), attempt(`e-${from}`, 7)])).resolves.toMatchObject({ recorded: [{ nonce: 6 }, { nonce: 7 }], failure: null });
+    });
+
+    test('nonces reserved together: each is the caller\'s unless another payout had it', async () => {
+      const ledger = new PayoutLedger(connection);
+      const from = `0xmany${Date.now()}`;
+      expect(await ledger.reserveNonce(31337, from, 11, { subscriptionId: 'earlier', refundId: 'r-earlier' })).toBe(true);
+      const owners = ['x', 'y', 'z'].map((subscriptionId) => ({ subscriptionId, refundId: `r-${subscriptionId}` }));
+      expect(await ledger.reserveNonces(31337, from, owners.map((owner, i) => ({ nonce: 10 + i, owner })))).toEqual([true, false, true]);
+      expect(await Promise.all([10, 11, 12].map((nonce) => ledger.nonceOwner(31337, from, nonce)))).toEqual(['x', 'earlier', 'z']);
+    });
+
     test('a nonce reserved by an allocation that crashed before signing is taken over, never skipped', async () => {
       const ledger = new PayoutLedger(connection);
       const from = `0xorphan${Date.now()}`;
