@@ -39,6 +39,7 @@ export class WatchTimeout extends Error {
 
 const GAS_OF_A_PLAIN_TRANSFER = 21_000n;
 const EARLIER_NONCES_HELPED = 5;
+const FIRST_POLL_MS = 100;
 
 /**
  * Watches one round of a payout until the chain gives a final verdict:
@@ -72,6 +73,9 @@ export class PayoutWatcher {
     const deadline = this.now() + this.treasury.confirmationTimeoutMs;
     let lastBroadcastAt = 0;
     let wasMined = false;
+    // On a chain that mines on arrival the first broadcast is mined before it returns: read again at
+    // once, then after FIRST_POLL_MS, doubling up to pollIntervalMs.
+    let pause = 0;
     for (;;) {
       const attempts = await this.deps.ledger.attemptsOf(subscriptionId);
       const round = roundOf(attempts, nonce);
@@ -106,7 +110,8 @@ export class PayoutWatcher {
 
       hooks.heartbeat({ txHash: newest.txHash, nonce, minedDepth: state.minedDepth, note: state.note });
       if (this.now() > deadline) throw new WatchTimeout(newest.txHash, this.treasury.confirmationTimeoutMs);
-      await hooks.sleep(this.treasury.pollIntervalMs);
+      if (pause > 0) await hooks.sleep(pause);
+      pause = Math.min(pause === 0 ? FIRST_POLL_MS : pause * 2, this.treasury.pollIntervalMs);
     }
   }
 
@@ -263,6 +268,7 @@ export class PayoutWatcher {
 
   private async afterPaid(attempt: PayoutAttemptRecord, nonce: number): Promise<void> {
     await this.deps.alerts.clear('treasury.payout_stuck', `${this.treasury.chainId}:${this.treasury.address}:${nonce}`, `payout at nonce ${nonce} was mined`);
+    if (this.deps.lowBalance.length === 0) return;
     const currency = await this.deps.store.findCurrency(this.treasury.chainId, attempt.tokenAddress);
     if (currency) await checkLowBalance(this.deps, currency);
   }
