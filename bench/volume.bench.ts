@@ -1,7 +1,7 @@
 import { WithStartWorkflowOperation, WorkflowIdConflictPolicy } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -22,6 +22,7 @@ import { refundView, subscriptionDoc } from '../test/support/fixtures';
 import { startRefundStack, type RefundStack } from '../test/support/refund-stack';
 import { registration } from './ceiling/workflow';
 import { group, times } from './harness';
+import { percentiles, pointTestSupportAt, rssOf, startWorkerProcess, type Latency } from './local-stack';
 
 /**
  * (d) The product at real volume, on the embedded default store (FerretDB over
@@ -77,11 +78,6 @@ const USERS = 20_000;
 const CREATORS = 500;
 const RATES = [100, 200];
 const IN_FLIGHT = 8;
-
-interface Latency {
-  p50: number;
-  p99: number;
-}
 
 export async function run(log: (line: string) => void, options: BenchOptions = { quick: false }): Promise<BenchOutcome> {
   const plan = options.quick ? QUICK : FULL;
@@ -481,42 +477,6 @@ function countRoundTrips(stack: RefundStack): RoundTrips {
     };
   }
   return { snapshot: () => ({ ...counts }) };
-}
-
-function startWorkerProcess(stack: RefundStack, logFile: string): ChildProcess {
-  const out = fs.openSync(logFile, 'a');
-  const root = path.resolve(__dirname, '..');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/temporal/worker-main.ts')], {
-    cwd: root,
-    env: { ...process.env, ...stack.env, LOG_LEVEL: 'error' },
-    stdio: ['ignore', out, out],
-  });
-  fs.closeSync(out);
-  return child;
-}
-
-function rssOf(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-}
-
-function pointTestSupportAt(services: LocalServices): () => void {
-  const saved = { TEST_TEMPORAL_ADDRESS: process.env.TEST_TEMPORAL_ADDRESS, TEST_MONGO_URI: process.env.TEST_MONGO_URI, TEST_CHAIN_URL: process.env.TEST_CHAIN_URL };
-  process.env.TEST_TEMPORAL_ADDRESS = services.temporalAddress;
-  process.env.TEST_MONGO_URI = services.mongoUri;
-  process.env.TEST_CHAIN_URL = services.chainUrl;
-  return () => {
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-  };
-}
-
-function percentiles(values: number[]): Latency {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-  return { p50: at(0.5), p99: at(0.99) };
 }
 
 function ms(value: number): string {
