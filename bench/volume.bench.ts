@@ -310,6 +310,8 @@ async function bulkRefunds(stack: RefundStack, count: number, offset: number): P
         amount: view.amount,
         currency: view.currency,
         processingTimeMs: view.processingTimeMs,
+        userId: view.userId,
+        creatorId: view.creatorId,
       });
     }
     await records.insertMany(docs, { ordered: false });
