@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { temporal } from '@temporalio/proto';
 import type { LocalServices } from '../src/dev/services';
 import type { RefundStack } from '../test/support/refund-stack';
 
@@ -11,17 +12,51 @@ export interface Latency {
   p99: number;
 }
 
-/** A worker process as `npm run dev` runs it (src/temporal/worker-main.ts), on the stack's queue, store and chain. */
+/**
+ * A worker process as `npm run worker` runs it: the compiled code (built first
+ * when the sources are newer), with the worker's Node flags, on the stack's
+ * queue, store and chain. bootstrap.cjs hands over to it: `workerPid` finds it.
+ */
 export function startWorkerProcess(stack: RefundStack, logFile: string, env: Record<string, string> = {}): ChildProcess {
   const out = fs.openSync(logFile, 'a');
   const root = path.resolve(__dirname, '..');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/temporal/worker-main.ts')], {
+  const child = spawn(process.execPath, [path.join(root, 'src/dev/bootstrap.cjs'), 'worker'], {
     cwd: root,
     env: { ...process.env, ...stack.env, LOG_LEVEL: 'error', ...env },
     stdio: ['ignore', out, out],
   });
   fs.closeSync(out);
   return child;
+}
+
+/** Resolves once a worker polls the stack's task queue (a build of dist/ may come first). */
+export async function workerReady(stack: RefundStack, timeoutMs = 5 * 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { pollers } = await stack.client.workflowService.describeTaskQueue({
+      namespace: stack.config.temporal.namespace,
+      taskQueue: { name: stack.config.temporal.taskQueue },
+      taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    });
+    if ((pollers ?? []).length > 0) return;
+    if (Date.now() > deadline) throw new Error(`no worker polled ${stack.config.temporal.taskQueue} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+/** The worker itself: the process bootstrap.cjs started (its only child). */
+export function workerPid(bootstrap: ChildProcess): number {
+  const pid = bootstrap.pid!;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) return Number(entry);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  throw new Error(`worker process ${pid} has no child`);
 }
 
 export async function stopProcess(child: ChildProcess | undefined): Promise<void> {

@@ -18,7 +18,7 @@ import { PayoutLedger } from '../src/persistence/payout-ledger';
 import { RefundStats } from '../src/persistence/refund-events';
 import { startRefundStack, type RefundStack } from '../test/support/refund-stack';
 import { approval } from './ceiling/workflow';
-import { percentiles, pointTestSupportAt, startWorkerProcess, stopProcess } from './local-stack';
+import { percentiles, pointTestSupportAt, startWorkerProcess, stopProcess, workerReady } from './local-stack';
 
 /**
  * (e) Payouts on one treasury wallet, anvil mining every transaction at once,
@@ -79,6 +79,7 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
 
     // --- 2. the product path ---
     worker = startWorkerProcess(stack, path.join(logDir, 'worker.log'));
+    await workerReady(stack);
     const product = await throughTheProduct(stack, plan.product);
     log(
       `product (refunds approved ${APPROVALS_IN_FLIGHT} at a time, paid by a worker process, counted when recorded completed): ${plan.product} in ${(product.ms / 1000).toFixed(1)} s: ${product.perSecond.toFixed(1)} payouts/s; approval to completed p50 ${(product.latency.p50 / 1000).toFixed(1)} s p99 ${(product.latency.p99 / 1000).toFixed(1)} s`,

@@ -22,12 +22,12 @@ import { refundView, subscriptionDoc } from '../test/support/fixtures';
 import { startRefundStack, type RefundStack } from '../test/support/refund-stack';
 import { registration } from './ceiling/workflow';
 import { group, times } from './harness';
-import { percentiles, pointTestSupportAt, rssOf, startWorkerProcess, type Latency } from './local-stack';
+import { percentiles, pointTestSupportAt, rssOf, startWorkerProcess, stopProcess, workerPid, workerReady, type Latency } from './local-stack';
 
 /**
  * (d) The product at real volume, on the embedded default store (FerretDB over
  * PostgreSQL; LOCAL_STORE=sqlite for the fallback), with the worker in its own
- * process as `npm run dev` runs it and the API in this one. Seeds the
+ * process as `npm run worker` runs it (compiled, with its Node flags) and the API in this one. Seeds the
  * subscriptions, then at each size: refunds through the real path (POST, 1 and
  * 8 in flight), reads at a fixed 100 and 200 req/s (autocannon), store and
  * Temporal round trips per request, and payouts through approve -> paid. Then
@@ -104,6 +104,7 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
     );
     stack = await startRefundStack({ worker: false, env: { LOG_LEVEL: 'error' } });
     worker = startWorkerProcess(stack, path.join(logDir, 'worker.log'));
+    await workerReady(stack);
     const counters = countRoundTrips(stack);
     const stats = new RefundStats(stack.mongo);
     const sweep = new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: stack.config.refunds.scheduleIntervalMs });
@@ -124,7 +125,7 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
 
     // Warm-up, not measured: the worker process bundles its workflows and starts polling.
     await postRefunds(baseUrl, stack, subs, 2, 1, counters);
-    log(`worker process RSS after start-up: ${(rssOf(worker.pid!) / 2 ** 20).toFixed(0)} MiB`);
+    log(`worker process RSS after start-up: ${(rssOf(workerPid(worker)) / 2 ** 20).toFixed(0)} MiB`);
 
     // --- the engine ceiling, on the quiet server ---
     const ceiling = await engineCeiling(stack, plan.ceilingRuns);
@@ -223,15 +224,11 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
     }
     pendingNow = await waiting();
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    log(`worker process RSS with ${group(real.length + totals.started)} refund workflows waiting for approval (${group(pendingNow)} pending records in all): ${(rssOf(worker.pid!) / 2 ** 20).toFixed(0)} MiB (target < 300 MB; WORKER_MAX_CACHED_WORKFLOWS=${process.env.WORKER_MAX_CACHED_WORKFLOWS ?? stack.config.worker.maxCachedWorkflows}, set it in the environment to compare)`);
+    log(`worker process RSS with ${group(real.length + totals.started)} refund workflows waiting for approval (${group(pendingNow)} pending records in all): ${(rssOf(workerPid(worker)) / 2 ** 20).toFixed(0)} MiB (target < 300 MB = 286 MiB; WORKER_MAX_CACHED_WORKFLOWS=${process.env.WORKER_MAX_CACHED_WORKFLOWS ?? stack.config.worker.maxCachedWorkflows}, set it in the environment to compare)`);
     return { status: 'ran' };
   } finally {
     if (server) await new Promise<void>((resolve) => (server!.close(() => resolve()), server!.closeAllConnections()));
-    if (worker && worker.exitCode === null) {
-      const exited = new Promise((resolve) => worker!.once('exit', resolve));
-      worker.kill('SIGTERM');
-      await exited;
-    }
+    await stopProcess(worker);
     await stack?.close();
     restoreEnv();
     await services.stop();
