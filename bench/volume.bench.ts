@@ -206,7 +206,7 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
       args: [{}],
     });
     log(
-      `sweep over ${group(plan.subscriptions)} subscriptions and ${group(created)} refunds: ${seconds(sweepStarted)} (target < 60 s); found ${totals.found}, started ${totals.started}, skipped ${totals.skipped}, reconciled ${totals.reconciled}, errors ${totals.errors}`,
+      `sweep over ${group(plan.subscriptions)} subscriptions and ${group(created)} refunds: ${seconds(sweepStarted)} (target < 60 s); found ${totals.found}, started ${totals.started}, skipped ${totals.skipped}, reconciled ${totals.reconciled}, errors ${totals.errors}${totals.errors ? ` (${totals.errorSamples.slice(0, 3).join('; ')})` : ''}`,
     );
 
     log(`load average now ${os.loadavg()[0]!.toFixed(1)}`);
