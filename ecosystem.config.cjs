@@ -66,6 +66,8 @@ module.exports = {
     {
       name: 'prorata-refund-worker',
       script: 'dist/src/temporal/worker-main.js',
+      // WORKER_NODE_FLAGS in src/temporal/node-flags.ts: a smaller resident memory
+      node_args: ['--max-semi-space-size=2'],
       cwd: __dirname,
       exec_mode: 'fork',
       instances: instances('WORKER_INSTANCES', 2),

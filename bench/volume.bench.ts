@@ -1,7 +1,7 @@
 import { WithStartWorkflowOperation, WorkflowIdConflictPolicy } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -22,11 +22,12 @@ import { refundView, subscriptionDoc } from '../test/support/fixtures';
 import { startRefundStack, type RefundStack } from '../test/support/refund-stack';
 import { registration } from './ceiling/workflow';
 import { group, times } from './harness';
+import { percentiles, pointTestSupportAt, rssOf, startWorkerProcess, stopProcess, workerPid, workerReady, type Latency } from './local-stack';
 
 /**
  * (d) The product at real volume, on the embedded default store (FerretDB over
  * PostgreSQL; LOCAL_STORE=sqlite for the fallback), with the worker in its own
- * process as `npm run dev` runs it and the API in this one. Seeds the
+ * process as `npm run worker` runs it (compiled, with its Node flags) and the API in this one. Seeds the
  * subscriptions, then at each size: refunds through the real path (POST, 1 and
  * 8 in flight), reads at a fixed 100 and 200 req/s (autocannon), store and
  * Temporal round trips per request, and payouts through approve -> paid. Then
@@ -78,11 +79,6 @@ const CREATORS = 500;
 const RATES = [100, 200];
 const IN_FLIGHT = 8;
 
-interface Latency {
-  p50: number;
-  p99: number;
-}
-
 export async function run(log: (line: string) => void, options: BenchOptions = { quick: false }): Promise<BenchOutcome> {
   const plan = options.quick ? QUICK : FULL;
   try {
@@ -108,6 +104,7 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
     );
     stack = await startRefundStack({ worker: false, env: { LOG_LEVEL: 'error' } });
     worker = startWorkerProcess(stack, path.join(logDir, 'worker.log'));
+    await workerReady(stack);
     const counters = countRoundTrips(stack);
     const stats = new RefundStats(stack.mongo);
     const sweep = new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: stack.config.refunds.scheduleIntervalMs });
@@ -128,7 +125,7 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
 
     // Warm-up, not measured: the worker process bundles its workflows and starts polling.
     await postRefunds(baseUrl, stack, subs, 2, 1, counters);
-    log(`worker process RSS after start-up: ${(rssOf(worker.pid!) / 2 ** 20).toFixed(0)} MiB`);
+    log(`worker process RSS after start-up: ${(rssOf(workerPid(worker)) / 2 ** 20).toFixed(0)} MiB`);
 
     // --- the engine ceiling, on the quiet server ---
     const ceiling = await engineCeiling(stack, plan.ceilingRuns);
@@ -209,7 +206,7 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
       args: [{}],
     });
     log(
-      `sweep over ${group(plan.subscriptions)} subscriptions and ${group(created)} refunds: ${seconds(sweepStarted)} (target < 60 s); found ${totals.found}, started ${totals.started}, skipped ${totals.skipped}, reconciled ${totals.reconciled}, errors ${totals.errors}`,
+      `sweep over ${group(plan.subscriptions)} subscriptions and ${group(created)} refunds: ${seconds(sweepStarted)} (target < 60 s); found ${totals.found}, started ${totals.started}, skipped ${totals.skipped}, reconciled ${totals.reconciled}, errors ${totals.errors}${totals.errors ? ` (${totals.errorSamples.slice(0, 3).join('; ')})` : ''}`,
     );
 
     log(`load average now ${os.loadavg()[0]!.toFixed(1)}`);
@@ -227,15 +224,11 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
     }
     pendingNow = await waiting();
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    log(`worker process RSS with ${group(real.length + totals.started)} refund workflows waiting for approval (${group(pendingNow)} pending records in all): ${(rssOf(worker.pid!) / 2 ** 20).toFixed(0)} MiB (target < 300 MB; WORKER_MAX_CACHED_WORKFLOWS=${process.env.WORKER_MAX_CACHED_WORKFLOWS ?? stack.config.worker.maxCachedWorkflows}, set it in the environment to compare)`);
+    log(`worker process RSS with ${group(real.length + totals.started)} refund workflows waiting for approval (${group(pendingNow)} pending records in all): ${(rssOf(workerPid(worker)) / 2 ** 20).toFixed(0)} MiB (target < 300 MB = 286 MiB; WORKER_MAX_CACHED_WORKFLOWS=${process.env.WORKER_MAX_CACHED_WORKFLOWS ?? stack.config.worker.maxCachedWorkflows}, set it in the environment to compare)`);
     return { status: 'ran' };
   } finally {
     if (server) await new Promise<void>((resolve) => (server!.close(() => resolve()), server!.closeAllConnections()));
-    if (worker && worker.exitCode === null) {
-      const exited = new Promise((resolve) => worker!.once('exit', resolve));
-      worker.kill('SIGTERM');
-      await exited;
-    }
+    await stopProcess(worker);
     await stack?.close();
     restoreEnv();
     await services.stop();
@@ -314,6 +307,8 @@ async function bulkRefunds(stack: RefundStack, count: number, offset: number): P
         amount: view.amount,
         currency: view.currency,
         processingTimeMs: view.processingTimeMs,
+        userId: view.userId,
+        creatorId: view.creatorId,
       });
     }
     await records.insertMany(docs, { ordered: false });
@@ -481,42 +476,6 @@ function countRoundTrips(stack: RefundStack): RoundTrips {
     };
   }
   return { snapshot: () => ({ ...counts }) };
-}
-
-function startWorkerProcess(stack: RefundStack, logFile: string): ChildProcess {
-  const out = fs.openSync(logFile, 'a');
-  const root = path.resolve(__dirname, '..');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/temporal/worker-main.ts')], {
-    cwd: root,
-    env: { ...process.env, ...stack.env, LOG_LEVEL: 'error' },
-    stdio: ['ignore', out, out],
-  });
-  fs.closeSync(out);
-  return child;
-}
-
-function rssOf(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-}
-
-function pointTestSupportAt(services: LocalServices): () => void {
-  const saved = { TEST_TEMPORAL_ADDRESS: process.env.TEST_TEMPORAL_ADDRESS, TEST_MONGO_URI: process.env.TEST_MONGO_URI, TEST_CHAIN_URL: process.env.TEST_CHAIN_URL };
-  process.env.TEST_TEMPORAL_ADDRESS = services.temporalAddress;
-  process.env.TEST_MONGO_URI = services.mongoUri;
-  process.env.TEST_CHAIN_URL = services.chainUrl;
-  return () => {
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-  };
-}
-
-function percentiles(values: number[]): Latency {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-  return { p50: at(0.5), p99: at(0.99) };
 }
 
 function ms(value: number): string {

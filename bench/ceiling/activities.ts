@@ -2,3 +2,7 @@
 export async function record(_id: string): Promise<void> {}
 
 export async function notify(_id: string): Promise<void> {}
+
+export async function prepare(_id: string): Promise<void> {}
+
+export async function confirm(_id: string): Promise<void> {}

@@ -1,4 +1,4 @@
-import { condition, defineSignal, defineUpdate, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, defineSignal, defineUpdate, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
 import type * as activities from './activities';
 
 /**
@@ -27,4 +27,42 @@ export async function ceilingWorkflow(input: { id: string }): Promise<void> {
   await record(input.id);
   await Promise.all([notify(input.id), notify(input.id), notify(input.id)]);
   await condition(() => done);
+}
+
+/**
+ * The payout ceiling: the refund workflow's shape from an admin's approval to
+ * `completed` on a chain that mines at once, with activities that do no I/O:
+ * the approval update answered once `approved` is recorded, then records for
+ * `processing`, the signed transaction, the subscription and `completed`, the
+ * prepare and confirm activities, and three notifications each for `approved`
+ * and `completed`, awaited before the workflow ends. What the same Temporal
+ * server can take of payouts when the store and the chain cost nothing.
+ */
+export const approval = defineUpdate<string>('approve');
+
+const { prepare, confirm } = proxyActivities<typeof activities>({ startToCloseTimeout: '2m' });
+
+const local = proxyLocalActivities<typeof activities>({ startToCloseTimeout: '30s' });
+
+export async function payoutCeilingWorkflow(input: { id: string; localRecords?: boolean }): Promise<void> {
+  const write = input.localRecords ? local.record : record;
+  let approved = false;
+  let recorded = false;
+  setHandler(approval, async () => {
+    approved = true;
+    await condition(() => recorded);
+    return 'approved';
+  });
+  await condition(() => approved);
+  await write(input.id); // approved
+  recorded = true;
+  const notifications = [notify(input.id), notify(input.id), notify(input.id)];
+  await write(input.id); // processing
+  await prepare(input.id);
+  await write(input.id); // the transaction on the record
+  await confirm(input.id);
+  await write(input.id); // the subscription refunded
+  await write(input.id); // completed
+  notifications.push(notify(input.id), notify(input.id), notify(input.id));
+  await Promise.all(notifications);
 }

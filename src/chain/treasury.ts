@@ -75,8 +75,10 @@ export function payoutSettings(chain: Config['chain'], chainId: number, options:
 /**
  * A provider with ethers' response cache off: by default identical calls within
  * 250 ms are answered from a cache, which hands stale nonces, balances and
- * receipts to code that polls them.
+ * receipts to code that polls them. Calls made together are still sent as one
+ * JSON-RPC batch, but without ethers' default 10 ms wait for more: a payout
+ * makes a dozen calls one after the other, some under the wallet lock.
  */
 export function connectProvider(url: string, chainId: number, pollIntervalMs = 1000): JsonRpcProvider {
-  return new JsonRpcProvider(url, undefined, { staticNetwork: Network.from(chainId), cacheTimeout: -1, pollingInterval: pollIntervalMs });
+  return new JsonRpcProvider(url, undefined, { staticNetwork: Network.from(chainId), cacheTimeout: -1, pollingInterval: pollIntervalMs, batchStallTime: 0 });
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { EXIT_USAGE, parseCommandLine, parseOrUsage, UsageError } from './smoke';
 
 /**
- * `npm run bench [-- --quick] [-- --only proration,memory,api,volume]`: the benchmarks under
+ * `npm run bench [-- --quick] [-- --only proration,memory,api,volume,payout]`: the benchmarks under
  * bench/. They print ratios measured in the same run (against a baseline or
  * a budget), never a pass/fail on a timing. bench/ is not part of the build
  * or the image (.dockerignore), so its files are loaded by path, from source.
@@ -27,6 +27,7 @@ export const BENCHES = {
   memory: 'memory.bench',
   api: 'api.bench',
   volume: 'volume.bench',
+  payout: 'payout.bench',
 } as const;
 
 export type BenchName = keyof typeof BENCHES;

@@ -185,7 +185,7 @@ export const ENV_DOCS: Record<keyof Env, EnvDoc & { group: (typeof GROUPS)[numbe
     production: 'the UI\'s public address, e.g. `http://<host>:8080` with Docker Compose',
     details: 'base URL of the Temporal Web UI as admins\' browsers reach it; the admin console (`/admin`) links each refund to its workflow there, and shows no link when unset',
   },
-  WORKER_MAX_CACHED_WORKFLOWS: { group: 'Worker', readBy: 'worker', production: 'size with the memory limit', details: 'workflows a worker keeps in memory (about 1 MB each; 0–100000)' },
+  WORKER_MAX_CACHED_WORKFLOWS: { group: 'Worker', readBy: 'worker', production: 'size with the memory limit', details: 'workflows a worker keeps in memory (about 0.3 MB each; 0–100000); more than the refunds moving at once only costs memory, fewer costs replays (see docs/PERFORMANCE.md)' },
   WORKER_SHUTDOWN_GRACE_MS: { group: 'Worker', readBy: 'worker', production: 'below the stop timeout of the process manager' },
   WORKER_METRICS_PORT: {
     group: 'Worker',

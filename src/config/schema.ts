@@ -89,7 +89,7 @@ export const envSchema = z.object({
   TEMPORAL_API_KEY: optionalString,
   TEMPORAL_WEB_UI_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
 
-  WORKER_MAX_CACHED_WORKFLOWS: integer(0, 100_000).default(500),
+  WORKER_MAX_CACHED_WORKFLOWS: integer(0, 100_000).default(200),
   WORKER_SHUTDOWN_GRACE_MS: integer(0, 3_600_000).default(30_000),
   WORKER_METRICS_PORT: integer(0, 65535).default(9464),
 }).refine((env) => Boolean(env.TEMPORAL_TLS_CERT_PATH) === Boolean(env.TEMPORAL_TLS_KEY_PATH), {
@@ -155,7 +155,7 @@ export const ENV_DESCRIPTIONS: Record<keyof Env, string> = {
   TEMPORAL_TLS_SERVER_NAME: 'TLS server name override',
   TEMPORAL_API_KEY: 'Temporal Cloud API key',
   TEMPORAL_WEB_UI_URL: 'base URL of the Temporal Web UI as admins\' browsers reach it (e.g. http://127.0.0.1:8233); the admin console links each refund to its workflow there; no links when unset',
-  WORKER_MAX_CACHED_WORKFLOWS: 'workflows a worker keeps in memory (about 1 MB each)',
+  WORKER_MAX_CACHED_WORKFLOWS: 'workflows a worker keeps in memory (about 0.3 MB each; an evicted one is replayed from its history at its next step)',
   WORKER_SHUTDOWN_GRACE_MS: 'how long a stopping worker lets running activities finish',
   WORKER_METRICS_PORT: 'port of the worker\'s Prometheus endpoint for Temporal SDK metrics (0 disables); when another process holds it, the worker serves on the next free port and logs which',
 };

@@ -153,6 +153,8 @@ const compiledEntryPoints = {
   start: 'dist/src/api/main.js',
   worker: 'dist/src/temporal/worker-main.js',
 };
+// WORKER_NODE_FLAGS in src/temporal/node-flags.ts (this file runs before anything is compiled).
+const nodeFlags = { start: [], worker: ['--max-semi-space-size=2'] };
 
 const [command = 'help', ...rest] = process.argv.slice(2);
 if (command === 'build') {
@@ -161,7 +163,7 @@ if (command === 'build') {
 } else if (compiledEntryPoints[command]) {
   ensureNodeModules();
   ensureBuild({ force: false });
-  handOver([path.join(root, compiledEntryPoints[command]), ...rest]);
+  handOver([...nodeFlags[command], path.join(root, compiledEntryPoints[command]), ...rest]);
 } else {
   ensureNodeModules();
   handOver(['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), command, ...rest]);

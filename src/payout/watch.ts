@@ -47,6 +47,7 @@ const GAS_OF_A_PLAIN_TRANSFER = 21_000n;
 const EARLIER_NONCES_HELPED = 5;
 /** Consecutive refusals of a round's broadcast, of a kind the watcher cannot act on, before a person is told. */
 const REFUSALS_BEFORE_ALERT = 3;
+const FIRST_POLL_MS = 100;
 
 /**
  * Watches one round of a payout until the chain gives a final verdict:
@@ -93,6 +94,9 @@ export class PayoutWatcher {
     let lastBroadcastAt = 0;
     let wasMined = false;
     let refusals = 0;
+    // On a chain that mines on arrival the first broadcast is mined before it returns: read again at
+    // once, then after FIRST_POLL_MS, doubling up to pollIntervalMs.
+    let pause = 0;
     for (;;) {
       const attempts = await this.deps.ledger.attemptsOf(subscriptionId);
       const round = roundOf(attempts, nonce, at.from);
@@ -137,7 +141,8 @@ export class PayoutWatcher {
 
       hooks.heartbeat({ txHash: newest.txHash, nonce, minedDepth: state.minedDepth, note: state.note });
       if (this.now() > deadline) throw new WatchTimeout(newest.txHash, this.treasury.confirmationTimeoutMs);
-      await hooks.sleep(this.treasury.pollIntervalMs);
+      if (pause > 0) await hooks.sleep(pause);
+      pause = Math.min(pause === 0 ? FIRST_POLL_MS : pause * 2, this.treasury.pollIntervalMs);
     }
   }
 
@@ -382,6 +387,7 @@ export class PayoutWatcher {
   }
 
   private async afterPaid(attempt: PayoutAttemptRecord): Promise<void> {
+    if (this.deps.lowBalance.length === 0) return;
     const currency = await this.deps.store.findCurrency(this.treasury.chainId, attempt.tokenAddress);
     if (currency) await checkLowBalance(this.deps, currency);
   }

@@ -31,6 +31,8 @@ const SINGLE_READS = 8;
 const PAGE_READ_EVERY_MS = 5_000;
 /** Pages read at once while catching up. */
 const PAGES_AHEAD = 8;
+/** Refunds kept in owner orders (user and creator lists) before the least recently listed owners are dropped. */
+const OWNER_ENTRIES_KEPT = 400_000;
 
 export type RefundEventKind = 'created' | 'status' | 'notificationFailure';
 
@@ -49,6 +51,9 @@ export interface RefundEventRecord {
   amount: string;
   currency: Currency;
   processingTimeMs: number | null;
+  /** Whose refund it is (the user and creator lists' keys). Events appended before these existed have neither. */
+  userId?: string;
+  creatorId?: string;
 }
 
 export type RefundEventInput = Omit<RefundEventRecord, '_id' | 'seq' | 'page'>;
@@ -68,6 +73,8 @@ const refundEventSchema = new Schema<RefundEventRecord>(
     amount: { type: String, required: true },
     currency: { symbol: String, decimals: Number, tokenAddress: { type: String, default: null } },
     processingTimeMs: { type: Number, default: null },
+    userId: { type: String, required: false },
+    creatorId: { type: String, required: false },
   },
   { collection: 'refundevents', versionKey: false },
 );
@@ -79,6 +86,29 @@ interface PendingEntry {
   requestedAt: number;
   /** Sequence number of the latest event about this refund: a copy of its record read after it is current. */
   version: number;
+}
+
+/** One refund in an owner's list order. */
+export interface OwnerEntry {
+  createdAt: number;
+  refundId: string;
+}
+
+/** `u:<userId>` or `c:<creatorId>`: whose list. */
+export type OwnerKey = `${'u' | 'c'}:${string}`;
+
+/**
+ * The refunds of one user or creator in list order, kept current by the log
+ * once loaded: the store is asked for an owner's refunds once (when its list is
+ * first asked for), every refund created after that is placed from its event.
+ */
+interface OwnerOrder {
+  entries: OwnerEntry[];
+  ids: Set<string>;
+  /** Statuses as loaded; a refund with an event since this process started takes that event's. */
+  loadedStatus: Map<string, RefundStatus>;
+  /** Set while the store is read: answers wait for it. */
+  loading: Promise<void> | null;
 }
 
 /** Everything the hot reads need, folded from the log up to `seq`. */
@@ -242,6 +272,11 @@ export class RefundStats {
   /** Per refund seen since this process started: its latest event and the status it left. Not snapshotted. */
   private readonly latest = new Map<string, { version: number; status: RefundStatus }>();
   private recentKeys = new Set<string>();
+  /** Owners whose lists were asked for, least recently listed first. Not snapshotted. */
+  private readonly owners = new Map<OwnerKey, OwnerOrder>();
+  private ownerEntries = 0;
+  /** Refunds created by events without owner fields while owners are followed: placed once their records are read. */
+  private unplaced: string[] = [];
   private gapSince: { seq: number; at: number } | null = null;
   private loaded = false;
   private running: Promise<void> | undefined;
@@ -368,6 +403,11 @@ export class RefundStats {
     if (this.recentKeys.size > 50_000) this.recentKeys = new Set([...this.recentKeys].slice(-25_000));
     const seen = this.latest.get(doc.refundId);
     this.latest.set(doc.refundId, { version: doc.seq, status: doc.kind === 'notificationFailure' ? (seen?.status ?? doc.to) : doc.to });
+    if (doc.kind === 'created' && this.owners.size > 0) {
+      const createdAt = new Date(doc.createdAt).getTime();
+      if (doc.userId !== undefined && doc.userId !== null && doc.creatorId !== undefined && doc.creatorId !== null) this.placeOwned(doc.refundId, createdAt, doc.userId, doc.creatorId);
+      else this.unplaced.push(doc.refundId);
+    }
     if (doc.kind === 'notificationFailure') {
       this.withFailures.add(doc.refundId);
       const entry = this.pending.get(doc.refundId);
@@ -452,6 +492,101 @@ export class RefundStats {
 
   mayHaveNotificationFailures(refundId: string): boolean {
     return this.withFailures.has(refundId);
+  }
+
+  // --- owner lists ---------------------------------------------------------
+
+  /** Places a refund in its user's and creator's orders, where those are followed. */
+  placeOwned(refundId: string, createdAt: number, userId: string, creatorId: string): void {
+    for (const key of [`u:${userId}`, `c:${creatorId}`] as OwnerKey[]) {
+      const order = this.owners.get(key);
+      if (order) this.place(order, { createdAt, refundId });
+    }
+  }
+
+  /** Refunds created, while owners were followed, by events that do not say whose they are (written before events did). */
+  takeUnplaced(): string[] {
+    const unplaced = this.unplaced;
+    this.unplaced = [];
+    return unplaced;
+  }
+
+  /** Unplaced refunds whose records could not be read: tried again with the next list. */
+  giveBackUnplaced(refundIds: string[]): void {
+    this.unplaced.push(...refundIds);
+  }
+
+  /**
+   * Follows an owner: `load` reads its refunds from the store, once; refunds
+   * created meanwhile are placed from their events (the order is followed
+   * before the read starts, so none falls between the two). Concurrent callers
+   * share the read.
+   */
+  async followOwner(key: OwnerKey, load: () => Promise<(OwnerEntry & { status: RefundStatus })[]>): Promise<void> {
+    const known = this.owners.get(key);
+    if (known) {
+      this.owners.delete(key); // most recently listed last
+      this.owners.set(key, known);
+      if (known.loading) await known.loading;
+      return;
+    }
+    const order: OwnerOrder = { entries: [], ids: new Set(), loadedStatus: new Map(), loading: null };
+    order.loading = (async () => {
+      try {
+        for (const { status, ...entry } of await load()) {
+          order.loadedStatus.set(entry.refundId, status);
+          this.place(order, entry);
+        }
+      } catch (error) {
+        this.forget(key, order);
+        throw error;
+      } finally {
+        order.loading = null;
+      }
+    })();
+    this.owners.set(key, order);
+    await order.loading;
+    this.trimOwners();
+  }
+
+  /**
+   * Refunds of a followed owner in list order (newest first) strictly after
+   * `after`, at most `count`, with `status` when given (as the log last left
+   * each refund).
+   */
+  ownerPage(key: OwnerKey, after: OwnerEntry | null, status: RefundStatus | undefined, count: number): OwnerEntry[] {
+    const order = this.owners.get(key);
+    if (!order) return [];
+    const page: OwnerEntry[] = [];
+    for (let i = (after ? lowerBound(order.entries, after) : order.entries.length) - 1; i >= 0 && page.length < count; i -= 1) {
+      const entry = order.entries[i]!;
+      if (status && (this.latest.get(entry.refundId)?.status ?? order.loadedStatus.get(entry.refundId)) !== status) continue;
+      page.push(entry);
+    }
+    return page;
+  }
+
+  private place(order: OwnerOrder, entry: OwnerEntry): void {
+    if (order.ids.has(entry.refundId)) return;
+    order.ids.add(entry.refundId);
+    const last = order.entries[order.entries.length - 1];
+    if (!last || compareOrder(last, entry) < 0) order.entries.push(entry);
+    else order.entries.splice(lowerBound(order.entries, entry), 0, entry);
+    this.ownerEntries += 1;
+  }
+
+  private forget(key: OwnerKey, order: OwnerOrder): void {
+    if (this.owners.get(key) !== order) return;
+    this.owners.delete(key);
+    this.ownerEntries -= order.entries.length;
+  }
+
+  /** Memory stays bounded: the least recently listed owners are dropped (and read again if asked for). */
+  private trimOwners(): void {
+    for (const [key, order] of this.owners) {
+      if (this.ownerEntries <= OWNER_ENTRIES_KEPT || this.owners.size <= 1) return;
+      if (!order.loading) this.forget(key, order);
+    }
   }
 
   // --- snapshots -----------------------------------------------------------

@@ -4,7 +4,7 @@ import { parseAmount } from '../domain/amount';
 import type { NotificationFailure, Refund } from '../domain/refund';
 import { BLOCKING_STATUSES, canTransition, isTerminal, REFUND_STATUSES, type RefundStatus, type StatusChange } from '../domain/refund-status';
 import { isDuplicateKey } from './errors';
-import { RefundEventLog, type RefundEventInput, type RefundStats } from './refund-events';
+import { RefundEventLog, type OwnerKey, type RefundEventInput, type RefundStats } from './refund-events';
 import {
   notificationFailureModel,
   refundModel,
@@ -173,7 +173,10 @@ export class RefundRepository {
    * reused while no event about the refund followed it (see `cacheable`).
    */
   async findWithRunId(refundId: string): Promise<{ refund: Refund; runId: string | null } | null> {
-    const stats = this.stats ? await this.stats.fresh() : undefined;
+    return this.currentRecord(this.stats ? await this.stats.fresh() : undefined, refundId);
+  }
+
+  private async currentRecord(stats: RefundStats | undefined, refundId: string): Promise<{ refund: Refund; runId: string | null } | null> {
     const latest = stats?.latestOf(refundId);
     const cached = this.records.get(refundId);
     if (cached && cached.version === latest?.version) return cached.found;
@@ -197,11 +200,64 @@ export class RefundRepository {
   }
 
   listByUser(userId: string, options: ListOptions): Promise<Page<Refund>> {
-    return this.page({ userId }, options, -1);
+    return this.ownerList(`u:${userId}`, { userId }, options);
   }
 
   listByCreator(creatorId: string, options: ListOptions): Promise<Page<Refund>> {
-    return this.page({ creatorId }, options, -1);
+    return this.ownerList(`c:${creatorId}`, { creatorId }, options);
+  }
+
+  /**
+   * A user's or creator's refunds, newest first. With the event log's fold
+   * (`stats`), the order comes from memory: the owner's refunds are read from
+   * the store once (the first time its list is asked for; `_id`, createdAt and
+   * status only), and every refund created since is placed from its event. A
+   * page then costs only its records, by `_id`, reused while no event about
+   * them followed (see `currentRecord`): the cost no longer grows with the
+   * owner's refunds, which FerretDB would read and sort in full on every page.
+   * A refund whose record does not (yet) show the status asked for is left out.
+   * Without the fold, the store sorts (index-served on MongoDB).
+   */
+  private async ownerList(key: OwnerKey, filter: FilterQuery<RefundRecord>, options: ListOptions): Promise<Page<Refund>> {
+    if (!this.stats) return this.page(filter, options, -1);
+    const stats = await this.stats.fresh();
+    await this.placeUnplaced(stats);
+    await stats.followOwner(key, async () => {
+      const records = await this.refunds.find(filter, { _id: 1, createdAt: 1, refundStatus: 1 }).lean();
+      return records.map((record) => ({ refundId: record._id, createdAt: record.createdAt.getTime(), status: record.refundStatus }));
+    });
+    const cursor = options.cursor ? decodeCursor(options.cursor) : null;
+    let after = cursor ? { createdAt: cursor.createdAt.getTime(), refundId: cursor.id } : null;
+    const found: { view: Refund; createdAt: number }[] = [];
+    for (;;) {
+      const candidates = stats.ownerPage(key, after, options.status, options.limit + 1 - found.length);
+      if (candidates.length === 0) break;
+      const records = await Promise.all(candidates.map(({ refundId }) => this.currentRecord(stats, refundId)));
+      candidates.forEach(({ createdAt }, i) => {
+        const view = records[i]?.refund;
+        if (view && (!options.status || view.refundStatus === options.status)) found.push({ view, createdAt });
+      });
+      after = candidates[candidates.length - 1]!;
+      if (found.length > options.limit) break;
+    }
+    const items = found.slice(0, options.limit);
+    const last = items[items.length - 1];
+    return { items: items.map(({ view }) => view), nextCursor: found.length > options.limit && last ? encodeCursor(new Date(last.createdAt), last.view.refundId) : null };
+  }
+
+  /** Refunds whose events did not say whose they are: their records say, read by `_id`. */
+  private async placeUnplaced(stats: RefundStats): Promise<void> {
+    const unplaced = stats.takeUnplaced();
+    for (let start = 0; start < unplaced.length; start += 50) {
+      const chunk = unplaced.slice(start, start + 50);
+      try {
+        const records = await Promise.all(chunk.map((refundId) => this.refunds.findById(refundId, { userId: 1, creatorId: 1, createdAt: 1 }).lean()));
+        for (const record of records) if (record) stats.placeOwned(record._id, record.createdAt.getTime(), record.userId, record.creatorId);
+      } catch (error) {
+        stats.giveBackUnplaced(unplaced.slice(start));
+        throw error;
+      }
+    }
   }
 
   /**
@@ -358,6 +414,8 @@ function eventOf(view: Refund, createdAt: Date, kind: RefundEventInput['kind'], 
     amount: view.amount,
     currency: view.currency,
     processingTimeMs: view.processingTimeMs,
+    userId: view.userId,
+    creatorId: view.creatorId,
   };
 }
 

@@ -1,5 +1,7 @@
+import type { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ethers } from 'ethers';
+import { Types } from 'mongoose';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
 import { deployFeeOnTransferToken, deployTestToken, tokenBalance } from '../support/erc20';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
@@ -89,6 +91,38 @@ describe('treasury safety', () => {
       expect(transfers.map((transfer) => transfer.value)).toEqual([refund.amount]);
     }
   }, 120_000);
+
+  test('payouts prepared at once get consecutive nonces, and each is checked against the funds the others already took', async () => {
+    const s = await start();
+    await chain.rpc('anvil_setBalance', [s.treasury.address, ethers.toQuantity((35n * ETH) / 10n)]);
+    const firstNonce = await s.treasury.provider.getTransactionCount(s.treasury.address, 'pending');
+    await chain.rpc('evm_setAutomine', [false]); // nothing is mined while they are signed
+    const requests = Array.from({ length: 6 }, (_, i) => ({
+      refundId: `batch-${i}`,
+      subscriptionId: new Types.ObjectId().toHexString(),
+      to: ethers.Wallet.createRandom().address,
+      amount: ETH.toString(),
+      currency: { symbol: 'ETH', decimals: 18, tokenAddress: null },
+      mayWait: true,
+    }));
+    const prepared = await Promise.allSettled(requests.map((request) => new MockActivityEnvironment().run(s.activities.preparePayout, request)));
+
+    const signed = prepared.flatMap((result) => (result.status === 'fulfilled' ? [result.value as { status: string; nonce: number; attemptId: string }] : []));
+    const refused = prepared.flatMap((result) => (result.status === 'rejected' ? [result.reason as ApplicationFailure] : []));
+    expect(signed).toHaveLength(3); // 3.5 ETH covers three payouts of 1 ETH and their gas, not four
+    expect(signed.map((payout) => payout.nonce).sort((a, b) => a - b)).toEqual([firstNonce, firstNonce + 1, firstNonce + 2]);
+    expect(refused.map((failure) => failure.type)).toEqual(['InsufficientFunds', 'InsufficientFunds', 'InsufficientFunds']);
+    expect(refused[0]!.message).toMatch(/promised to 3 payout\(s\) in flight/);
+    expect(await s.mongo.db!.collection('payoutnonces').countDocuments()).toBe(3); // the refused ones spent no nonce
+
+    await chain.rpc('evm_setAutomine', [true]);
+    for (const payout of signed) {
+      await expect(new MockActivityEnvironment().run(s.activities.confirmPayout, { refundId: 'any', attemptId: payout.attemptId })).resolves.toMatchObject({ status: 'confirmed' });
+    }
+    const paid = await Promise.all(requests.map((request) => s.treasury.provider.getBalance(request.to)));
+    expect(paid.filter((balance) => balance === ETH)).toHaveLength(3);
+    expect(paid.filter((balance) => balance === 0n)).toHaveLength(3);
+  });
 
   test('a payout the node refuses for insufficient funds has its nonce filled, so the payouts behind it are mined', async () => {
     const s = await start();

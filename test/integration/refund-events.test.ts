@@ -3,7 +3,8 @@ import { migrate } from '../../src/persistence/migrate';
 import { RefundEventLog, RefundStats, refundEventModel, type RefundEventInput } from '../../src/persistence/refund-events';
 import { RefundRepository } from '../../src/persistence/refund-repository';
 import { refundModel } from '../../src/persistence/refund-model';
-import { refundView } from '../support/fixtures';
+import type { Refund } from '../../src/domain/refund';
+import { refundView, subscriptionDoc } from '../support/fixtures';
 import { uniqueMongoUri } from '../support/services';
 
 /**
@@ -81,6 +82,53 @@ describe('refund event log and its fold', () => {
     const resumed = await new RefundStats(connection).fresh();
     expect(resumed.countsByStatus()).toEqual({ ...recount, pending_approval: recount.pending_approval! - 1, cancelled: 1 });
     expect((await stats.fresh()).countsByStatus()).toEqual(resumed.countsByStatus());
+  });
+
+  test('user and creator lists from the fold: the owner is read once, then follows the log, and every page equals the store\'s', async () => {
+    const stats = new RefundStats(connection);
+    const fromFold = new RefundRepository(connection, stats);
+    const fromStore = new RefundRepository(connection);
+    const doc = () => subscriptionDoc({ userId: 'fold-user', creatorId: 'fold-creator' });
+    const create = async (overrides: Partial<Refund> = {}) => {
+      const view = refundView(overrides, doc());
+      await fromFold.create(view, null);
+      return view;
+    };
+    /** Every page of both lists, with and without a status, from the fold and from the store. */
+    const expectSameLists = async () => {
+      for (const list of ['listByUser', 'listByCreator'] as const) {
+        const owner = list === 'listByUser' ? 'fold-user' : 'fold-creator';
+        for (const status of [undefined, 'pending_approval', 'rejected'] as const) {
+          const pages = async (refunds: RefundRepository) => {
+            const seen: string[][] = [];
+            let cursor: string | undefined;
+            do {
+              const page = await refunds[list](owner, { limit: 2, cursor, status });
+              seen.push(page.items.map((item) => `${item.refundId}:${item.refundStatus}`));
+              cursor = page.nextCursor ?? undefined;
+            } while (cursor);
+            return seen;
+          };
+          expect(await pages(fromFold)).toEqual(await pages(fromStore));
+        }
+      }
+    };
+
+    const first = [await create(), await create(), await create()];
+    await fromFold.create(refundView({}, subscriptionDoc({ userId: 'fold-other', creatorId: 'fold-other-creator' })), null); // in neither list
+    await expectSameLists(); // loads both owners
+
+    await create(); // placed from its event
+    await fromFold.transition(first[1]!.refundId, { status: 'rejected', at: new Date().toISOString(), by: 'admin-1' });
+    // A refund whose event was written before events said whose it was: placed from its record.
+    const older = refundView({}, doc());
+    await refundModel(connection).create({ ...older, _id: older.refundId, runId: null, notificationFailures: undefined } as never);
+    const { userId: _u, creatorId: _c, ...ownerless } = { key: `${older.refundId}:created`, kind: 'created' as const, refundId: older.refundId, from: null, to: 'pending_approval' as const, createdAt: new Date(), requestedAt: new Date(older.requestedAt), amount: older.amount, currency: older.currency, processingTimeMs: null, userId: 'x', creatorId: 'y' };
+    await fromFold.events.append(ownerless);
+    await expectSameLists();
+    const all = await fromFold.listByUser('fold-user', { limit: 100 });
+    expect(all.items.map((item) => item.refundId)).toEqual(expect.arrayContaining([older.refundId, first[0]!.refundId]));
+    expect(all.items).toHaveLength(5);
   });
 
   test('a reader far behind (a bulk load) catches up across many pages', async () => {

@@ -145,7 +145,7 @@ describe('splitIntoSlots', () => {
 
 describe('parseBenchArgs', () => {
   test('all benches by default, a subset with --only', () => {
-    expect(parseBenchArgs([])).toEqual(['proration', 'memory', 'api', 'volume']);
+    expect(parseBenchArgs([])).toEqual(['proration', 'memory', 'api', 'volume', 'payout']);
     expect(parseBenchArgs(['--quick'])).toEqual(['proration', 'memory', 'volume']);
     expect(parseBenchArgs(['--only', 'memory, proration'])).toEqual(['memory', 'proration']);
   });

@@ -5,6 +5,7 @@ import YAML from 'yaml';
 import { loadConfig } from '../../src/config';
 import { DEV_ONLY_DEFAULTS, ENV_DESCRIPTIONS, SECRET_VARIABLES, envSchema } from '../../src/config/schema';
 import { REFUND_SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
+import { WORKER_NODE_FLAGS } from '../../src/temporal/node-flags';
 
 /**
  * The deployment files (Dockerfile, .dockerignore, docker-compose.yml,
@@ -195,6 +196,7 @@ interface Pm2App {
   exec_mode?: string;
   instances?: number | string;
   kill_timeout?: number;
+  node_args?: string[];
   increment_var?: string;
   env?: Record<string, unknown>;
   env_production?: Record<string, unknown>;
@@ -496,6 +498,13 @@ describe('ecosystem.config.cjs (PM2)', () => {
     const bootstrap = read('src/dev/bootstrap.cjs');
     expect(bootstrap).toMatch(new RegExp(`start:\\s*'${api.script}'`));
     expect(bootstrap).toMatch(new RegExp(`worker:\\s*'${worker.script}'`));
+
+    // the worker's Node flags, everywhere it is started
+    expect(worker.node_args).toEqual([...WORKER_NODE_FLAGS]);
+    const composeWorker = commandOf('worker');
+    expect(composeWorker.slice(1, composeWorker.indexOf(worker.script))).toEqual([...WORKER_NODE_FLAGS]);
+    expect(bootstrap).toMatch(new RegExp(`worker: \\[${WORKER_NODE_FLAGS.map((flag) => `'${flag}'`).join(', ')}\\]`));
+    expect(read('Dockerfile')).toContain(`node ${WORKER_NODE_FLAGS.join(' ')} ${worker.script}`);
     expect(read('src/cli/main.ts')).toMatch(/\bmigrate:\s*\{/);
 
     // dist/<path>.js is the compiled src/<path>.ts

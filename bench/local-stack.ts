@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { temporal } from '@temporalio/proto';
+import type { LocalServices } from '../src/dev/services';
+import type { RefundStack } from '../test/support/refund-stack';
+
+/** What the benches that run the product on local services share. */
+
+export interface Latency {
+  p50: number;
+  p99: number;
+}
+
+/**
+ * A worker process as `npm run worker` runs it: the compiled code (built first
+ * when the sources are newer), with the worker's Node flags, on the stack's
+ * queue, store and chain. bootstrap.cjs hands over to it: `workerPid` finds it.
+ */
+export function startWorkerProcess(stack: RefundStack, logFile: string, env: Record<string, string> = {}): ChildProcess {
+  const out = fs.openSync(logFile, 'a');
+  const root = path.resolve(__dirname, '..');
+  const child = spawn(process.execPath, [path.join(root, 'src/dev/bootstrap.cjs'), 'worker'], {
+    cwd: root,
+    env: { ...process.env, ...stack.env, LOG_LEVEL: 'error', ...env },
+    stdio: ['ignore', out, out],
+  });
+  fs.closeSync(out);
+  return child;
+}
+
+/** Resolves once a worker polls the stack's task queue (a build of dist/ may come first). */
+export async function workerReady(stack: RefundStack, timeoutMs = 5 * 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { pollers } = await stack.client.workflowService.describeTaskQueue({
+      namespace: stack.config.temporal.namespace,
+      taskQueue: { name: stack.config.temporal.taskQueue },
+      taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    });
+    if ((pollers ?? []).length > 0) return;
+    if (Date.now() > deadline) throw new Error(`no worker polled ${stack.config.temporal.taskQueue} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+/** The worker itself: the process bootstrap.cjs started (its only child). */
+export function workerPid(bootstrap: ChildProcess): number {
+  const pid = bootstrap.pid!;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) return Number(entry);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  throw new Error(`worker process ${pid} has no child`);
+}
+
+export async function stopProcess(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+export function rssOf(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+/** test/support reads the services' addresses from these variables. */
+export function pointTestSupportAt(services: LocalServices): () => void {
+  const saved = { TEST_TEMPORAL_ADDRESS: process.env.TEST_TEMPORAL_ADDRESS, TEST_MONGO_URI: process.env.TEST_MONGO_URI, TEST_CHAIN_URL: process.env.TEST_CHAIN_URL };
+  process.env.TEST_TEMPORAL_ADDRESS = services.temporalAddress;
+  process.env.TEST_MONGO_URI = services.mongoUri;
+  process.env.TEST_CHAIN_URL = services.chainUrl;
+  return () => {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+}
+
+export function percentiles(values: number[]): Latency {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return { p50: at(0.5), p99: at(0.99) };
+}
