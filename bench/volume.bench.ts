@@ -8,19 +8,17 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Types } from 'mongoose';
 import { createApp } from '../src/api/app';
 import { mintToken } from '../src/api/auth';
 import type { BenchOptions, BenchOutcome } from '../src/cli/bench';
 import { startLocalServices, type LocalServices } from '../src/dev/services';
-import type { Refund } from '../src/domain/refund';
-import type { RefundStatus } from '../src/domain/refund-status';
 import { createLogger } from '../src/logger';
-import { RefundStats, type RefundEventInput } from '../src/persistence/refund-events';
+import { RefundStats } from '../src/persistence/refund-events';
 import { SweepControl } from '../src/sweep/schedule';
-import { refundView, subscriptionDoc } from '../test/support/fixtures';
+import { subscriptionDoc } from '../test/support/fixtures';
 import { startRefundStack, type RefundStack } from '../test/support/refund-stack';
 import { registration } from './ceiling/workflow';
+import { BULK_CREATORS, BULK_USERS, bulkRefunds } from './bulk-refunds';
 import { group, times } from './harness';
 import { percentiles, pointTestSupportAt, rssOf, startWorkerProcess, stopProcess, workerPid, workerReady, type Latency } from './local-stack';
 
@@ -74,8 +72,8 @@ const QUICK: Plan = {
 };
 
 const REFUNDS_PATH = '/api/refunds/pro-rata';
-const USERS = 20_000;
-const CREATORS = 500;
+const USERS = BULK_USERS;
+const CREATORS = BULK_CREATORS;
 const RATES = [100, 200];
 const IN_FLIGHT = 8;
 
@@ -139,7 +137,7 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
       const bulk = size - created - plan.sequentialPosts - plan.parallelPosts;
       const bulkStarted = performance.now();
       if (bulk > 0) {
-        await bulkRefunds(stack, bulk, created);
+        await bulkRefunds(stack.mongo, stack.refunds.events, bulk, created);
         created += bulk;
       }
       const foldStarted = performance.now();
@@ -265,63 +263,6 @@ async function seedSubscriptions(stack: RefundStack, total: number, reserved: nu
     await stack.subscriptions.insertMany(batch, { ordered: false });
   }
   return seeded;
-}
-
-/**
- * Refunds not under test, written as the workflows would have left them: the
- * record (with its createdAt) straight into the collection, and its entry in
- * the event log, so statistics and lists see them like any other.
- */
-async function bulkRefunds(stack: RefundStack, count: number, offset: number): Promise<void> {
-  const records = stack.mongo.db!.collection('proratarefunds');
-  const now = Date.now();
-  for (let start = 0; start < count; start += 1_000) {
-    const docs: Record<string, unknown>[] = [];
-    const events: RefundEventInput[] = [];
-    for (let j = 0; j < Math.min(1_000, count - start); j += 1) {
-      const i = offset + start + j;
-      const status = statusFor(i);
-      const doc = subscriptionDoc({ _id: new Types.ObjectId(), userId: `bench-user-${i % USERS}`, creatorId: `bench-creator-${i % CREATORS}`, status: 'active' });
-      const view: Refund = refundView({ refundStatus: status, processingTimeMs: status === 'completed' ? 60_000 + (i % 1000) : null }, doc);
-      const createdAt = new Date(now - (count - start - j) * 10);
-      const { notificationFailures: _none, ...fields } = view;
-      docs.push({
-        ...fields,
-        _id: view.refundId,
-        runId: null,
-        requestedAt: new Date(view.requestedAt),
-        autoApproveAt: new Date(view.autoApproveAt),
-        decidedAt: null,
-        completedAt: status === 'completed' ? createdAt : null,
-        createdAt,
-        updatedAt: createdAt,
-      });
-      events.push({
-        key: `${view.refundId}:created`,
-        kind: 'created',
-        refundId: view.refundId,
-        from: null,
-        to: status,
-        createdAt,
-        requestedAt: new Date(view.requestedAt),
-        amount: view.amount,
-        currency: view.currency,
-        processingTimeMs: view.processingTimeMs,
-        userId: view.userId,
-        creatorId: view.creatorId,
-      });
-    }
-    await records.insertMany(docs, { ordered: false });
-    await stack.refunds.events.appendMany(events);
-  }
-}
-
-/** Final statuses only: a pending record without its workflow would be (rightly) cancelled by the sweep's reconciliation. */
-function statusFor(i: number): RefundStatus {
-  const bucket = i % 100;
-  if (bucket < 84) return 'completed';
-  if (bucket < 92) return 'rejected';
-  return 'cancelled';
 }
 
 // --- the real path -----------------------------------------------------------
