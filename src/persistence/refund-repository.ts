@@ -179,11 +179,11 @@ export class RefundRepository {
   private async currentRecord(stats: RefundStats | undefined, refundId: string): Promise<{ refund: Refund; runId: string | null } | null> {
     const latest = stats?.latestOf(refundId);
     const cached = this.records.get(refundId);
-    if (cached && cached.version === latest?.version) return cached.found;
+    if (cached && cached.version === latest?.version && !pastAutoApproval(cached.found.refund)) return cached.found;
     const record = await this.refunds.findById(refundId).lean();
     if (!record) return null;
     const found = { refund: (await this.views([record]))[0]!, runId: record.runId ?? null };
-    if (stats && cacheable(found.refund.refundStatus, latest)) {
+    if (stats && cacheable(found.refund, latest)) {
       this.records.delete(refundId);
       this.records.set(refundId, { version: latest?.version, found });
       if (this.records.size > RECORD_CACHE_SIZE) this.records.delete(this.records.keys().next().value!);
@@ -297,7 +297,7 @@ export class RefundRepository {
   private async pendingView(stats: RefundStats, refundId: string): Promise<{ view: Refund; createdAt: Date } | null> {
     const version = stats.pendingVersion(refundId);
     const cached = this.pendingViews.get(refundId);
-    if (cached && cached.version === version) return cached;
+    if (cached && cached.version === version && !pastAutoApproval(cached.view)) return cached;
     const record = (await this.refunds.findById(refundId).lean()) as RefundRecord | null;
     if (record?.refundStatus !== 'pending_approval' || version === undefined) return null;
     const entry = { version, view: (await this.views([record]))[0]!, createdAt: record.createdAt };
@@ -392,12 +392,23 @@ const RECORD_CACHE_SIZE = 20_000;
  * but a status change's event comes before its record is written, so the copy
  * must show the status the latest event left. Payout details are written
  * without an event while a refund is approved or processing: those are never
- * kept. With no event seen since this process started, only a final record is
- * kept (its status cannot change any more).
+ * kept; nor a pending refund past its auto-approval time (see
+ * `pastAutoApproval`). With no event seen since this process started, only a
+ * final record is kept (its status cannot change any more).
  */
-function cacheable(status: RefundStatus, latest: { version: number; status: RefundStatus } | undefined): boolean {
-  if (status === 'approved' || status === 'processing') return false;
+function cacheable(refund: Refund, latest: { version: number; status: RefundStatus } | undefined): boolean {
+  const status = refund.refundStatus;
+  if (status === 'approved' || status === 'processing' || pastAutoApproval(refund)) return false;
   return latest ? latest.status === status : TERMINAL.has(status);
+}
+
+/**
+ * A pending refund whose auto-approval time has passed may get its
+ * `waitingReason` (an amount above PAYOUT_MAX_AMOUNT) written without an
+ * event: a copy of it is not reused, whenever it was read.
+ */
+function pastAutoApproval(refund: Refund): boolean {
+  return refund.refundStatus === 'pending_approval' && Date.parse(refund.autoApproveAt) <= Date.now();
 }
 
 const TERMINAL = new Set<RefundStatus>(['completed', 'rejected', 'cancelled']);

@@ -131,6 +131,26 @@ describe('refund event log and its fold', () => {
     expect(all.items).toHaveLength(5);
   });
 
+  test('a pending refund past its auto-approval time is read again: the workflow then writes waitingReason without an event', async () => {
+    const stats = new RefundStats(connection);
+    const refunds = new RefundRepository(connection, stats);
+    const doc = subscriptionDoc({ userId: 'deadline-user', creatorId: 'deadline-creator' });
+    const view = refundView({ autoApproveAt: new Date(Date.now() + 300).toISOString() }, doc);
+    await refunds.create(view, null);
+    // Each reader keeps its copy while no event about the refund follows.
+    expect((await refunds.findWithRunId(view.refundId))?.refund.waitingReason).toBeNull();
+    expect((await refunds.listByUser('deadline-user', { limit: 10 })).items[0]?.waitingReason).toBeNull();
+    expect((await refunds.listPending({ limit: 10 })).items.find((item) => item.refundId === view.refundId)?.waitingReason).toBeNull();
+
+    await new Promise((resolve) => setTimeout(resolve, 400)); // the deadline passes; the amount is above PAYOUT_MAX_AMOUNT:
+    const reason = 'above PAYOUT_MAX_AMOUNT: an admin must approve it';
+    await refunds.setFields(view.refundId, { waitingReason: reason }); // recordRefundProgress, which appends no event
+    expect((await refunds.findWithRunId(view.refundId))?.refund.waitingReason).toBe(reason);
+    expect((await refunds.listByUser('deadline-user', { limit: 10 })).items[0]?.waitingReason).toBe(reason);
+    expect((await refunds.listByCreator('deadline-creator', { limit: 10 })).items[0]?.waitingReason).toBe(reason);
+    expect((await refunds.listPending({ limit: 10 })).items.find((item) => item.refundId === view.refundId)?.waitingReason).toBe(reason);
+  });
+
   test('a reader far behind (a bulk load) catches up across many pages', async () => {
     const total = 7 * 100 + 37;
     await new RefundEventLog(connection).appendMany(Array.from({ length: total }, (_, i) => event(`bulk-${i}`)));
