@@ -279,6 +279,20 @@ describe('docker-compose.yml', () => {
     expect(schemaKeys.filter((key) => !keys.includes(key))).toEqual([]);
   });
 
+  test('a default written in the file is the code\'s own default, unless it points at a compose service or is a production choice', () => {
+    /** Where compose deliberately differs from the code's default (which suits npm run dev). */
+    const composeChoices: Record<string, string> = {
+      DB_URI: 'the mongodb service',
+      TEMPORAL_ADDRESS: 'the temporal service',
+      BLOCKCHAIN_NETWORK: 'a production stack pays on a real network; the code\'s default is the local anvil',
+    };
+    const differing = [...composeText.matchAll(/\$\{([A-Z0-9_]+):-([^}]*)\}/g)]
+      .map(([, name, value]) => ({ name: name!, value: value! }))
+      .filter(({ name, value }) => value !== '' && name in schemaDefaults && !(name in composeChoices) && String(schemaDefaults[name]) !== value)
+      .map(({ name, value }) => `${name}: compose ${value}, code ${String(schemaDefaults[name])}`);
+    expect(differing).toEqual([]);
+  });
+
   test('each app variable is read from the variable of the same name, secrets never written in the file', () => {
     for (const [key, raw] of Object.entries(environmentOf('api'))) {
       const references = referencedVariables(raw);
