@@ -3,6 +3,7 @@ import { Types } from 'mongoose';
 import type { Refund } from '../src/domain/refund';
 import type { RefundStatus } from '../src/domain/refund-status';
 import type { RefundEventInput, RefundEventLog } from '../src/persistence/refund-events';
+import { newRefundId } from '../src/temporal/refund-client';
 import { refundView, subscriptionDoc } from '../test/support/fixtures';
 
 export const BULK_USERS = 20_000;
@@ -25,7 +26,7 @@ export async function bulkRefunds(connection: Connection, events: RefundEventLog
       const i = offset + start + j;
       const status = statusFor(i);
       const doc = subscriptionDoc({ _id: new Types.ObjectId(), userId: `bench-user-${i % BULK_USERS}`, creatorId: `bench-creator-${i % BULK_CREATORS}`, status: 'active' });
-      const view: Refund = refundView({ refundStatus: status, processingTimeMs: status === 'completed' ? 60_000 + (i % 1000) : null }, doc);
+      const view: Refund = refundView({ refundId: newRefundId(doc._id.toHexString()), refundStatus: status, processingTimeMs: status === 'completed' ? 60_000 + (i % 1000) : null }, doc);
       const createdAt = new Date(now - (count - start - j) * 10);
       const { notificationFailures: _none, ...fields } = view;
       docs.push({

@@ -12,6 +12,8 @@ import { group } from './harness';
  * volume bench bulk-creates them (record + event-log entry), so the staging
  * check (`npm run test:load`) can run against a store of a realistic size.
  * Run it while `npm run dev` is up; the API folds the new events in by itself.
+ * Never against a real store: the refunds it writes have no workflow nor payout,
+ * so statistics would count them and `npm run reconcile` would flag each one.
  */
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { refunds: { type: 'string', default: '10000' } } });
@@ -19,6 +21,10 @@ async function main(): Promise<void> {
   if (!Number.isSafeInteger(count) || count < 1) throw new Error(`--refunds: "${values.refunds}" is not a positive whole number`);
   loadDotEnv();
   const config = loadConfigOrExit();
+  // Bulk records have no workflow and no payout behind them: statistics would count them, reconcile would flag each one.
+  if (config.nodeEnv === 'production' || config.chain.network !== 'anvil') {
+    throw new Error(`refusing to write test refunds into a store configured for ${config.nodeEnv} on ${config.chain.network}: this is for the store of npm run dev (NODE_ENV development, BLOCKCHAIN_NETWORK anvil)`);
+  }
   const mongo = await connectMongo(config.db.uri, createLogger('warn'));
   try {
     const offset = await mongo.db!.collection('proratarefunds').estimatedDocumentCount(); // spreads owners and statuses on from earlier runs
