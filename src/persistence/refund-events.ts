@@ -102,7 +102,7 @@ export type OwnerKey = `${'u' | 'c'}:${string}`;
  * once loaded: the store is asked for an owner's refunds once (when its list is
  * first asked for), every refund created after that is placed from its event.
  */
-interface OwnerOrder {
+export interface OwnerOrder {
   entries: OwnerEntry[];
   ids: Set<string>;
   /** Statuses as loaded; a refund with an event since this process started takes that event's. */
@@ -286,7 +286,7 @@ export class RefundStats {
 
   constructor(
     connection: Connection,
-    private readonly options: { now?: () => number } = {},
+    private readonly options: { now?: () => number; ownerEntriesKept?: number } = {},
   ) {
     this.events = refundEventModel(connection);
     this.snapshots = snapshotModel(connection);
@@ -520,15 +520,16 @@ export class RefundStats {
    * Follows an owner: `load` reads its refunds from the store, once; refunds
    * created meanwhile are placed from their events (the order is followed
    * before the read starts, so none falls between the two). Concurrent callers
-   * share the read.
+   * share the read. The order returned stays readable by the caller even if
+   * memory limits stop following the owner meanwhile (another owner's list).
    */
-  async followOwner(key: OwnerKey, load: () => Promise<(OwnerEntry & { status: RefundStatus })[]>): Promise<void> {
+  async followOwner(key: OwnerKey, load: () => Promise<(OwnerEntry & { status: RefundStatus })[]>): Promise<OwnerOrder> {
     const known = this.owners.get(key);
     if (known) {
       this.owners.delete(key); // most recently listed last
       this.owners.set(key, known);
       if (known.loading) await known.loading;
-      return;
+      return known;
     }
     const order: OwnerOrder = { entries: [], ids: new Set(), loadedStatus: new Map(), loading: null };
     order.loading = (async () => {
@@ -546,7 +547,8 @@ export class RefundStats {
     })();
     this.owners.set(key, order);
     await order.loading;
-    this.trimOwners();
+    this.trimOwners(order);
+    return order;
   }
 
   /**
@@ -554,9 +556,7 @@ export class RefundStats {
    * `after`, at most `count`, with `status` when given (as the log last left
    * each refund).
    */
-  ownerPage(key: OwnerKey, after: OwnerEntry | null, status: RefundStatus | undefined, count: number): OwnerEntry[] {
-    const order = this.owners.get(key);
-    if (!order) return [];
+  ownerPage(order: OwnerOrder, after: OwnerEntry | null, status: RefundStatus | undefined, count: number): OwnerEntry[] {
     const page: OwnerEntry[] = [];
     for (let i = (after ? lowerBound(order.entries, after) : order.entries.length) - 1; i >= 0 && page.length < count; i -= 1) {
       const entry = order.entries[i]!;
@@ -582,10 +582,11 @@ export class RefundStats {
   }
 
   /** Memory stays bounded: the least recently listed owners are dropped (and read again if asked for). */
-  private trimOwners(): void {
+  private trimOwners(keep: OwnerOrder): void {
+    const kept = this.options.ownerEntriesKept ?? OWNER_ENTRIES_KEPT;
     for (const [key, order] of this.owners) {
-      if (this.ownerEntries <= OWNER_ENTRIES_KEPT || this.owners.size <= 1) return;
-      if (!order.loading) this.forget(key, order);
+      if (this.ownerEntries <= kept || this.owners.size <= 1) return;
+      if (!order.loading && order !== keep) this.forget(key, order);
     }
   }
 

@@ -222,7 +222,7 @@ export class RefundRepository {
     if (!this.stats) return this.page(filter, options, -1);
     const stats = await this.stats.fresh();
     await this.placeUnplaced(stats);
-    await stats.followOwner(key, async () => {
+    const order = await stats.followOwner(key, async () => {
       const records = await this.refunds.find(filter, { _id: 1, createdAt: 1, refundStatus: 1 }).lean();
       return records.map((record) => ({ refundId: record._id, createdAt: record.createdAt.getTime(), status: record.refundStatus }));
     });
@@ -230,7 +230,7 @@ export class RefundRepository {
     let after = cursor ? { createdAt: cursor.createdAt.getTime(), refundId: cursor.id } : null;
     const found: { view: Refund; createdAt: number }[] = [];
     for (;;) {
-      const candidates = stats.ownerPage(key, after, options.status, options.limit + 1 - found.length);
+      const candidates = stats.ownerPage(order, after, options.status, options.limit + 1 - found.length);
       if (candidates.length === 0) break;
       const records = await Promise.all(candidates.map(({ refundId }) => this.currentRecord(stats, refundId)));
       candidates.forEach(({ createdAt }, i) => {

@@ -151,6 +151,15 @@ describe('refund event log and its fold', () => {
     expect((await refunds.listPending({ limit: 10 })).items.find((item) => item.refundId === view.refundId)?.waitingReason).toBe(reason);
   });
 
+  test('an owner\'s order a list is paging through stays readable when listing another owner drops it from memory', async () => {
+    const stats = new RefundStats(connection, { ownerEntriesKept: 2 });
+    await stats.fresh();
+    const entries = (prefix: string) => [1, 2].map((i) => ({ refundId: `${prefix}-${i}`, createdAt: 1_000 + i, status: 'pending_approval' as const }));
+    const userA = await stats.followOwner('u:owner-a', async () => entries('a'));
+    await stats.followOwner('u:owner-b', async () => entries('b')); // over the limit: owner A is no longer followed
+    expect(stats.ownerPage(userA, null, undefined, 10).map((entry) => entry.refundId)).toEqual(['a-2', 'a-1']);
+  });
+
   test('a reader far behind (a bulk load) catches up across many pages', async () => {
     const total = 7 * 100 + 37;
     await new RefundEventLog(connection).appendMany(Array.from({ length: total }, (_, i) => event(`bulk-${i}`)));
