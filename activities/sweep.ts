@@ -13,6 +13,7 @@ import { sweepRunModel, type SweepCounts, type SweepRunRecord } from '../src/swe
 
 export type { SweepCounts };
 import type { RefundWorkflowClient } from '../src/temporal/refund-client';
+import { RefundStatusKey } from '../src/temporal/search-attributes';
 
 export interface SweepPage extends SweepCounts {
   nextCursor: string | null;
@@ -123,14 +124,19 @@ export function createSweepActivities({ connection, refunds, refundClient, penal
     const { refundId } = record;
     let status: string;
     let runsThisRefund = false;
+    let statusShown: string | undefined;
     try {
       const description = await refundClient.handle(ref.subscriptionId).describe();
       status = description.status.name;
       runsThisRefund = description.memo?.refundId === refundId;
+      statusShown = description.typedSearchAttributes.get(RefundStatusKey);
     } catch (error) {
       if (!(error instanceof WorkflowNotFoundError)) throw error;
       status = 'NOT_FOUND';
     }
+    // Most live refunds wait for a decision. Pending is where every refund starts, so a record and a running
+    // workflow that both say pending have nothing to catch up; asking the workflow would replay it on a worker.
+    if (runsThisRefund && status === 'RUNNING' && record.refundStatus === 'pending_approval' && statusShown === 'pending_approval') return false;
     if (runsThisRefund && (status === 'RUNNING' || status === 'COMPLETED')) {
       const live = registeredRefund(await refundClient.state({ subscriptionId: ref.subscriptionId }));
       return live?.refundId === refundId ? catchUp(record, live) : false;

@@ -1,3 +1,4 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { Types } from 'mongoose';
 import { ensureSweepSchedule, SweepControl, sweepScheduleId } from '../../src/sweep/schedule';
 import { latestSweepRun } from '../../src/sweep/sweep-runs';
@@ -136,6 +137,20 @@ describe('periodic sweep on a Temporal Schedule (real stack)', () => {
     const repaired = await stack.refunds.findById(missedStart.refundId);
     expect(repaired).toMatchObject({ refundStatus: 'rejected', decidedBy: 'admin-1', decisionNote: 'duplicate' });
     expect(repaired!.statusHistory.map((entry) => entry.status)).toEqual(['pending_approval', 'rejected']);
+  });
+
+  test('a pending refund whose running workflow says pending is confirmed from its description: no query, so no replay on a worker', async () => {
+    const pending = await stack.insertSubscription();
+    const started = await stack.refundClient.start({ subscriptionId: pending.subscriptionId, requestedBy: 'user-1' });
+    if (started.kind !== 'started') throw new Error('not started');
+    const queried = jest.spyOn(stack.refundClient, 'state');
+    try {
+      await new MockActivityEnvironment().run(stack.activities.reconcileRefundRecords, { afterId: null, limit: 1_000 });
+      expect(queried.mock.calls.map(([ref]) => ref.subscriptionId)).not.toContain(pending.subscriptionId);
+    } finally {
+      queried.mockRestore();
+    }
+    expect(await stack.refunds.findById(started.refundId)).toMatchObject({ refundStatus: 'pending_approval' });
   });
 
   test('large collections are paged with continue-as-new and every candidate is seen once', async () => {
