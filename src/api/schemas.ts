@@ -72,9 +72,9 @@ export const RejectBody = z.object({ reason: text(1000).regex(NOT_BLANK, 'a reje
 export const CancelBody = z.object({}).register(components, { id: 'CancelRequest' });
 export const RetryBody = z.object({ note: note.optional() }).register(components, { id: 'RetryRequest' });
 export const SearchQuery = z.object({
-  q: text(256).trim().min(1, 'type what to search for').meta({ description: 'a refund id, subscription id, user or creator id, or payout transaction hash' }),
+  q: text(256).regex(NOT_BLANK, 'type what to search for').trim().meta({ description: 'a refund id, subscription id, user or creator id, or payout transaction hash' }),
 });
-export const PauseSweepBody = z.object({ note: note.min(1, 'say why the sweep is paused') }).register(components, { id: 'PauseSweepRequest' });
+export const PauseSweepBody = z.object({ note: text(1000).regex(NOT_BLANK, 'say why the sweep is paused').trim() }).register(components, { id: 'PauseSweepRequest' });
 export const UnpauseSweepBody = z.object({ note: note.optional() }).register(components, { id: 'UnpauseSweepRequest' });
 
 // --- responses ---------------------------------------------------------------

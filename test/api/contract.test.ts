@@ -205,4 +205,26 @@ describe('the server keeps its OpenAPI contract', () => {
       expect({ reason, status: response.status }).toEqual({ reason, status: documentedValid ? 404 : 400 });
     }
   });
+
+  const BLANKS_AND_NOT = ['rf_x', ' spaced ', '', '  ', '\v', '\t\n', '\u00a0', '\u3000\ufeff', '\x1c'];
+
+  test('a search is refused exactly when the document says its q is blank', async () => {
+    const route = `${refunds}/search`;
+    const schema = ((contract.document.paths[route] as any).get.parameters as { name: string; schema: Record<string, unknown> }[]).find((parameter) => parameter.name === 'q')!.schema;
+    for (const q of BLANKS_AND_NOT) {
+      const response = await api.request('GET', `${route}?q=${encodeURIComponent(q)}`, { token: admin });
+      expect(contract.problems('GET', route, response)).toEqual([]);
+      expect({ q, status: response.status }).toEqual({ q, status: contract.validates(schema, q) ? 200 : 400 });
+    }
+  });
+
+  test('a sweep pause is refused exactly when the document says its note is blank', async () => {
+    const route = `${refunds}/sweep/pause`;
+    const schema = (contract.document.components as any).schemas.PauseSweepRequest.properties.note;
+    for (const note of BLANKS_AND_NOT.filter((note) => note.trim() === '')) {
+      const response = await api.request('POST', route, { token: admin, body: { note } });
+      expect(contract.problems('POST', route, response)).toEqual([]);
+      expect({ note, documentedValid: contract.validates(schema, note), status: response.status }).toEqual({ note, documentedValid: false, status: 400 });
+    }
+  });
 });
