@@ -1,4 +1,3 @@
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import autocannon from 'autocannon';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +10,7 @@ import { createLogger } from '../src/logger';
 import { SweepControl } from '../src/sweep/schedule';
 import { startRefundStack, type RefundStack } from '../test/support/refund-stack';
 import { times } from './harness';
+import { pointTestSupportAt, quietTemporalRuntime } from './local-stack';
 
 /**
  * (c) API read latency end to end on the real stack: Temporal dev server,
@@ -109,28 +109,6 @@ async function loadCreateApp(): Promise<((deps: ApiDeps) => Koa<any>) | string> 
     return app.createApp as (deps: ApiDeps) => Koa<any>;
   } catch (error) {
     return `src/api/app.ts could not be loaded: ${(error as Error).message.split('\n')[0]}`;
-  }
-}
-
-/** test/support reads the services' addresses from TEST_* variables; set them for this run only. */
-function pointTestSupportAt(services: LocalServices): () => void {
-  const saved = { TEST_TEMPORAL_ADDRESS: process.env.TEST_TEMPORAL_ADDRESS, TEST_MONGO_URI: process.env.TEST_MONGO_URI, TEST_CHAIN_URL: process.env.TEST_CHAIN_URL };
-  process.env.TEST_TEMPORAL_ADDRESS = services.temporalAddress;
-  process.env.TEST_MONGO_URI = services.mongoUri;
-  process.env.TEST_CHAIN_URL = services.chainUrl;
-  return () => {
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-  };
-}
-
-function quietTemporalRuntime(): void {
-  try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-  } catch {
-    // a runtime is already installed
   }
 }
 

@@ -3,6 +3,7 @@ import { Types } from 'mongoose';
 import type { Refund } from '../src/domain/refund';
 import type { RefundStatus } from '../src/domain/refund-status';
 import type { RefundEventInput, RefundEventLog } from '../src/persistence/refund-events';
+import { eventOf } from '../src/persistence/refund-repository';
 import { newRefundId } from '../src/temporal/refund-client';
 import { refundView, subscriptionDoc } from '../test/support/fixtures';
 
@@ -40,20 +41,7 @@ export async function bulkRefunds(connection: Connection, events: RefundEventLog
         createdAt,
         updatedAt: createdAt,
       });
-      entries.push({
-        key: `${view.refundId}:created`,
-        kind: 'created',
-        refundId: view.refundId,
-        from: null,
-        to: status,
-        createdAt,
-        requestedAt: new Date(view.requestedAt),
-        amount: view.amount,
-        currency: view.currency,
-        processingTimeMs: view.processingTimeMs,
-        userId: view.userId,
-        creatorId: view.creatorId,
-      });
+      entries.push(eventOf(view, createdAt, 'created', `${view.refundId}:created`, null, status));
     }
     await records.insertMany(docs, { ordered: false });
     await events.appendMany(entries);

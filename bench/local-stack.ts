@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import crypto from 'node:crypto';
 import type { LocalServices } from '../src/dev/services';
 import type { RefundStack } from '../test/support/refund-stack';
 
@@ -89,4 +91,38 @@ export function percentiles(values: number[]): Latency {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
   return { p50: at(0.5), p99: at(0.99) };
+}
+
+/** Temporal's runtime logs warnings only; a bench that runs after another finds it installed. */
+export function quietTemporalRuntime(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // a runtime is already installed
+  }
+}
+
+/**
+ * Runs `measure` with an in-process worker polling a fresh task queue for the
+ * no-I/O ceiling workflows (bench/ceiling), on the stack's Temporal server and
+ * with the product worker's cache size; stops the worker afterwards.
+ */
+export async function withCeilingWorker<T>(stack: RefundStack, name: string, measure: (taskQueue: string) => Promise<T>): Promise<T> {
+  const taskQueue = `bench-${name}-${crypto.randomBytes(4).toString('hex')}`;
+  const connection = await NativeConnection.connect({ address: stack.config.temporal.address });
+  const worker = await Worker.create({
+    connection,
+    taskQueue,
+    workflowsPath: require.resolve('./ceiling/workflow'),
+    activities: await import('./ceiling/activities'),
+    maxCachedWorkflows: stack.config.worker.maxCachedWorkflows,
+  });
+  const running = worker.run();
+  try {
+    return await measure(taskQueue);
+  } finally {
+    worker.shutdown();
+    await running.catch(() => undefined);
+    await connection.close();
+  }
 }

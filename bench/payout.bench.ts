@@ -1,8 +1,6 @@
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { ChildProcess } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +16,7 @@ import { PayoutLedger, type WalletLease } from '../src/persistence/payout-ledger
 import { RefundStats } from '../src/persistence/refund-events';
 import { startRefundStack, type RefundStack } from '../test/support/refund-stack';
 import { approval } from './ceiling/workflow';
-import { percentiles, pointTestSupportAt, startWorkerProcess, stopProcess, workerReady } from './local-stack';
+import { percentiles, pointTestSupportAt, quietTemporalRuntime, startWorkerProcess, stopProcess, withCeilingWorker, workerReady } from './local-stack';
 
 /**
  * (e) Payouts on one treasury wallet, anvil mining every transaction at once,
@@ -49,11 +47,7 @@ const ETH = { symbol: 'ETH', decimals: 18, tokenAddress: null };
 
 export async function run(log: (line: string) => void, options: BenchOptions = { quick: false }): Promise<BenchOutcome> {
   const plan = options.quick ? QUICK : FULL;
-  try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-  } catch {
-    // a runtime is already installed
-  }
+  quietTemporalRuntime();
   let services: LocalServices;
   try {
     services = await startLocalServices({ log: () => undefined });
@@ -201,17 +195,7 @@ async function throughTheProduct(stack: RefundStack, count: number) {
 }
 
 async function payoutCeiling(stack: RefundStack, count: number, localRecords = false): Promise<number> {
-  const taskQueue = `bench-payout-ceiling-${crypto.randomBytes(4).toString('hex')}`;
-  const connection = await NativeConnection.connect({ address: stack.config.temporal.address });
-  const worker = await Worker.create({
-    connection,
-    taskQueue,
-    workflowsPath: require.resolve('./ceiling/workflow'),
-    activities: await import('./ceiling/activities'),
-    maxCachedWorkflows: stack.config.worker.maxCachedWorkflows,
-  });
-  const running = worker.run();
-  try {
+  return withCeilingWorker(stack, 'payout-ceiling', async (taskQueue) => {
     const startAll = (ids: string[]) =>
       Promise.all(ids.map((id) => stack.client.workflow.start('payoutCeilingWorkflow', { taskQueue, workflowId: `${taskQueue}-${id}`, workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL, args: [{ id, localRecords }] })));
     const payAll = async (ids: string[]) => {
@@ -231,9 +215,5 @@ async function payoutCeiling(stack: RefundStack, count: number, localRecords = f
     const started = performance.now();
     await payAll(ids);
     return (count / (performance.now() - started)) * 1000;
-  } finally {
-    worker.shutdown();
-    await running.catch(() => undefined);
-    await connection.close();
-  }
+  });
 }

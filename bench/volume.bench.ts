@@ -1,5 +1,4 @@
 import { WithStartWorkflowOperation, WorkflowIdConflictPolicy } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import autocannon from 'autocannon';
 import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -20,7 +19,7 @@ import { startRefundStack, type RefundStack } from '../test/support/refund-stack
 import { registration } from './ceiling/workflow';
 import { BULK_CREATORS, BULK_USERS, bulkRefunds } from './bulk-refunds';
 import { group, times } from './harness';
-import { percentiles, pointTestSupportAt, rssOf, startWorkerProcess, stopProcess, workerPid, workerReady, type Latency } from './local-stack';
+import { percentiles, pointTestSupportAt, quietTemporalRuntime, rssOf, startWorkerProcess, stopProcess, withCeilingWorker, workerPid, workerReady, type Latency } from './local-stack';
 
 /**
  * (d) The product at real volume, on the embedded default store (FerretDB over
@@ -79,11 +78,7 @@ const IN_FLIGHT = 8;
 
 export async function run(log: (line: string) => void, options: BenchOptions = { quick: false }): Promise<BenchOutcome> {
   const plan = options.quick ? QUICK : FULL;
-  try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-  } catch {
-    // a runtime is already installed
-  }
+  quietTemporalRuntime();
   const started = performance.now();
   let services: LocalServices;
   try {
@@ -358,17 +353,7 @@ async function fixedRate(baseUrl: string, token: string, paths: string[], rate: 
 // --- the engine ceiling ----------------------------------------------------
 
 async function engineCeiling(stack: RefundStack, runs: number): Promise<number> {
-  const taskQueue = `bench-ceiling-${crypto.randomBytes(4).toString('hex')}`;
-  const connection = await NativeConnection.connect({ address: stack.config.temporal.address });
-  const worker = await Worker.create({
-    connection,
-    taskQueue,
-    workflowsPath: require.resolve('./ceiling/workflow'),
-    activities: await import('./ceiling/activities'),
-    maxCachedWorkflows: stack.config.worker.maxCachedWorkflows,
-  });
-  const running = worker.run();
-  try {
+  return withCeilingWorker(stack, 'ceiling', async (taskQueue) => {
     const start = async (i: number) => {
       const operation = new WithStartWorkflowOperation('ceilingWorkflow', {
         workflowId: `${taskQueue}-${i}`,
@@ -387,11 +372,7 @@ async function engineCeiling(stack: RefundStack, runs: number): Promise<number> 
       }),
     );
     return (runs / (performance.now() - started)) * 1000;
-  } finally {
-    worker.shutdown();
-    await running.catch(() => undefined);
-    await connection.close();
-  }
+  });
 }
 
 // --- plumbing ----------------------------------------------------------------

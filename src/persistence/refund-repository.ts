@@ -413,7 +413,8 @@ function pastAutoApproval(refund: Refund): boolean {
 
 const TERMINAL = new Set<RefundStatus>(['completed', 'rejected', 'cancelled']);
 
-function eventOf(view: Refund, createdAt: Date, kind: RefundEventInput['kind'], key: string, from: RefundStatus | null, to: RefundStatus): RefundEventInput {
+/** The event-log entry of a change to `view` (its creation: kind 'created', key `<refundId>:created`, from null). */
+export function eventOf(view: Refund, createdAt: Date, kind: RefundEventInput['kind'], key: string, from: RefundStatus | null, to: RefundStatus): RefundEventInput {
   return {
     key,
     kind,
