@@ -97,6 +97,9 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
   }
 }
 
+/** The timeouts the refund workflow gives payout activities (its default timings); the mock's 1 s makes preparations expire. */
+const PAYOUT_ACTIVITY = { startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 };
+
 /** The payout activities with the worker's settings, `count` distinct payouts, `inFlight` at a time. */
 async function engineAlone(stack: RefundStack, treasury: Treasury, count: number, inFlight: number) {
   const holds: number[] = [];
@@ -121,10 +124,10 @@ async function engineAlone(stack: RefundStack, treasury: Treasury, count: number
       currency: ETH,
     }));
     const pay = async (request: PayoutRequest) => {
-      const prepared = (await new MockActivityEnvironment().run(activities.preparePayout, { ...request, mayWait: true })) as PreparedPayoutResult;
+      const prepared = (await new MockActivityEnvironment(PAYOUT_ACTIVITY).run(activities.preparePayout, { ...request, mayWait: true })) as PreparedPayoutResult;
       if (prepared.status === 'limited') throw new Error(prepared.reason);
       if (prepared.status === 'signed') {
-        const confirmed = (await new MockActivityEnvironment().run(activities.confirmPayout, { refundId: request.refundId, attemptId: prepared.attemptId })) as ConfirmationResult;
+        const confirmed = (await new MockActivityEnvironment(PAYOUT_ACTIVITY).run(activities.confirmPayout, { refundId: request.refundId, attemptId: prepared.attemptId })) as ConfirmationResult;
         if (confirmed.status !== 'confirmed') throw new Error(`payout ${request.refundId} ${confirmed.status}`);
       }
     };
