@@ -9,7 +9,7 @@ import { PayoutClaimedByAnotherRefund, walletKey, type PayoutAttemptRecord, type
 import type { TreasuryStore } from '../persistence/treasury-store';
 import { PayoutFailure } from './failures';
 import { initialFees, type Fees } from './fees';
-import { committedFunds } from './funds';
+import { committedFunds, type Committed } from './funds';
 import { currentFees, judgeRound, roundOf, worstCaseCost, type PayoutDeps } from './rounds';
 import type { TreasuryAlerts } from './treasury-alerts';
 
@@ -114,8 +114,13 @@ export class PayoutPreparer {
   }
 
   /**
-   * Under the wallet lock; every write first confirms the lock is still held.
-   * 'raced': another execution of this payout signed meanwhile; look again.
+   * Under the wallet lock, which every other payout of the wallet waits for:
+   * it is held for round trips, so what the checks need is read at once (the
+   * store, then the chain as of one block). Every write up to the record first
+   * confirms the lock is still held; the writes after it are the ones the next
+   * preparation makes anyway, without the lock, if this one stops
+   * (finishOpeningRound). 'raced': another execution of this payout signed
+   * meanwhile; look again.
    */
   private async signNewRound(
     lease: WalletLease,
@@ -130,15 +135,29 @@ export class PayoutPreparer {
     const { chainId, address: from, provider } = this.treasury;
     hooks.step('signing');
     hooks.stillCurrent();
-    if ((await ledger.attemptsOf(request.subscriptionId)).length !== knownAttempts) return 'raced';
-
-    const limited = await this.dailyLimitReached(request.currency, amount);
+    const [attempts, limited, open, recordedNext] = await Promise.all([
+      ledger.attemptsOf(request.subscriptionId),
+      this.dailyLimitReached(request.currency, amount),
+      ledger.openClaims(chainId, from),
+      ledger.nextNonce(chainId, from),
+    ]);
+    if (attempts.length !== knownAttempts) return 'raced';
     if (limited) return limited;
+    // Read after the open claims: a claim already settled was mined by then, so the balance below has paid it.
+    const wallet = await this.readWallet(token);
     const cost = unsigned.value + unsigned.gasLimit * unsigned.fees.maxFeePerGas;
-    await this.reserveFunds(request, cost, amount, token);
+    checkFunds(
+      request,
+      { cost, amount, token },
+      wallet,
+      committedFunds(
+        open.filter((claim) => claim._id !== request.subscriptionId),
+        wallet.minedCount,
+      ),
+    );
 
     hooks.stillCurrent();
-    const nonce = await this.allocateNonce(lease, request);
+    const nonce = await this.allocateNonce(lease, request, Math.max(wallet.pendingCount, recordedNext));
     let attempt: PayoutAttemptRecord;
     try {
       const rawTransaction = await this.treasury.wallet.signTransaction({ ...unsigned.call, chainId, type: 2, nonce, gasLimit: unsigned.gasLimit, ...unsigned.fees });
@@ -174,9 +193,7 @@ export class PayoutPreparer {
       throw error;
     }
     // Opening the claim comes last: a preparation that stops before it (a crash, a lost lock) leaves a round that the next one finishes opening.
-    await lease.confirm();
-    await this.countSpend(request, attempt);
-    await ledger.setNextNonce(chainId, from, nonce + 1);
+    await Promise.all([this.countSpend(request, attempt), ledger.raiseNextNonce(chainId, from, nonce + 1)]);
     await ledger.openRound(request.subscriptionId, { nonce, reservedWei: cost, reservedTokens: token ? amount : 0n });
     this.log.info({ refundId: request.refundId, txHash: attempt.txHash, nonce, attempt: attempt.attempt }, 'payout signed and persisted');
     return { kind: 'round', attempt };
@@ -202,55 +219,42 @@ export class PayoutPreparer {
   }
 
   /**
-   * The next nonce of the wallet, given to this payout for good. Never below
-   * what the node has seen (someone else may use the key) nor below what this
-   * service handed out. A reservation left without a transaction by an
-   * allocation that crashed, or lost the lock before recording (it records
-   * nothing after that), is taken over, so no nonce is ever skipped.
+   * The next nonce of the wallet from `from` (never below what the node has
+   * seen, for someone else may use the key, nor below what this service handed
+   * out), given to this payout for good. A reservation left without a
+   * transaction by an allocation that crashed, or lost the lock before
+   * recording (it records nothing after that), is taken over, so no nonce is
+   * ever skipped.
    */
-  private async allocateNonce(lease: WalletLease, request: PayoutRequest): Promise<number> {
+  private async allocateNonce(lease: WalletLease, request: PayoutRequest, from: number): Promise<number> {
     const { ledger } = this.deps;
-    const { chainId, address: from, provider } = this.treasury;
+    const { chainId, address } = this.treasury;
     const owner = { subscriptionId: request.subscriptionId, refundId: request.refundId };
-    let nonce = Math.max(await underLock(provider.getTransactionCount(from, 'pending'), 'eth_getTransactionCount'), await ledger.nextNonce(chainId, from));
-    for (;;) {
-      await lease.confirm();
-      if (await ledger.reserveNonce(chainId, from, nonce, owner)) return nonce;
-      if (await ledger.takeOverOrphanNonce(chainId, from, nonce, owner)) return nonce;
-      nonce += 1;
+    for (let nonce = from; ; nonce += 1) {
+      // A reservation alone moves no money (the record is fenced), so the usual first try goes without a confirmation.
+      if (nonce > from) await lease.confirm();
+      if (await ledger.reserveNonce(chainId, address, nonce, owner)) return nonce;
+      if (await ledger.takeOverOrphanNonce(chainId, address, nonce, owner)) return nonce;
     }
   }
 
   /**
-   * Refuses, before any nonce is spent, a payout the treasury cannot cover on
-   * top of every payout signed and not yet mined.
+   * The treasury as of one block: its balances and how many of its
+   * transactions are mined. Read at different blocks, a payout mined in
+   * between would be neither in the balance nor among the payouts in flight.
+   * Also the nonce count with the node's pool.
    */
-  private async reserveFunds(request: PayoutRequest, cost: bigint, amount: bigint, token: string | null): Promise<void> {
-    const { chainId, address: from, provider } = this.treasury;
-    const [open, minedCount, nativeBalance] = await Promise.all([
-      this.deps.ledger.openClaims(chainId, from),
-      underLock(provider.getTransactionCount(from, 'latest'), 'eth_getTransactionCount'),
-      underLock(provider.getBalance(from, 'latest'), 'eth_getBalance'),
+  private async readWallet(token: string | null): Promise<WalletReading> {
+    const { address: from, provider } = this.treasury;
+    const block = await underLock(provider.getBlock('latest'), 'eth_getBlockByNumber');
+    if (!block) throw new Error('the node has no latest block');
+    const [minedCount, nativeBalance, tokenBalance, pendingCount] = await Promise.all([
+      underLock(provider.getTransactionCount(from, block.number), 'eth_getTransactionCount'),
+      underLock(provider.getBalance(from, block.number), 'eth_getBalance'),
+      token ? underLock(new Contract(token, ERC20_INTERFACE, provider).getFunction('balanceOf')(from, { blockTag: block.number }) as Promise<bigint>, 'balanceOf') : 0n,
+      underLock(provider.getTransactionCount(from, 'pending'), 'eth_getTransactionCount'),
     ]);
-    const committed = committedFunds(
-      open.filter((claim) => claim._id !== request.subscriptionId),
-      minedCount,
-    );
-    const promised = committed.payouts > 0 ? `, of which ${formatAmount(committed.wei, 18)} is promised to ${committed.payouts} payout(s) in flight` : '';
-    if (token) {
-      const tokenBalance = (await underLock(new Contract(token, ERC20_INTERFACE, provider).getFunction('balanceOf')(from), 'balanceOf')) as bigint;
-      const tokensPromised = committed.tokens.get(token.toLowerCase()) ?? 0n;
-      if (tokenBalance - tokensPromised < amount) {
-        throw insufficient(
-          `treasury holds ${formatAmount(tokenBalance, request.currency.decimals)} ${request.currency.symbol}${tokensPromised > 0n ? ` (${formatAmount(tokensPromised, request.currency.decimals)} promised to payouts in flight)` : ''}, the refund needs ${formatAmount(amount, request.currency.decimals)}`,
-        );
-      }
-      if (nativeBalance - committed.wei < cost) throw insufficient(`treasury has ${formatAmount(nativeBalance, 18)} of the native coin for gas${promised}; this payout needs up to ${formatAmount(cost, 18)}`);
-      return;
-    }
-    if (nativeBalance - committed.wei < cost) {
-      throw insufficient(`treasury holds ${formatAmount(nativeBalance, 18)} ${request.currency.symbol}${promised}; the refund needs ${formatAmount(amount, 18)} plus up to ${formatAmount(cost - amount, 18)} for gas`);
-    }
+    return { minedCount, nativeBalance, tokenBalance, pendingCount };
   }
 
   /** Whether this payout would take the rolling 24 hours over PAYOUT_DAILY_LIMIT; reads only (the alert is the caller's, outside the lock). */
@@ -371,6 +375,37 @@ export class ChainCallTimeout extends Error {
   constructor(what: string, ms: number) {
     super(`${what} did not answer within ${ms} ms while the wallet was locked`);
     this.name = 'ChainCallTimeout';
+  }
+}
+
+interface WalletReading {
+  minedCount: number;
+  nativeBalance: bigint;
+  tokenBalance: bigint;
+  pendingCount: number;
+}
+
+/**
+ * Refuses, before any nonce is spent, a payout the treasury cannot cover on
+ * top of every payout signed and not yet mined (`committed`).
+ */
+function checkFunds(request: PayoutRequest, payout: { cost: bigint; amount: bigint; token: string | null }, wallet: WalletReading, committed: Committed): void {
+  const { cost, amount, token } = payout;
+  const { nativeBalance, tokenBalance } = wallet;
+  const { currency } = request;
+  const promised = committed.payouts > 0 ? `, of which ${formatAmount(committed.wei, 18)} is promised to ${committed.payouts} payout(s) in flight` : '';
+  if (token) {
+    const tokensPromised = committed.tokens.get(token.toLowerCase()) ?? 0n;
+    if (tokenBalance - tokensPromised < amount) {
+      throw insufficient(
+        `treasury holds ${formatAmount(tokenBalance, currency.decimals)} ${currency.symbol}${tokensPromised > 0n ? ` (${formatAmount(tokensPromised, currency.decimals)} promised to payouts in flight)` : ''}, the refund needs ${formatAmount(amount, currency.decimals)}`,
+      );
+    }
+    if (nativeBalance - committed.wei < cost) throw insufficient(`treasury has ${formatAmount(nativeBalance, 18)} of the native coin for gas${promised}; this payout needs up to ${formatAmount(cost, 18)}`);
+    return;
+  }
+  if (nativeBalance - committed.wei < cost) {
+    throw insufficient(`treasury holds ${formatAmount(nativeBalance, 18)} ${currency.symbol}${promised}; the refund needs ${formatAmount(amount, 18)} plus up to ${formatAmount(cost - amount, 18)} for gas`);
   }
 }
 

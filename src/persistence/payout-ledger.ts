@@ -312,9 +312,9 @@ export class PayoutLedger {
     return (await this.highestNonce(chainId, from)) + 1; // ledgers written before walletnonces existed
   }
 
-  /** Only under the wallet lock. */
-  async setNextNonce(chainId: number, from: string, next: number): Promise<void> {
-    await this.walletNonces.updateOne({ _id: walletKey(chainId, from) }, { $set: { next } }, { upsert: true });
+  /** Never lowers it: a holder that lost the wallet lock right after recording may write after the next holder. */
+  async raiseNextNonce(chainId: number, from: string, next: number): Promise<void> {
+    await this.walletNonces.updateOne({ _id: walletKey(chainId, from) }, { $max: { next } }, { upsert: true });
   }
 
   /** Gives `nonce` to the subscription's payout; false when another payout already has it. */

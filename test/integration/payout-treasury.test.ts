@@ -4,6 +4,7 @@ import { ethers } from 'ethers';
 import { Types } from 'mongoose';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
 import { deployFeeOnTransferToken, deployTestToken, tokenBalance } from '../support/erc20';
+import { PASS } from '../support/rpc-proxy';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { waitFor } from '../support/wait';
 
@@ -123,6 +124,49 @@ describe('treasury safety', () => {
     const paid = await Promise.all(requests.map((request) => s.treasury.provider.getBalance(request.to)));
     expect(paid.filter((balance) => balance === ETH)).toHaveLength(3);
     expect(paid.filter((balance) => balance === 0n)).toHaveLength(3);
+  });
+
+  test('a payout mined while the funds check reads the chain is counted once: balance and mined nonces come from one block', async () => {
+    const s = await start();
+    await chain.rpc('anvil_setBalance', [s.treasury.address, ethers.toQuantity((3n * ETH) / 2n)]);
+    await chain.rpc('evm_setAutomine', [false]);
+    const payout = (name: string) => ({
+      refundId: name,
+      subscriptionId: new Types.ObjectId().toHexString(),
+      to: ethers.Wallet.createRandom().address,
+      amount: ETH.toString(),
+      currency: { symbol: 'ETH', decimals: 18, tokenAddress: null },
+      mayWait: true,
+    });
+    const prepare = (request: ReturnType<typeof payout>) => new MockActivityEnvironment({ startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 }).run(s.activities.preparePayout, request);
+    const first = payout('mined-meanwhile');
+    await prepare(first);
+    const [signed] = await s.ledger.attemptsOf(first.subscriptionId);
+    await chain.provider.broadcastTransaction(signed!.rawTransaction); // as its watcher does: it waits in the pool
+
+    // The node mines the first payout right after answering the balance the second one's funds check asks for,
+    // and only then answers how many of the treasury's transactions are mined.
+    let minedNow!: () => void;
+    const mined = new Promise<void>((resolve) => (minedNow = resolve));
+    let armed = true;
+    chain.proxy.intercept(async (call, forward) => {
+      if (call.method === 'eth_getBalance' && armed) {
+        armed = false;
+        const result = await forward(call);
+        await forward({ method: 'evm_mine', params: [] });
+        minedNow();
+        return { result };
+      }
+      if (call.method === 'eth_getTransactionCount' && call.params[1] !== 'pending') await mined;
+      return PASS;
+    });
+    const second = payout('checked-meanwhile');
+    // 1.5 ETH paid 1 ETH and its gas: 1 ETH more cannot be covered, however the node's answers interleave.
+    await expect(prepare(second)).rejects.toMatchObject({ type: 'InsufficientFunds' });
+    chain.proxy.intercept(null);
+    expect(await s.ledger.attemptsOf(second.subscriptionId)).toEqual([]);
+    expect(await chain.provider.getBalance(first.to)).toBe(ETH);
+    await chain.rpc('evm_setAutomine', [true]);
   });
 
   test('a payout the node refuses for insufficient funds has its nonce filled, so the payouts behind it are mined', async () => {

@@ -83,7 +83,7 @@ describe('the payout watcher', () => {
       txHash: ethers.Transaction.from(rawTransaction).hash!,
       signedAtBlock: await chain.blockNumber(),
     });
-    await s.ledger.setNextNonce(chainId, from, nonce + 1);
+    await s.ledger.raiseNextNonce(chainId, from, nonce + 1);
     await s.ledger.openRound(subscriptionId, { nonce, reservedWei: amount + 21_000n * offered.maxFeePerGas, reservedTokens: 0n });
     return { attempt, to, amount };
   }
