@@ -39,6 +39,8 @@ const HOUR_MS = 3_600_000;
  * takes longer fails the attempt, which is tried again.
  */
 const CHAIN_CALL_UNDER_LOCK_MS = 10_000;
+/** Readings of the treasury at the latest block tried under one hold of the lock (see readWallet). */
+const WALLET_READ_TRIES = 3;
 
 /**
  * What the Temporal activity lends a preparation. An attempt that Temporal has
@@ -116,11 +118,12 @@ export class PayoutPreparer {
   /**
    * Under the wallet lock, which every other payout of the wallet waits for:
    * it is held for round trips, so what the checks need is read at once (the
-   * store, then the chain as of one block). Every write up to the record first
-   * confirms the lock is still held; the writes after it are the ones the next
-   * preparation makes anyway, without the lock, if this one stops
-   * (finishOpeningRound). 'raced': another execution of this payout signed
-   * meanwhile; look again.
+   * store, then the chain as of one block), and the lease is confirmed
+   * alongside the writes that need it rather than before them: the record
+   * after its own confirmation, the claim's opening after one made together
+   * with the spend entry and the next nonce (which the next preparation writes
+   * anyway, without the lock, should this one stop: finishOpeningRound).
+   * 'raced': another execution of this payout signed meanwhile; look again.
    */
   private async signNewRound(
     lease: WalletLease,
@@ -193,7 +196,7 @@ export class PayoutPreparer {
       throw error;
     }
     // Opening the claim comes last: a preparation that stops before it (a crash, a lost lock) leaves a round that the next one finishes opening.
-    await Promise.all([this.countSpend(request, attempt), ledger.raiseNextNonce(chainId, from, nonce + 1)]);
+    await Promise.all([lease.confirm(), this.countSpend(request, attempt), ledger.raiseNextNonce(chainId, from, nonce + 1)]);
     await ledger.openRound(request.subscriptionId, { nonce, reservedWei: cost, reservedTokens: token ? amount : 0n });
     this.log.info({ refundId: request.refundId, txHash: attempt.txHash, nonce, attempt: attempt.attempt }, 'payout signed and persisted');
     return { kind: 'round', attempt };
@@ -231,9 +234,10 @@ export class PayoutPreparer {
     const { chainId, address } = this.treasury;
     const owner = { subscriptionId: request.subscriptionId, refundId: request.refundId };
     for (let nonce = from; ; nonce += 1) {
-      // A reservation alone moves no money (the record is fenced), so the usual first try goes without a confirmation.
-      if (nonce > from) await lease.confirm();
+      // A new reservation takes nothing from anyone (the record after it is fenced), so it goes without a confirmation;
+      // taking one over might take it from the current holder, should this one have lost the lock.
       if (await ledger.reserveNonce(chainId, address, nonce, owner)) return nonce;
+      await lease.confirm();
       if (await ledger.takeOverOrphanNonce(chainId, address, nonce, owner)) return nonce;
     }
   }
@@ -246,15 +250,23 @@ export class PayoutPreparer {
    */
   private async readWallet(token: string | null): Promise<WalletReading> {
     const { address: from, provider } = this.treasury;
-    const block = await underLock(provider.getBlock('latest'), 'eth_getBlockByNumber');
-    if (!block) throw new Error('the node has no latest block');
-    const [minedCount, nativeBalance, tokenBalance, pendingCount] = await Promise.all([
-      underLock(provider.getTransactionCount(from, block.number), 'eth_getTransactionCount'),
-      underLock(provider.getBalance(from, block.number), 'eth_getBalance'),
-      token ? underLock(new Contract(token, ERC20_INTERFACE, provider).getFunction('balanceOf')(from, { blockTag: block.number }) as Promise<bigint>, 'balanceOf') : 0n,
-      underLock(provider.getTransactionCount(from, 'pending'), 'eth_getTransactionCount'),
-    ]);
-    return { minedCount, nativeBalance, tokenBalance, pendingCount };
+    for (let attempt = 1; ; attempt += 1) {
+      const block = await underLock(provider.getBlock('latest'), 'eth_getBlockByNumber');
+      if (!block) throw new Error('the node has no latest block');
+      try {
+        const [minedCount, nativeBalance, tokenBalance, pendingCount] = await Promise.all([
+          underLock(provider.getTransactionCount(from, block.number), 'eth_getTransactionCount'),
+          underLock(provider.getBalance(from, block.number), 'eth_getBalance'),
+          token ? underLock(new Contract(token, ERC20_INTERFACE, provider).getFunction('balanceOf')(from, { blockTag: block.number }) as Promise<bigint>, 'balanceOf') : 0n,
+          underLock(provider.getTransactionCount(from, 'pending'), 'eth_getTransactionCount'),
+        ]);
+        return { minedCount, nativeBalance, tokenBalance, pendingCount };
+      } catch (error) {
+        // Behind a load balancer, a node a block behind the one that named the block does not know it yet: ask again, briefly.
+        if (attempt >= WALLET_READ_TRIES || error instanceof ChainCallTimeout) throw error;
+        this.log.warn({ block: block.number, error: (error as Error).message.slice(0, 200) }, 'the treasury could not be read at the latest block; reading again');
+      }
+    }
   }
 
   /** Whether this payout would take the rolling 24 hours over PAYOUT_DAILY_LIMIT; reads only (the alert is the caller's, outside the lock). */

@@ -312,7 +312,11 @@ export class PayoutLedger {
     return (await this.highestNonce(chainId, from)) + 1; // ledgers written before walletnonces existed
   }
 
-  /** Never lowers it: a holder that lost the wallet lock right after recording may write after the next holder. */
+  /**
+   * Raises it to `next`, under the wallet lock. (FerretDB applies `$max` by
+   * reading and writing back, so two writers at once may still lower it; that
+   * costs nothing, for allocation walks up past every nonce already reserved.)
+   */
   async raiseNextNonce(chainId: number, from: string, next: number): Promise<void> {
     await this.walletNonces.updateOne({ _id: walletKey(chainId, from) }, { $max: { next } }, { upsert: true });
   }
@@ -363,10 +367,15 @@ export class PayoutLedger {
     return created.toObject();
   }
 
-  /** The claim now waits on a round at `nonce`, which may take up to the reserved amounts. */
+  /**
+   * The claim now waits on a round at `nonce`, which may take up to the
+   * reserved amounts. A preparation that stalled after recording an older
+   * round (nonces only grow) opens nothing: the claim follows the newer round,
+   * and a settled claim never opens again.
+   */
   async openRound(subscriptionId: string, round: { nonce: number; reservedWei: bigint; reservedTokens: bigint }): Promise<void> {
     await this.claims.updateOne(
-      { _id: subscriptionId },
+      { _id: subscriptionId, status: { $in: ['unpaid', 'in_flight'] }, $or: [{ nonce: null }, { nonce: { $lte: round.nonce } }] },
       {
         $set: {
           status: 'in_flight',

@@ -169,6 +169,21 @@ describe('treasury safety', () => {
     await chain.rpc('evm_setAutomine', [true]);
   });
 
+  test('a node behind the one that named the latest block does not know it yet: the treasury is read again, and the payout signed', async () => {
+    const s = await start();
+    let unknownBlock = 0;
+    chain.proxy.intercept((call) => {
+      if (call.method === 'eth_getBalance' && call.params[1] !== 'latest' && unknownBlock === 0) {
+        unknownBlock += 1;
+        return { error: { code: -32000, message: 'header not found' } };
+      }
+      return PASS;
+    });
+    const request = { refundId: 'lagging-balance', subscriptionId: new Types.ObjectId().toHexString(), to: ethers.Wallet.createRandom().address, amount: ETH.toString(), currency: { symbol: 'ETH', decimals: 18, tokenAddress: null }, mayWait: true };
+    await expect(new MockActivityEnvironment({ startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 }).run(s.activities.preparePayout, request)).resolves.toMatchObject({ status: 'signed' });
+    expect(unknownBlock).toBe(1);
+  });
+
   test('a payout the node refuses for insufficient funds has its nonce filled, so the payouts behind it are mined', async () => {
     const s = await start();
     const first = await requestRefund(s);
