@@ -44,6 +44,8 @@ interface Plan {
   payouts: number;
   sweepOwed: number;
   waitingForRss: number;
+  /** RSS samples, 5 s apart, once the refunds for the memory check wait. */
+  idleRssSamples: number;
   ceilingRuns: number;
 }
 
@@ -56,6 +58,7 @@ const FULL: Plan = {
   payouts: 60,
   sweepOwed: 500,
   waitingForRss: 5_000,
+  idleRssSamples: 12,
   ceilingRuns: 400,
 };
 const QUICK: Plan = {
@@ -67,6 +70,7 @@ const QUICK: Plan = {
   payouts: 10,
   sweepOwed: 50,
   waitingForRss: 200,
+  idleRssSamples: 3,
   ceilingRuns: 60,
 };
 
@@ -216,8 +220,19 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
       log(`requested ${fill.ids.length} more refunds through the API for the memory check: ${fill.perSecond.toFixed(1)}/s p99 ${ms(fill.latency.p99)} (${seconds(fillStarted)})`);
     }
     pendingNow = await waiting();
+    // Right after the burst, and once the worker has sat idle with them waiting (V8 gives memory back to the
+    // system only some time after allocation stops; waiting for approval is where these refunds spend their days).
+    const workerRss = () => rssOf(workerPid(worker!)) / 2 ** 20;
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    log(`worker process RSS with ${group(real.length + totals.started)} refund workflows waiting for approval (${group(pendingNow)} pending records in all): ${(rssOf(workerPid(worker)) / 2 ** 20).toFixed(0)} MiB (target < 300 MB = 286 MiB; WORKER_MAX_CACHED_WORKFLOWS=${process.env.WORKER_MAX_CACHED_WORKFLOWS ?? stack.config.worker.maxCachedWorkflows}, set it in the environment to compare)`);
+    const afterBurst = workerRss();
+    const idle: number[] = [];
+    for (let i = 0; i < plan.idleRssSamples; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 5_000));
+      idle.push(workerRss());
+    }
+    log(
+      `worker process RSS with ${group(real.length + totals.started)} refund workflows waiting for approval (${group(pendingNow)} pending records in all): ${afterBurst.toFixed(0)} MiB 2 s after the last was asked for; ${idle.at(-1)?.toFixed(0) ?? '-'} MiB after ${(plan.idleRssSamples * 5).toString()} s idle (samples every 5 s: ${idle.map((value) => value.toFixed(0)).join(', ')}) (target < 300 MB = 286 MiB; WORKER_MAX_CACHED_WORKFLOWS=${process.env.WORKER_MAX_CACHED_WORKFLOWS ?? stack.config.worker.maxCachedWorkflows}, set it in the environment to compare)`,
+    );
     return { status: 'ran' };
   } finally {
     if (server) await new Promise<void>((resolve) => (server!.close(() => resolve()), server!.closeAllConnections()));
