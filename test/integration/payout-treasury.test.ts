@@ -1,5 +1,4 @@
 import type { ApplicationFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { ethers } from 'ethers';
 import { Types } from 'mongoose';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
@@ -7,6 +6,7 @@ import { deployFeeOnTransferToken, deployTestToken, tokenBalance } from '../supp
 import { PASS } from '../support/rpc-proxy';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { waitFor } from '../support/wait';
+import { activityEnvironment } from '../support/activity-environment';
 
 const ETH = 10n ** 18n;
 
@@ -80,7 +80,7 @@ describe('treasury safety', () => {
       { _id: failed.refundId as never },
       { $set: { refundStatus: 'processing', statusHistory: parked!.statusHistory.slice(0, -1), failureReason: null, failureCode: null, retryable: null } },
     );
-    await new MockActivityEnvironment().run(s.activities.reconcileRefundRecords, { afterId: null, limit: 100 });
+    await activityEnvironment().run(s.activities.reconcileRefundRecords, { afterId: null, limit: 100 });
     expect(await s.refunds.findById(failed.refundId)).toMatchObject({ refundStatus: 'failed', failureCode: 'InsufficientFunds', retryable: true, failureReason: parked!.failureReason });
 
     await chain.rpc('anvil_setBalance', [s.treasury.address, ethers.toQuantity(10n * ETH)]);
@@ -106,7 +106,7 @@ describe('treasury safety', () => {
       currency: { symbol: 'ETH', decimals: 18, tokenAddress: null },
       mayWait: true,
     }));
-    const prepared = await Promise.allSettled(requests.map((request) => new MockActivityEnvironment({ startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 }).run(s.activities.preparePayout, request)));
+    const prepared = await Promise.allSettled(requests.map((request) => activityEnvironment({ startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 }).run(s.activities.preparePayout, request)));
 
     const signed = prepared.flatMap((result) => (result.status === 'fulfilled' ? [result.value as { status: string; nonce: number; attemptId: string }] : []));
     const refused = prepared.flatMap((result) => (result.status === 'rejected' ? [result.reason as ApplicationFailure] : []));
@@ -119,7 +119,7 @@ describe('treasury safety', () => {
 
     await chain.rpc('evm_setAutomine', [true]);
     for (const payout of signed) {
-      await expect(new MockActivityEnvironment().run(s.activities.confirmPayout, { refundId: 'any', attemptId: payout.attemptId })).resolves.toMatchObject({ status: 'confirmed' });
+      await expect(activityEnvironment().run(s.activities.confirmPayout, { refundId: 'any', attemptId: payout.attemptId })).resolves.toMatchObject({ status: 'confirmed' });
     }
     const paid = await Promise.all(requests.map((request) => s.treasury.provider.getBalance(request.to)));
     expect(paid.filter((balance) => balance === ETH)).toHaveLength(3);
@@ -138,7 +138,7 @@ describe('treasury safety', () => {
       currency: { symbol: 'ETH', decimals: 18, tokenAddress: null },
       mayWait: true,
     });
-    const prepare = (request: ReturnType<typeof payout>) => new MockActivityEnvironment({ startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 }).run(s.activities.preparePayout, request);
+    const prepare = (request: ReturnType<typeof payout>) => activityEnvironment({ startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 }).run(s.activities.preparePayout, request);
     const first = payout('mined-meanwhile');
     await prepare(first);
     const [signed] = await s.ledger.attemptsOf(first.subscriptionId);
@@ -180,7 +180,7 @@ describe('treasury safety', () => {
       return PASS;
     });
     const request = { refundId: 'lagging-balance', subscriptionId: new Types.ObjectId().toHexString(), to: ethers.Wallet.createRandom().address, amount: ETH.toString(), currency: { symbol: 'ETH', decimals: 18, tokenAddress: null }, mayWait: true };
-    await expect(new MockActivityEnvironment({ startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 }).run(s.activities.preparePayout, request)).resolves.toMatchObject({ status: 'signed' });
+    await expect(activityEnvironment({ startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 }).run(s.activities.preparePayout, request)).resolves.toMatchObject({ status: 'signed' });
     expect(unknownBlock).toBe(1);
   });
 

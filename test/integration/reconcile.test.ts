@@ -1,4 +1,3 @@
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { ethers } from 'ethers';
@@ -6,6 +5,7 @@ import { reconcile, type ReconcileDeps } from '../../src/reconcile/reconcile';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { waitFor } from '../support/wait';
+import { activityEnvironment } from '../support/activity-environment';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -89,7 +89,7 @@ describe('reconciling the books', () => {
     await chain.rpc('anvil_setBalance', [stack.treasury.address, ethers.toQuantity(balance)]);
     // What an attempt Temporal had given up on leaves behind: a round it signed, sent by another payout's watcher, mined.
     const request = { refundId: ref.refundId, subscriptionId: ref.subscriptionId, to: subscription.wallet, amount: (await stack.refunds.findById(ref.refundId))!.amount, currency: { symbol: 'ETH', decimals: 18, tokenAddress: null }, mayWait: true };
-    await expect(new MockActivityEnvironment({ startToCloseTimeoutMs: 120_000 }).run(stack.activities.preparePayout, request)).resolves.toMatchObject({ status: 'signed' });
+    await expect(activityEnvironment({ startToCloseTimeoutMs: 120_000 }).run(stack.activities.preparePayout, request)).resolves.toMatchObject({ status: 'signed' });
     const [attempt] = await stack.ledger.attemptsOf(ref.subscriptionId);
     await (await chain.provider.broadcastTransaction(attempt!.rawTransaction)).wait();
 

@@ -1,5 +1,4 @@
 import { temporal } from '@temporalio/proto';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { ethers } from 'ethers';
 import crypto from 'node:crypto';
 import { Types } from 'mongoose';
@@ -9,6 +8,7 @@ import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-c
 import { PASS } from '../support/rpc-proxy';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { waitFor } from '../support/wait';
+import { activityEnvironment } from '../support/activity-environment';
 
 /**
  * What operators do in the Temporal Web UI (or CLI) to a refund's workflow:
@@ -136,7 +136,7 @@ describe('operator actions on refund workflows', () => {
     expect(newRunId).not.toBe(refund.runId);
     await waitFor(async () => ((await stack.refunds.findWithRunId(refund.refundId))?.runId === newRunId ? true : undefined), { what: 'the record bound to the new run' });
 
-    const reconciled = (await new MockActivityEnvironment().run(stack.activities.reconcileRefundRecords, { afterId: null, limit: 100 })) as { errors: number };
+    const reconciled = (await activityEnvironment().run(stack.activities.reconcileRefundRecords, { afterId: null, limit: 100 })) as { errors: number };
     expect(reconciled.errors).toBe(0);
     expect((await stack.refunds.findById(refund.refundId))!.refundStatus).toBe('pending_approval');
 

@@ -1,4 +1,3 @@
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { Types } from 'mongoose';
 import { ensureSweepSchedule, SweepControl, sweepScheduleId } from '../../src/sweep/schedule';
 import { latestSweepRun } from '../../src/sweep/sweep-runs';
@@ -6,6 +5,7 @@ import { refundWorkflowId } from '../../src/domain/refund';
 import { uniqueName } from '../support/services';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { sleep, waitFor } from '../support/wait';
+import { activityEnvironment } from '../support/activity-environment';
 
 const DAY = 24 * 60 * 60 * 1000;
 const HOUR = 60 * 60 * 1000;
@@ -145,7 +145,7 @@ describe('periodic sweep on a Temporal Schedule (real stack)', () => {
     if (started.kind !== 'started') throw new Error('not started');
     const queried = jest.spyOn(stack.refundClient, 'state');
     try {
-      await new MockActivityEnvironment().run(stack.activities.reconcileRefundRecords, { afterId: null, limit: 1_000 });
+      await activityEnvironment().run(stack.activities.reconcileRefundRecords, { afterId: null, limit: 1_000 });
       expect(queried.mock.calls.map(([ref]) => ref.subscriptionId)).not.toContain(pending.subscriptionId);
     } finally {
       queried.mockRestore();
