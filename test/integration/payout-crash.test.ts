@@ -4,7 +4,7 @@ import type { PayoutRequest } from '../../src/domain/payout';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { spawnWorkerProcess, startDedicatedAnvil, type WorkerProcess } from '../support/processes';
 import { waitFor } from '../support/wait';
-import { activityEnvironment } from '../support/activity-environment';
+import { payoutActivityEnvironment } from '../support/activity-environment';
 
 /**
  * The promise finance relies on: whatever crashes, a refund is paid exactly once.
@@ -103,7 +103,7 @@ describe('the payout ledger after a crash between two of its writes', () => {
   });
 
   const ETH = 10n ** 18n;
-  const attempt = () => activityEnvironment({ startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 });
+  const attempt = () => payoutActivityEnvironment();
 
   async function payoutRequest(amount: bigint): Promise<PayoutRequest & { mayWait: true }> {
     const subscription = await stack.insertSubscription();

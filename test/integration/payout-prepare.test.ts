@@ -4,7 +4,7 @@ import { PASS } from '../support/rpc-proxy';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { waitFor } from '../support/wait';
-import { activityEnvironment } from '../support/activity-environment';
+import { payoutActivityEnvironment } from '../support/activity-environment';
 
 /**
  * Preparing a payout (claim, funds check, nonce, signature) on a slow chain:
@@ -124,7 +124,7 @@ describe('payout preparation that outlives its timeout', () => {
     const firstNonce = await chain.provider.getTransactionCount(s.treasury.address, 'pending');
 
     const slowHead = holdCalls('eth_blockNumber');
-    const attempt = activityEnvironment({ startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 });
+    const attempt = payoutActivityEnvironment();
     const heartbeats: unknown[] = [];
     attempt.on('heartbeat', (details: unknown) => heartbeats.push(details));
     const running = attempt.run(s.activities.preparePayout, request);
@@ -140,7 +140,7 @@ describe('payout preparation that outlives its timeout', () => {
     expect(await s.ledger.findClaim(subscription.subscriptionId)).toMatchObject({ status: 'unpaid', nonce: null });
 
     // The next attempt signs at that very nonce: none is skipped.
-    const next = await activityEnvironment({ startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 }).run(s.activities.preparePayout, request);
+    const next = await payoutActivityEnvironment().run(s.activities.preparePayout, request);
     expect(next).toMatchObject({ status: 'signed', nonce: firstNonce, attempt: 1 });
   }, 120_000);
 });

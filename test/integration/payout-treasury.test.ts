@@ -6,7 +6,7 @@ import { deployFeeOnTransferToken, deployTestToken, tokenBalance } from '../supp
 import { PASS } from '../support/rpc-proxy';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { waitFor } from '../support/wait';
-import { activityEnvironment } from '../support/activity-environment';
+import { activityEnvironment, payoutActivityEnvironment } from '../support/activity-environment';
 
 const ETH = 10n ** 18n;
 
@@ -106,7 +106,7 @@ describe('treasury safety', () => {
       currency: { symbol: 'ETH', decimals: 18, tokenAddress: null },
       mayWait: true,
     }));
-    const prepared = await Promise.allSettled(requests.map((request) => activityEnvironment({ startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 }).run(s.activities.preparePayout, request)));
+    const prepared = await Promise.allSettled(requests.map((request) => payoutActivityEnvironment().run(s.activities.preparePayout, request)));
 
     const signed = prepared.flatMap((result) => (result.status === 'fulfilled' ? [result.value as { status: string; nonce: number; attemptId: string }] : []));
     const refused = prepared.flatMap((result) => (result.status === 'rejected' ? [result.reason as ApplicationFailure] : []));
@@ -138,7 +138,7 @@ describe('treasury safety', () => {
       currency: { symbol: 'ETH', decimals: 18, tokenAddress: null },
       mayWait: true,
     });
-    const prepare = (request: ReturnType<typeof payout>) => activityEnvironment({ startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 }).run(s.activities.preparePayout, request);
+    const prepare = (request: ReturnType<typeof payout>) => payoutActivityEnvironment().run(s.activities.preparePayout, request);
     const first = payout('mined-meanwhile');
     await prepare(first);
     const [signed] = await s.ledger.attemptsOf(first.subscriptionId);
@@ -180,7 +180,7 @@ describe('treasury safety', () => {
       return PASS;
     });
     const request = { refundId: 'lagging-balance', subscriptionId: new Types.ObjectId().toHexString(), to: ethers.Wallet.createRandom().address, amount: ETH.toString(), currency: { symbol: 'ETH', decimals: 18, tokenAddress: null }, mayWait: true };
-    await expect(activityEnvironment({ startToCloseTimeoutMs: 120_000, heartbeatTimeoutMs: 30_000 }).run(s.activities.preparePayout, request)).resolves.toMatchObject({ status: 'signed' });
+    await expect(payoutActivityEnvironment().run(s.activities.preparePayout, request)).resolves.toMatchObject({ status: 'signed' });
     expect(unknownBlock).toBe(1);
   });
 
