@@ -476,6 +476,11 @@ export class RefundStats {
     return this.pendingOrder.slice(start, start + count);
   }
 
+  /** The sequence number of the last event folded. */
+  foldedSeq(): number {
+    return this.seq;
+  }
+
   /** The latest event about a refund this process has folded (its version and the status it left), if any. */
   latestOf(refundId: string): { version: number; status: RefundStatus } | undefined {
     return this.latest.get(refundId);

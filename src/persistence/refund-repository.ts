@@ -4,7 +4,7 @@ import { parseAmount } from '../domain/amount';
 import type { NotificationFailure, Refund } from '../domain/refund';
 import { BLOCKING_STATUSES, canTransition, isTerminal, REFUND_STATUSES, type RefundStatus, type StatusChange } from '../domain/refund-status';
 import { isDuplicateKey } from './errors';
-import { RefundEventLog, type OwnerKey, type RefundEventInput, type RefundStats } from './refund-events';
+import { RefundEventLog, type OwnerEntry, type OwnerKey, type RefundEventInput, type RefundStats } from './refund-events';
 import {
   notificationFailureModel,
   refundModel,
@@ -183,12 +183,16 @@ export class RefundRepository {
     const record = await this.refunds.findById(refundId).lean();
     if (!record) return null;
     const found = { refund: (await this.views([record]))[0]!, runId: record.runId ?? null };
-    if (stats && cacheable(found.refund, latest)) {
-      this.records.delete(refundId);
-      this.records.set(refundId, { version: latest?.version, found });
-      if (this.records.size > RECORD_CACHE_SIZE) this.records.delete(this.records.keys().next().value!);
-    }
+    if (stats) this.keepRecord(refundId, found, latest);
     return found;
+  }
+
+  /** Keeps a record read while the fold's latest event about it was `latest`, if it may be reused (see `cacheable`). */
+  private keepRecord(refundId: string, found: { refund: Refund; runId: string | null }, latest: { version: number; status: RefundStatus } | undefined): void {
+    if (!cacheable(found.refund, latest)) return;
+    this.records.delete(refundId);
+    this.records.set(refundId, { version: latest?.version, found });
+    if (this.records.size > RECORD_CACHE_SIZE) this.records.delete(this.records.keys().next().value!);
   }
 
   /** A live or completed refund of the subscription, other than `exceptRefundId`. */
@@ -222,10 +226,7 @@ export class RefundRepository {
     if (!this.stats) return this.page(filter, options, -1);
     const stats = await this.stats.fresh();
     await this.placeUnplaced(stats);
-    const order = await stats.followOwner(key, async () => {
-      const records = await this.refunds.find(filter, { _id: 1, createdAt: 1, refundStatus: 1 }).lean();
-      return records.map((record) => ({ refundId: record._id, createdAt: record.createdAt.getTime(), status: record.refundStatus }));
-    });
+    const order = await stats.followOwner(key, () => this.loadOwner(stats, filter));
     const cursor = options.cursor ? decodeCursor(options.cursor) : null;
     let after = cursor ? { createdAt: cursor.createdAt.getTime(), refundId: cursor.id } : null;
     const found: { view: Refund; createdAt: number }[] = [];
@@ -243,6 +244,28 @@ export class RefundRepository {
     const items = found.slice(0, options.limit);
     const last = items[items.length - 1];
     return { items: items.map(({ view }) => view), nextCursor: found.length > options.limit && last ? encodeCursor(new Date(last.createdAt), last.view.refundId) : null };
+  }
+
+  /**
+   * An owner's order (`_id`, createdAt and status of each of its refunds) and,
+   * in parallel, its newest records, kept as if read by `_id`: the first page
+   * of an owner's list then costs two store reads, not one per refund on it.
+   * A record is kept only if no event about its refund was folded after the
+   * reads began (the rule `currentRecord` follows: the version it is kept
+   * under is never newer than the read).
+   */
+  private async loadOwner(stats: RefundStats, filter: FilterQuery<RefundRecord>): Promise<(OwnerEntry & { status: RefundStatus })[]> {
+    const foldedBefore = stats.foldedSeq();
+    const [entries, newest] = await Promise.all([
+      this.refunds.find(filter, { _id: 1, createdAt: 1, refundStatus: 1 }).lean(),
+      this.refunds.find(filter).sort({ createdAt: -1, _id: -1 }).limit(OWNER_RECORDS_KEPT_ON_LOAD).lean(),
+    ]);
+    const unchanged = newest
+      .map((record) => ({ record, latest: stats.latestOf(record._id) }))
+      .filter(({ latest }) => (latest?.version ?? -1) <= foldedBefore);
+    const views = await this.views(unchanged.map(({ record }) => record));
+    unchanged.forEach(({ record, latest }, i) => this.keepRecord(record._id, { refund: views[i]!, runId: record.runId ?? null }, latest));
+    return entries.map((record) => ({ refundId: record._id, createdAt: record.createdAt.getTime(), status: record.refundStatus }));
   }
 
   /** Refunds whose events did not say whose they are: their records say, read by `_id`. */
@@ -385,6 +408,8 @@ export class RefundRepository {
 }
 
 const RECORD_CACHE_SIZE = 20_000;
+/** An owner's newest records read with its order (a first page and more, whatever its status filter). */
+const OWNER_RECORDS_KEPT_ON_LOAD = 50;
 
 /**
  * Whether a record just read may be reused until the next event about its

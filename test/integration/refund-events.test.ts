@@ -131,6 +131,38 @@ describe('refund event log and its fold', () => {
     expect(all.items).toHaveLength(5);
   });
 
+  test('a creator\'s first list reads the store twice, not once per refund on its page, and later changes still show', async () => {
+    const writer = new RefundRepository(connection, new RefundStats(connection));
+    const doc = () => subscriptionDoc({ userId: 'cold-user', creatorId: 'cold-creator' });
+    const views: Refund[] = [];
+    for (let i = 0; i < 25; i += 1) {
+      const view = refundView({}, doc());
+      await writer.create(view, null);
+      views.push(view);
+    }
+    await writer.addNotificationFailure(views[24]!.refundId, { eventId: 'evt_cold', channel: 'webhook', recipient: 'creator', error: 'down', at: new Date().toISOString() });
+
+    // Another API process: a fold of its own, nothing of this creator read yet.
+    const stats = new RefundStats(connection);
+    const reader = new RefundRepository(connection, stats);
+    await stats.fresh();
+    let reads = 0;
+    connection.set('debug', (collection: string) => {
+      if (collection !== 'refundevents') reads += 1; // the fold's own refresh is the same for every list
+    });
+    const first = await reader.listByCreator('cold-creator', { limit: 20 });
+    connection.set('debug', false);
+    const expected = await new RefundRepository(connection).listByCreator('cold-creator', { limit: 20 });
+    expect(first).toEqual(expected);
+    expect(first.items[0]?.notificationFailures).toHaveLength(1);
+    expect(reads).toBeLessThanOrEqual(3); // the owner's order, its newest records, and the one refund with a failure
+
+    await writer.transition(views[23]!.refundId, { status: 'rejected', at: new Date().toISOString(), by: 'admin-1' });
+    const after = await reader.listByCreator('cold-creator', { limit: 20 });
+    expect(after.items.find((item) => item.refundId === views[23]!.refundId)?.refundStatus).toBe('rejected');
+    expect(after).toEqual(await new RefundRepository(connection).listByCreator('cold-creator', { limit: 20 }));
+  });
+
   test('a pending refund past its auto-approval time is read again: the workflow then writes waitingReason without an event', async () => {
     const stats = new RefundStats(connection);
     const refunds = new RefundRepository(connection, stats);
