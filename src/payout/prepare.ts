@@ -9,7 +9,7 @@ import { PayoutClaimedByAnotherRefund, walletKey, type PayoutAttemptRecord, type
 import type { TreasuryStore } from '../persistence/treasury-store';
 import { PayoutFailure } from './failures';
 import { initialFees, type Fees } from './fees';
-import { committedFunds, type Committed } from './funds';
+import { committedFunds, type Committed, type OpenRound } from './funds';
 import { currentFees, judgeRound, roundOf, worstCaseCost, type PayoutDeps } from './rounds';
 import type { TreasuryAlerts } from './treasury-alerts';
 
@@ -149,18 +149,25 @@ export class PayoutPreparer {
     // Read after the open claims: a claim already settled was mined by then, so the balance below has paid it.
     const wallet = await this.readWallet(token);
     const cost = unsigned.value + unsigned.gasLimit * unsigned.fees.maxFeePerGas;
-    checkFunds(
-      request,
-      { cost, amount, token },
-      wallet,
-      committedFunds(
-        open.filter((claim) => claim._id !== request.subscriptionId),
-        wallet.minedCount,
-      ),
-    );
 
     hooks.stillCurrent();
     const nonce = await this.allocateNonce(lease, request, Math.max(wallet.pendingCount, recordedNext));
+    /** Nothing was recorded at the nonce (or another execution of this payout recorded first): give it back, so none is skipped. */
+    const giveBack = () =>
+      lease
+        .confirm()
+        .then(() => ledger.releaseNonce(chainId, from, nonce, request.subscriptionId))
+        .catch((releaseError: Error) => {
+          this.log.warn({ refundId: request.refundId, nonce, error: releaseError.message }, 'could not give back an unused nonce; the next allocation takes it over');
+        });
+    const others = open.filter((claim) => claim._id !== request.subscriptionId);
+    try {
+      checkFunds(request, { cost, amount, token }, wallet, committedFunds([...others, ...(await this.unopenedRounds(request, others, wallet.minedCount, nonce))], wallet.minedCount));
+    } catch (error) {
+      await giveBack();
+      throw error;
+    }
+
     let attempt: PayoutAttemptRecord;
     try {
       const rawTransaction = await this.treasury.wallet.signTransaction({ ...unsigned.call, chainId, type: 2, nonce, gasLimit: unsigned.gasLimit, ...unsigned.fees });
@@ -185,13 +192,7 @@ export class PayoutPreparer {
         signedAtBlock,
       });
     } catch (error) {
-      // Nothing was recorded at the nonce (or another execution of this payout recorded first): give it back, so none is skipped.
-      await lease
-        .confirm()
-        .then(() => ledger.releaseNonce(chainId, from, nonce, request.subscriptionId))
-        .catch((releaseError: Error) => {
-          this.log.warn({ refundId: request.refundId, nonce, error: releaseError.message }, 'could not give back an unused nonce; the next allocation takes it over');
-        });
+      await giveBack();
       if (isDuplicateKey(error)) return 'raced';
       throw error;
     }
@@ -200,6 +201,30 @@ export class PayoutPreparer {
     await ledger.openRound(request.subscriptionId, { nonce, reservedWei: cost, reservedTokens: token ? amount : 0n });
     this.log.info({ refundId: request.refundId, txHash: attempt.txHash, nonce, attempt: attempt.attempt }, 'payout signed and persisted');
     return { kind: 'round', attempt };
+  }
+
+  /**
+   * Rounds of other payouts below `nonce` that the chain has not mined and no
+   * open claim follows: recorded by a preparation that stopped before opening
+   * its claim (until its next attempt opens it), or signed by a version that
+   * opened claims differently. Each may still take its value and its gas at
+   * the highest fee it was signed with. Usually there is none, and nothing is
+   * read.
+   */
+  private async unopenedRounds(request: PayoutRequest, open: readonly PayoutClaim[], minedCount: number, nonce: number): Promise<OpenRound[]> {
+    const followed = new Set(open.map((claim) => claim.nonce));
+    const unfollowed: number[] = [];
+    for (let other = minedCount; other < nonce; other += 1) if (!followed.has(other)) unfollowed.push(other);
+    if (unfollowed.length === 0) return [];
+    const { chainId, address } = this.treasury;
+    const rounds = new Map<number, PayoutAttemptRecord[]>();
+    for (const attempt of await this.deps.ledger.attemptsAt(chainId, address, unfollowed)) {
+      if (attempt.subscriptionId !== request.subscriptionId) rounds.set(attempt.nonce, [...(rounds.get(attempt.nonce) ?? []), attempt]);
+    }
+    return [...rounds].map(([roundNonce, round]) => {
+      const payout = round.find((attempt) => attempt.kind === 'payout');
+      return { nonce: roundNonce, reservedWei: worstCaseCost(round).toString(), tokenAddress: payout?.tokenAddress ?? null, reservedTokens: payout?.tokenAddress ? payout.amount : '0' };
+    });
   }
 
   /**
@@ -398,8 +423,10 @@ interface WalletReading {
 }
 
 /**
- * Refuses, before any nonce is spent, a payout the treasury cannot cover on
- * top of every payout signed and not yet mined (`committed`).
+ * Refuses, before anything is signed, a payout the treasury cannot cover on
+ * top of every payout signed and not yet mined (`committed`). It runs once the
+ * payout's nonce is reserved, so that every nonce below it is known; a refused
+ * payout gives its nonce back.
  */
 function checkFunds(request: PayoutRequest, payout: { cost: bigint; amount: bigint; token: string | null }, wallet: WalletReading, committed: Committed): void {
   const { cost, amount, token } = payout;

@@ -352,6 +352,12 @@ export class PayoutLedger {
     return this.reserveNonce(chainId, from, nonce, owner);
   }
 
+  /** The transactions signed at these nonces of the wallet (one equality read per nonce, at once). */
+  async attemptsAt(chainId: number, from: string, nonces: readonly number[]): Promise<PayoutAttemptRecord[]> {
+    const found = await Promise.all(nonces.map((nonce) => this.attempts.find({ chainId, from, nonce }).lean()));
+    return found.flat();
+  }
+
   async nonceOwner(chainId: number, from: string, nonce: number): Promise<string | null> {
     const reservation = await this.nonceReservations.findById(`${walletKey(chainId, from)}:${nonce}`).lean();
     return reservation?.subscriptionId ?? null;

@@ -7,6 +7,7 @@ import { PASS } from '../support/rpc-proxy';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { waitFor } from '../support/wait';
 import { activityEnvironment, payoutActivityEnvironment } from '../support/activity-environment';
+import { PayoutLedger } from '../../src/persistence/payout-ledger';
 
 const ETH = 10n ** 18n;
 
@@ -168,6 +169,55 @@ describe('treasury safety', () => {
     expect(await chain.provider.getBalance(first.to)).toBe(ETH);
     await chain.rpc('evm_setAutomine', [true]);
   });
+
+  test.each([
+    ['before raising the next nonce', 'raiseNextNonce'],
+    ['after raising the next nonce', 'openRound'],
+  ] as const)('a round recorded by a preparation that died %s, before opening its claim, counts against the next payout\'s funds', async (_when, dyingIn) => {
+    const s = await start();
+    await chain.rpc('anvil_setBalance', [s.treasury.address, ethers.toQuantity((3n * ETH) / 2n)]);
+    const { chainId, address: from } = s.treasury;
+    const eth = (refundId: string, amount: bigint) => ({ refundId, subscriptionId: new Types.ObjectId().toHexString(), to: ethers.Wallet.createRandom().address, amount: amount.toString(), currency: { symbol: 'ETH', decimals: 18, tokenAddress: null }, mayWait: true });
+    const prepare = (request: ReturnType<typeof eth>) => payoutActivityEnvironment().run(s.activities.preparePayout, request) as Promise<unknown> as Promise<{ status: string; nonce: number; attemptId: string }>;
+
+    const died = eth('died-before-opening', ETH);
+    const crash = jest.spyOn(PayoutLedger.prototype, dyingIn).mockRejectedValueOnce(new Error('the worker died here'));
+    await expect(prepare(died)).rejects.toThrow('the worker died here');
+    crash.mockRestore();
+    const [recorded] = await s.ledger.attemptsOf(died.subscriptionId);
+    expect(recorded).toBeDefined();
+    expect(await s.ledger.openClaims(chainId, from)).toEqual([]);
+
+    // 1.5 ETH covers the recorded round's 1 ETH and gas, not another; a payout that fits takes the next nonce, none skipped.
+    const refused = eth('refused-after-the-crash', ETH);
+    await expect(prepare(refused)).rejects.toMatchObject({ type: 'InsufficientFunds', message: expect.stringMatching(/promised to 1 payout\(s\) in flight/) });
+    expect(await s.ledger.attemptsOf(refused.subscriptionId)).toEqual([]);
+    const fits = eth('fits-after-the-crash', ETH / 10n);
+    await expect(prepare(fits)).resolves.toMatchObject({ status: 'signed', nonce: recorded!.nonce + 1 });
+
+    // The recorded round's own retry opens it; both are paid, once each.
+    const reopened = await prepare(died);
+    expect(reopened).toMatchObject({ status: 'signed', nonce: recorded!.nonce, attemptId: recorded!._id });
+    for (const attemptId of [recorded!._id, `${fits.subscriptionId}:1`]) {
+      await expect(activityEnvironment().run(s.activities.confirmPayout, { refundId: 'any', attemptId })).resolves.toMatchObject({ status: 'confirmed' });
+    }
+    expect(await Promise.all([died, refused, fits].map((request) => chain.provider.getBalance(request.to)))).toEqual([ETH, 0n, ETH / 10n]);
+    expect(await s.ledger.attemptsOf(died.subscriptionId)).toHaveLength(1);
+  }, 120_000);
+
+  test('a token round recorded but not opened counts its tokens against the next token payout', async () => {
+    const s = await start();
+    const token = await deployTestToken(new ethers.Wallet(s.env.TREASURY_PRIVATE_KEY, chain.provider));
+    const tokenAddress = await token.getAddress();
+    await (await token.getFunction('mint')(s.treasury.address, 150n * ETH)).wait();
+    const tokens = (refundId: string, amount: bigint) => ({ refundId, subscriptionId: new Types.ObjectId().toHexString(), to: ethers.Wallet.createRandom().address, amount: amount.toString(), currency: { symbol: 'TEST', decimals: 18, tokenAddress }, mayWait: true });
+    const died = tokens('token-died-before-opening', 100n * ETH);
+    const crash = jest.spyOn(PayoutLedger.prototype, 'openRound').mockRejectedValueOnce(new Error('the worker died here'));
+    await expect(payoutActivityEnvironment().run(s.activities.preparePayout, died)).rejects.toThrow('the worker died here');
+    crash.mockRestore();
+
+    await expect(payoutActivityEnvironment().run(s.activities.preparePayout, tokens('token-refused', 100n * ETH))).rejects.toMatchObject({ type: 'InsufficientFunds', message: expect.stringMatching(/\(100(\.0)? promised to payouts in flight\)/) });
+  }, 120_000);
 
   test('a node behind the one that named the latest block does not know it yet: the treasury is read again, and the payout signed', async () => {
     const s = await start();
