@@ -3,7 +3,8 @@
 #
 #   docker build -t prorata-refund-service .
 #   docker run -p 5000:5000 --env-file prod.env prorata-refund-service                                   # API
-#   docker run --env-file prod.env --no-healthcheck prorata-refund-service node --max-semi-space-size=2 dist/src/temporal/worker-main.js   # worker (run several)
+#   docker run --env-file prod.env --no-healthcheck prorata-refund-service \
+#     env MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=2 dist/src/temporal/worker-main.js   # worker (run several)
 #   docker run --env-file prod.env prorata-refund-service node dist/src/cli/main.js migrate              # indexes, once per deploy
 #
 # Configuration is environment only (see .env.example); nothing secret is baked

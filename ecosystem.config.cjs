@@ -48,6 +48,13 @@ if (!Number.isInteger(workerMetricsPort) || workerMetricsPort < 0 || workerMetri
 // WORKER_SHUTDOWN_GRACE_MS (default 30 s), so running activities can finish.
 const workerShutdownGraceMs = Number(setting('WORKER_SHUTDOWN_GRACE_MS', 30000)) || 30000;
 
+// glibc malloc settings of every worker process (WORKER_MALLOC_ENV in src/temporal/node-flags.ts): glibc reads
+// them when the process starts, so they are set here, not in .env. The shell's own values win.
+const workerMallocEnv = {
+  MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || '2',
+  MALLOC_TRIM_THRESHOLD_: process.env.MALLOC_TRIM_THRESHOLD_ || '131072',
+};
+
 module.exports = {
   apps: [
     {
@@ -66,7 +73,7 @@ module.exports = {
     {
       name: 'prorata-refund-worker',
       script: 'dist/src/temporal/worker-main.js',
-      // WORKER_NODE_FLAGS in src/temporal/node-flags.ts: a smaller resident memory
+      // WORKER_NODE_FLAGS and WORKER_MALLOC_ENV in src/temporal/node-flags.ts: a smaller resident memory
       node_args: ['--max-semi-space-size=2'],
       cwd: __dirname,
       exec_mode: 'fork',
@@ -76,8 +83,8 @@ module.exports = {
       min_uptime: '10s',
       time: true,
       ...(workerMetricsPort > 0 ? { increment_var: 'WORKER_METRICS_PORT' } : {}),
-      env: { WORKER_METRICS_PORT: workerMetricsPort },
-      env_production: { NODE_ENV: 'production', WORKER_METRICS_PORT: workerMetricsPort },
+      env: { ...workerMallocEnv, WORKER_METRICS_PORT: workerMetricsPort },
+      env_production: { NODE_ENV: 'production', ...workerMallocEnv, WORKER_METRICS_PORT: workerMetricsPort },
     },
   ],
 };

@@ -5,7 +5,7 @@ import { connectTreasury } from '../chain/treasury';
 import { loadConfigOrExit } from '../config';
 import { buildConsole } from '../dev/console-build';
 import { ANVIL_CHAIN_ID } from '../dev/services';
-import { WORKER_NODE_FLAGS } from '../temporal/node-flags';
+import { WORKER_MALLOC_ENV, WORKER_NODE_FLAGS } from '../temporal/node-flags';
 import { createLogger } from '../logger';
 import { describeReport, migrate } from '../persistence/migrate';
 import { connectMongo } from '../persistence/mongo';
@@ -28,7 +28,7 @@ export async function run(): Promise<number> {
     if (buildConsole() !== 0) throw new Error('the admin console does not compile: see the errors above');
     // The console links refunds to the Web UI started here, unless .env or the environment says otherwise.
     process.env.TEMPORAL_WEB_UI_URL ||= services.temporalUiUrl;
-    children.push(startChild('worker', 'src/temporal/worker-main.ts', WORKER_NODE_FLAGS), startChild('api', 'src/api/main.ts'));
+    children.push(startChild('worker', 'src/temporal/worker-main.ts', WORKER_NODE_FLAGS, WORKER_MALLOC_ENV), startChild('api', 'src/api/main.ts'));
     console.log(
       [
         '',
@@ -71,8 +71,9 @@ async function prepareLocalState(config: ReturnType<typeof loadConfigOrExit>): P
   }
 }
 
-function startChild(name: string, entry: string, nodeFlags: readonly string[] = []): ChildProcess {
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path.join(root, entry)], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
+/** `env`: defaults for variables the environment does not set. */
+function startChild(name: string, entry: string, nodeFlags: readonly string[] = [], env: Readonly<Record<string, string>> = {}): ChildProcess {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path.join(root, entry)], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...env, ...process.env } });
   Object.defineProperty(child, 'displayName', { value: name });
   return child;
 }

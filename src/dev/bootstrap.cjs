@@ -34,8 +34,8 @@ function ensureNodeModules() {
 }
 
 /** Runs the command in a child and mirrors its exit; Ctrl-C reaches the child through the process group. */
-function handOver(args) {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit' });
+function handOver(args, env = {}) {
+  const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...env, ...process.env } });
   const forward = (signal) => child.kill(signal);
   process.on('SIGINT', () => {}); // the terminal already sent SIGINT to the child; wait for it to finish cleanly
   process.on('SIGTERM', forward);
@@ -153,8 +153,10 @@ const compiledEntryPoints = {
   start: 'dist/src/api/main.js',
   worker: 'dist/src/temporal/worker-main.js',
 };
-// WORKER_NODE_FLAGS in src/temporal/node-flags.ts (this file runs before anything is compiled).
+// WORKER_NODE_FLAGS and WORKER_MALLOC_ENV in src/temporal/node-flags.ts (this file runs before anything is
+// compiled). The environment's own values win over these.
 const nodeFlags = { start: [], worker: ['--max-semi-space-size=2'] };
+const nodeEnv = { start: {}, worker: { MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '131072' } };
 
 const [command = 'help', ...rest] = process.argv.slice(2);
 if (command === 'build') {
@@ -163,7 +165,7 @@ if (command === 'build') {
 } else if (compiledEntryPoints[command]) {
   ensureNodeModules();
   ensureBuild({ force: false });
-  handOver([...nodeFlags[command], path.join(root, compiledEntryPoints[command]), ...rest]);
+  handOver([...nodeFlags[command], path.join(root, compiledEntryPoints[command]), ...rest], nodeEnv[command]);
 } else {
   ensureNodeModules();
   handOver(['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), command, ...rest]);

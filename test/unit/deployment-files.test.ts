@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { loadConfig } from '../../src/config';
 import { DEV_ONLY_DEFAULTS, ENV_DESCRIPTIONS, SECRET_VARIABLES, envSchema } from '../../src/config/schema';
 import { REFUND_SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
-import { WORKER_NODE_FLAGS } from '../../src/temporal/node-flags';
+import { WORKER_MALLOC_ENV, WORKER_NODE_FLAGS } from '../../src/temporal/node-flags';
 
 /**
  * The deployment files (Dockerfile, .dockerignore, docker-compose.yml,
@@ -202,7 +202,7 @@ interface Pm2App {
   env_production?: Record<string, unknown>;
 }
 
-const ECOSYSTEM_VARIABLES = ['API_INSTANCES', 'WORKER_INSTANCES', 'WORKER_METRICS_PORT', 'WORKER_SHUTDOWN_GRACE_MS'];
+const ECOSYSTEM_VARIABLES = ['API_INSTANCES', 'WORKER_INSTANCES', 'WORKER_METRICS_PORT', 'WORKER_SHUTDOWN_GRACE_MS', ...Object.keys(WORKER_MALLOC_ENV)];
 
 /** ecosystem.config.cjs as PM2 would load it with these environment variables (others unset). */
 function loadEcosystem(vars: Record<string, string> = {}): Pm2App[] {
@@ -513,12 +513,18 @@ describe('ecosystem.config.cjs (PM2)', () => {
     expect(bootstrap).toMatch(new RegExp(`start:\\s*'${api.script}'`));
     expect(bootstrap).toMatch(new RegExp(`worker:\\s*'${worker.script}'`));
 
-    // the worker's Node flags, everywhere it is started
+    // the worker's Node flags and malloc settings, everywhere it is started
+    const mallocAssignments = Object.entries(WORKER_MALLOC_ENV).map(([name, value]) => `${name}=${value}`);
     expect(worker.node_args).toEqual([...WORKER_NODE_FLAGS]);
-    const composeWorker = commandOf('worker');
-    expect(composeWorker.slice(1, composeWorker.indexOf(worker.script))).toEqual([...WORKER_NODE_FLAGS]);
+    expect(worker.env).toMatchObject(WORKER_MALLOC_ENV);
+    expect(worker.env_production).toMatchObject(WORKER_MALLOC_ENV);
+    expect(commandOf('worker')).toEqual(['env', ...mallocAssignments, 'node', ...WORKER_NODE_FLAGS, worker.script]);
     expect(bootstrap).toMatch(new RegExp(`worker: \\[${WORKER_NODE_FLAGS.map((flag) => `'${flag}'`).join(', ')}\\]`));
-    expect(read('Dockerfile')).toContain(`node ${WORKER_NODE_FLAGS.join(' ')} ${worker.script}`);
+    expect(bootstrap).toMatch(new RegExp(`worker: \\{ ${Object.entries(WORKER_MALLOC_ENV).map(([name, value]) => `${name}: '${value}'`).join(', ')} \\}`));
+    expect(read('src/cli/dev.ts')).toMatch(/startChild\('worker', [^)]*, WORKER_NODE_FLAGS, WORKER_MALLOC_ENV\)/);
+    const workerCommandLine = `env ${mallocAssignments.join(' ')} node ${WORKER_NODE_FLAGS.join(' ')} ${worker.script}`;
+    expect(read('Dockerfile')).toContain(workerCommandLine);
+    expect(read('DEPLOYMENT.md')).toContain(workerCommandLine);
     expect(read('src/cli/main.ts')).toMatch(/\bmigrate:\s*\{/);
 
     // dist/<path>.js is the compiled src/<path>.ts
@@ -544,7 +550,7 @@ describe('ecosystem.config.cjs (PM2)', () => {
     expect(worker.increment_var).toBe('WORKER_METRICS_PORT');
     expect(Number(worker.env?.WORKER_METRICS_PORT)).toBe(9464);
     expect(worker.env_production).toMatchObject({ NODE_ENV: 'production' });
-    expect(Object.keys({ ...worker.env, ...worker.env_production }).filter((key) => !schemaKeys.includes(key))).toEqual([]);
+    expect(Object.keys({ ...worker.env, ...worker.env_production }).filter((key) => !schemaKeys.includes(key) && !(key in WORKER_MALLOC_ENV))).toEqual([]);
 
     expect(pm2App(loadEcosystem({ WORKER_INSTANCES: '5' }), 'prorata-refund-worker').instances).toBe(5);
     const longerGrace = pm2App(loadEcosystem({ WORKER_SHUTDOWN_GRACE_MS: '60000' }), 'prorata-refund-worker');
