@@ -247,25 +247,24 @@ export class RefundRepository {
   }
 
   /**
-   * An owner's order (`_id`, createdAt and status of each of its refunds) and,
-   * in parallel, its newest records, kept as if read by `_id`: the first page
-   * of an owner's list then costs two store reads, not one per refund on it.
-   * A record is kept only if no event about its refund was folded after the
-   * reads began (the rule `currentRecord` follows: the version it is kept
-   * under is never newer than the read).
+   * An owner's order (`_id`, createdAt and status of each of its refunds), read
+   * with its records in one query, of which the newest are kept as if read by
+   * `_id`: the first page of an owner's list then costs one store read, not one
+   * per refund on it. (The local store reads whole documents for any equality
+   * filter, projected or not, so one query is the cheapest there; on MongoDB
+   * it moves the owner's documents once.) A record is kept only if no event
+   * about its refund was folded after the read began (the rule
+   * `currentRecord` follows: the version it is kept under is never newer than
+   * the read).
    */
   private async loadOwner(stats: RefundStats, filter: FilterQuery<RefundRecord>): Promise<(OwnerEntry & { status: RefundStatus })[]> {
     const foldedBefore = stats.foldedSeq();
-    const [entries, newest] = await Promise.all([
-      this.refunds.find(filter, { _id: 1, createdAt: 1, refundStatus: 1 }).lean(),
-      this.refunds.find(filter).sort({ createdAt: -1, _id: -1 }).limit(OWNER_RECORDS_KEPT_ON_LOAD).lean(),
-    ]);
-    const unchanged = newest
-      .map((record) => ({ record, latest: stats.latestOf(record._id) }))
-      .filter(({ latest }) => (latest?.version ?? -1) <= foldedBefore);
+    const records = await this.refunds.find(filter).lean();
+    const newest = [...records].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a._id < b._id ? 1 : a._id > b._id ? -1 : 0)).slice(0, OWNER_RECORDS_KEPT_ON_LOAD);
+    const unchanged = newest.map((record) => ({ record, latest: stats.latestOf(record._id) })).filter(({ latest }) => (latest?.version ?? -1) <= foldedBefore);
     const views = await this.views(unchanged.map(({ record }) => record));
     unchanged.forEach(({ record, latest }, i) => this.keepRecord(record._id, { refund: views[i]!, runId: record.runId ?? null }, latest));
-    return entries.map((record) => ({ refundId: record._id, createdAt: record.createdAt.getTime(), status: record.refundStatus }));
+    return records.map((record) => ({ refundId: record._id, createdAt: record.createdAt.getTime(), status: record.refundStatus }));
   }
 
   /** Refunds whose events did not say whose they are: their records say, read by `_id`. */
