@@ -73,6 +73,32 @@ export function rssOf(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
+/** CPU time (user + system) the process has used, in seconds. */
+export function cpuSecondsOf(pid: number): number {
+  // /proc/PID/stat: fields 14 and 15 (utime, stime) in clock ticks; the command name (field 2) may hold spaces.
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Waits until the process uses under 10 % of a core for two seconds in a row
+ * (at most `maxMs`), and says how long that took: requests answered early
+ * leave a worker busy for seconds with their activities (records,
+ * notifications), which would share the cores with what is measured next.
+ */
+export async function settled(pid: number, maxMs = 60_000): Promise<number> {
+  const started = performance.now();
+  let quiet = 0;
+  let before = cpuSecondsOf(pid);
+  while (quiet < 2 && performance.now() - started < maxMs) {
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const now = cpuSecondsOf(pid);
+    quiet = now - before < 0.1 ? quiet + 1 : 0;
+    before = now;
+  }
+  return performance.now() - started;
+}
+
 /** test/support reads the services' addresses from these variables. */
 export function pointTestSupportAt(services: LocalServices): () => void {
   const saved = { TEST_TEMPORAL_ADDRESS: process.env.TEST_TEMPORAL_ADDRESS, TEST_MONGO_URI: process.env.TEST_MONGO_URI, TEST_CHAIN_URL: process.env.TEST_CHAIN_URL };

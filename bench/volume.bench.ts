@@ -19,7 +19,7 @@ import { startRefundStack, type RefundStack } from '../test/support/refund-stack
 import { registration } from './ceiling/workflow';
 import { BULK_CREATORS, BULK_USERS, bulkRefunds } from './bulk-refunds';
 import { group, times } from './harness';
-import { percentiles, pointTestSupportAt, quietTemporalRuntime, rssOf, startWorkerProcess, stopProcess, withCeilingWorker, workerPid, workerReady, type Latency } from './local-stack';
+import { percentiles, pointTestSupportAt, quietTemporalRuntime, rssOf, settled, startWorkerProcess, stopProcess, withCeilingWorker, workerPid, workerReady, type Latency } from './local-stack';
 
 /**
  * (d) The product at real volume, on the embedded default store (FerretDB over
@@ -152,8 +152,8 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
       intakes.push(`${group(size)}: ${((eight.perSecond / ceiling) * 100).toFixed(0)} %`);
       log(`POST ${REFUNDS_PATH}: 1 in flight ${eight.failures + one.failures ? '' : ''}${one.perSecond.toFixed(1)}/s p50 ${ms(one.latency.p50)} p99 ${ms(one.latency.p99)}; ${IN_FLIGHT} in flight ${eight.perSecond.toFixed(1)}/s p50 ${ms(eight.latency.p50)} p99 ${ms(eight.latency.p99)}; round trips per request: store ${one.store.toFixed(1)}, Temporal ${one.temporal.toFixed(1)}${one.failures + eight.failures ? `; ${one.failures + eight.failures} failed!` : ''}`);
 
-      // --- reads at a fixed rate ---
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // --- reads at a fixed rate, once the worker has finished the POSTs' activities ---
+      const settling = await settled(workerPid(worker));
       const sample = real.slice(-50);
       const someone = real[real.length - 1]!;
       const endpoints = [
@@ -164,6 +164,7 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
         { name: 'statistics', paths: [`${REFUNDS_PATH}/statistics`] },
         { name: 'status', paths: ['/api/status'] },
       ];
+      log(`reads start once the worker is idle (under 10 % of a core for 2 s): it was after ${(settling / 1000).toFixed(1)} s`);
       log(`${'endpoint'.padEnd(15)} ${RATES.map((rate) => `${`${rate}/s asked: served`.padStart(22)} ${'p50'.padStart(8)} ${'p99'.padStart(8)}`).join('  ')}   round trips/req (store, Temporal)`);
       for (const endpoint of endpoints) {
         const cells: string[] = [];
