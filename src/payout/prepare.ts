@@ -39,6 +39,8 @@ const HOUR_MS = 3_600_000;
  * takes longer fails the attempt, which is tried again.
  */
 const CHAIN_CALL_UNDER_LOCK_MS = 10_000;
+/** Unmined nonces below a new payout's that no open claim follows, read one by one under the lock, beyond which nothing is signed (see unopenedRounds). */
+const MAX_UNFOLLOWED_NONCES = 1_000;
 /** Readings of the treasury at the latest block tried under one hold of the lock (see readWallet). */
 const WALLET_READ_TRIES = 3;
 
@@ -216,6 +218,12 @@ export class PayoutPreparer {
     const unfollowed: number[] = [];
     for (let other = minedCount; other < nonce; other += 1) if (!followed.has(other)) unfollowed.push(other);
     if (unfollowed.length === 0) return [];
+    if (unfollowed.length > MAX_UNFOLLOWED_NONCES) {
+      // Not this service's payouts in flight: the key is used elsewhere, or the ledger's next nonce is far ahead of this chain (a reset testnet, a shared store).
+      throw new Error(
+        `${unfollowed.length} of the treasury's nonces below ${nonce} are not mined and no payout in flight follows them (the chain has mined ${minedCount}): the funds check cannot count them, so nothing is signed (docs/RUNBOOK.md §2.6)`,
+      );
+    }
     const { chainId, address } = this.treasury;
     const rounds = new Map<number, PayoutAttemptRecord[]>();
     for (const attempt of await this.deps.ledger.attemptsAt(chainId, address, unfollowed)) {

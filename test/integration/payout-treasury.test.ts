@@ -219,6 +219,17 @@ describe('treasury safety', () => {
     await expect(payoutActivityEnvironment().run(s.activities.preparePayout, tokens('token-refused', 100n * ETH))).rejects.toMatchObject({ type: 'InsufficientFunds', message: expect.stringMatching(/\(100(\.0)? promised to payouts in flight\)/) });
   }, 120_000);
 
+  test('a ledger whose next nonce is far ahead of the chain signs nothing: the nonces in between cannot be counted against the funds', async () => {
+    const s = await start();
+    const { chainId, address: from, provider } = s.treasury;
+    const pending = await provider.getTransactionCount(from, 'pending');
+    await s.ledger.raiseNextNonce(chainId, from, pending + 1_500); // a store kept across a reset testnet
+    const request = { refundId: 'far-ahead', subscriptionId: new Types.ObjectId().toHexString(), to: ethers.Wallet.createRandom().address, amount: ETH.toString(), currency: { symbol: 'ETH', decimals: 18, tokenAddress: null }, mayWait: true };
+    await expect(payoutActivityEnvironment().run(s.activities.preparePayout, request)).rejects.toThrow(/1500 of the treasury's nonces below \d+ are not mined and no payout in flight follows them/);
+    expect(await s.ledger.attemptsOf(request.subscriptionId)).toEqual([]);
+    expect(await s.ledger.nonceOwner(chainId, from, pending + 1_500)).toBeNull(); // given back
+  });
+
   test('a node behind the one that named the latest block does not know it yet: the treasury is read again, and the payout signed', async () => {
     const s = await start();
     let unknownBlock = 0;
