@@ -214,20 +214,25 @@ export class PayoutPreparer {
    * read.
    */
   private async unopenedRounds(request: PayoutRequest, open: readonly PayoutClaim[], minedCount: number, nonce: number): Promise<OpenRound[]> {
-    const followed = new Set(open.map((claim) => claim.nonce));
-    const unfollowed: number[] = [];
-    for (let other = minedCount; other < nonce; other += 1) if (!followed.has(other)) unfollowed.push(other);
-    if (unfollowed.length === 0) return [];
-    if (unfollowed.length > MAX_UNFOLLOWED_NONCES) {
+    const followed = new Set(open.flatMap((claim) => (claim.nonce !== null && claim.nonce >= minedCount && claim.nonce < nonce ? [claim.nonce] : [])));
+    const unfollowedCount = nonce - minedCount - followed.size;
+    if (unfollowedCount <= 0) return [];
+    // Counted before listing them: a ledger far ahead of the chain would otherwise list millions.
+    if (unfollowedCount > MAX_UNFOLLOWED_NONCES) {
       // Not this service's payouts in flight: the key is used elsewhere, or the ledger's next nonce is far ahead of this chain (a reset testnet, a shared store).
       throw new Error(
-        `${unfollowed.length} of the treasury's nonces below ${nonce} are not mined and no payout in flight follows them (the chain has mined ${minedCount}): the funds check cannot count them, so nothing is signed (docs/RUNBOOK.md §2.6)`,
+        `${unfollowedCount} of the treasury's nonces below ${nonce} are not mined and no payout in flight follows them (the chain has mined ${minedCount}): the funds check cannot count them, so nothing is signed (docs/RUNBOOK.md §2.6)`,
       );
     }
+    const unfollowed: number[] = [];
+    for (let other = minedCount; other < nonce; other += 1) if (!followed.has(other)) unfollowed.push(other);
     const { chainId, address } = this.treasury;
     const rounds = new Map<number, PayoutAttemptRecord[]>();
     for (const attempt of await this.deps.ledger.attemptsAt(chainId, address, unfollowed)) {
-      if (attempt.subscriptionId !== request.subscriptionId) rounds.set(attempt.nonce, [...(rounds.get(attempt.nonce) ?? []), attempt]);
+      if (attempt.subscriptionId === request.subscriptionId) continue;
+      const round = rounds.get(attempt.nonce) ?? [];
+      round.push(attempt);
+      rounds.set(attempt.nonce, round);
     }
     return [...rounds].map(([roundNonce, round]) => {
       const payout = round.find((attempt) => attempt.kind === 'payout');
