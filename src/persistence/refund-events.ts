@@ -691,7 +691,8 @@ function currencyOf(currency: Currency): Currency {
   return { symbol: currency.symbol, decimals: currency.decimals, tokenAddress: currency.tokenAddress ?? null };
 }
 
-function compareOrder(a: { createdAt: number; refundId: string }, b: { createdAt: number; refundId: string }): number {
+/** The order of the pending and owner lists: by createdAt, then refundId. */
+export function compareOrder(a: { createdAt: number; refundId: string }, b: { createdAt: number; refundId: string }): number {
   return a.createdAt - b.createdAt || (a.refundId < b.refundId ? -1 : a.refundId > b.refundId ? 1 : 0);
 }
 

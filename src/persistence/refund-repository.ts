@@ -4,7 +4,7 @@ import { parseAmount } from '../domain/amount';
 import type { NotificationFailure, Refund } from '../domain/refund';
 import { BLOCKING_STATUSES, canTransition, isTerminal, REFUND_STATUSES, type RefundStatus, type StatusChange } from '../domain/refund-status';
 import { isDuplicateKey } from './errors';
-import { RefundEventLog, type OwnerEntry, type OwnerKey, type RefundEventInput, type RefundStats } from './refund-events';
+import { compareOrder, RefundEventLog, type OwnerEntry, type OwnerKey, type RefundEventInput, type RefundStats } from './refund-events';
 import {
   notificationFailureModel,
   refundModel,
@@ -260,8 +260,11 @@ export class RefundRepository {
   private async loadOwner(stats: RefundStats, filter: FilterQuery<RefundRecord>): Promise<(OwnerEntry & { status: RefundStatus })[]> {
     const foldedBefore = stats.foldedSeq();
     const records = await this.refunds.find(filter).lean();
-    const newest = [...records].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a._id < b._id ? 1 : a._id > b._id ? -1 : 0)).slice(0, OWNER_RECORDS_KEPT_ON_LOAD);
-    const unchanged = newest.map((record) => ({ record, latest: stats.latestOf(record._id) })).filter(({ latest }) => (latest?.version ?? -1) <= foldedBefore);
+    const newest = records
+      .map((record) => ({ record, createdAt: record.createdAt.getTime(), refundId: record._id }))
+      .sort((a, b) => compareOrder(b, a))
+      .slice(0, OWNER_RECORDS_KEPT_ON_LOAD);
+    const unchanged = newest.map(({ record }) => ({ record, latest: stats.latestOf(record._id) })).filter(({ latest }) => (latest?.version ?? -1) <= foldedBefore);
     const views = await this.views(unchanged.map(({ record }) => record));
     unchanged.forEach(({ record, latest }, i) => this.keepRecord(record._id, { refund: views[i]!, runId: record.runId ?? null }, latest));
     return records.map((record) => ({ refundId: record._id, createdAt: record.createdAt.getTime(), status: record.refundStatus }));
