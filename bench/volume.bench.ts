@@ -3,23 +3,18 @@ import autocannon from 'autocannon';
 import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createApp } from '../src/api/app';
 import { mintToken } from '../src/api/auth';
 import type { BenchOptions, BenchOutcome } from '../src/cli/bench';
 import { startLocalServices, type LocalServices } from '../src/dev/services';
-import { createLogger } from '../src/logger';
 import { RefundStats } from '../src/persistence/refund-events';
-import { SweepControl } from '../src/sweep/schedule';
 import { subscriptionDoc } from '../test/support/fixtures';
 import { startRefundStack, type RefundStack } from '../test/support/refund-stack';
 import { registration } from './ceiling/workflow';
 import { BULK_CREATORS, BULK_USERS, bulkRefunds } from './bulk-refunds';
 import { group, times } from './harness';
-import { percentiles, pointTestSupportAt, quietTemporalRuntime, rssOf, settled, startWorkerProcess, stopProcess, withCeilingWorker, workerPid, workerReady, type Latency } from './local-stack';
+import { percentiles, pointTestSupportAt, quietTemporalRuntime, rssOf, serveApi, settled, startWorkerProcess, stopProcess, withCeilingWorker, workerPid, workerReady, type Latency } from './local-stack';
 
 /**
  * (d) The product at real volume, on the embedded default store (FerretDB over
@@ -93,7 +88,7 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
   const restoreEnv = pointTestSupportAt(services);
   let stack: RefundStack | undefined;
   let worker: ChildProcess | undefined;
-  let server: http.Server | undefined;
+  let api: Awaited<ReturnType<typeof serveApi>> | undefined;
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'prorata-bench-'));
   try {
     log(
@@ -104,11 +99,8 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
     await workerReady(stack);
     const counters = countRoundTrips(stack);
     const stats = new RefundStats(stack.mongo);
-    const sweep = new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: stack.config.refunds.scheduleIntervalMs });
-    const app = createApp({ config: stack.config, logger: createLogger('error'), mongo: stack.mongo, refundClient: stack.refundClient, sweep, stats });
-    server = http.createServer(app.callback());
-    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    api = await serveApi(stack, stats);
+    const { baseUrl } = api;
     const admin = await mintToken(stack.config.auth.jwtSecret, { sub: 'bench-admin', role: 'admin' }, '6h');
 
     // --- subscriptions ------------------------------------------------------
@@ -236,7 +228,7 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
     );
     return { status: 'ran' };
   } finally {
-    if (server) await new Promise<void>((resolve) => (server!.close(() => resolve()), server!.closeAllConnections()));
+    await api?.close();
     await stopProcess(worker);
     await stack?.close();
     restoreEnv();

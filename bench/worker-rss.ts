@@ -16,20 +16,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createApp } from '../src/api/app';
 import { mintToken } from '../src/api/auth';
 import { startLocalServices } from '../src/dev/services';
-import { createLogger } from '../src/logger';
 import { RefundStats } from '../src/persistence/refund-events';
-import { SweepControl } from '../src/sweep/schedule';
 import { subscriptionDoc } from '../test/support/fixtures';
 import { startRefundStack } from '../test/support/refund-stack';
 import { WORKER_MALLOC_ENV, WORKER_NODE_FLAGS } from '../src/temporal/node-flags';
-import { pointTestSupportAt, quietTemporalRuntime, rssOf, stopProcess, workerReady } from './local-stack';
+import { pointTestSupportAt, quietTemporalRuntime, rssOf, serveApi, stopProcess, workerReady } from './local-stack';
 
 interface ProbeLine { thread: string; heapPhysical: number; heapUsed: number; malloced: number; external: number; contexts: number; spaces: Record<string, number> }
 interface Variant { name: string; count: number; flags?: string[]; env?: Record<string, string>; idleSeconds?: number }
@@ -93,17 +88,14 @@ async function main() {
       });
       fs.closeSync(logFile);
       const pid = worker.pid!;
-      let server: http.Server | undefined;
+      let api: Awaited<ReturnType<typeof serveApi>> | undefined;
       try {
         await workerReady(stack);
         const subs = Array.from({ length: v.count + 4 }, (_, i) => subscriptionDoc({ userId: `u-${i % 500}`, creatorId: `c-${i % 50}`, userWalletAddress: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', status: 'active' }));
         for (let i = 0; i < subs.length; i += 1000) await stack.subscriptions.insertMany(subs.slice(i, i + 1000), { ordered: false });
         const stats = new RefundStats(stack.mongo);
-        const sweep = new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: stack.config.refunds.scheduleIntervalMs });
-        const app = createApp({ config: stack.config, logger: createLogger('error'), mongo: stack.mongo, refundClient: stack.refundClient, sweep, stats });
-        server = http.createServer(app.callback());
-        await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-        const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        api = await serveApi(stack, stats);
+        const base = api.baseUrl;
         const tokens = new Map<string, string>();
         for (const s of subs) if (!tokens.has(s.userId as string)) tokens.set(s.userId as string, await mintToken(stack.config.auth.jwtSecret, { sub: s.userId as string, role: 'user' }, '6h'));
         let next = 0; let ok = 0; let failed = 0;
@@ -143,7 +135,7 @@ async function main() {
         summary.push(line);
         fs.appendFileSync(path.join(outDir, 'results.txt'), `${new Date().toISOString()} ${JSON.stringify({ flags, env: v.env })} ${line}\n  idle ${JSON.stringify(idleDetail)}\n  probe ${JSON.stringify(probeLast(probeFile))}\n`);
       } finally {
-        if (server) await new Promise<void>((r) => (server!.close(() => r()), server!.closeAllConnections()));
+        await api?.close();
         await stopProcess(worker);
         await stack.close();
       }
