@@ -12,6 +12,7 @@ import { createLogger } from '../src/logger';
 import type { RefundStats } from '../src/persistence/refund-events';
 import { SweepControl } from '../src/sweep/schedule';
 import type { RefundStack } from '../test/support/refund-stack';
+import { processStat } from './cpu-by-process';
 
 /** What the benches that run the product on local services share. */
 
@@ -58,8 +59,7 @@ export function workerPid(bootstrap: ChildProcess): number {
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) return Number(entry);
+      if (processStat(Number(entry)).parent === pid) return Number(entry);
     } catch {
       // the process ended meanwhile
     }
@@ -79,13 +79,6 @@ export function rssOf(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
-/** CPU time (user + system) the process has used, in seconds. */
-export function cpuSecondsOf(pid: number): number {
-  // /proc/PID/stat: fields 14 and 15 (utime, stime) in clock ticks; the command name (field 2) may hold spaces.
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 /**
  * Waits until the process uses under 10 % of a core for two seconds in a row
  * (at most `maxMs`), and says how long that took: requests answered early
@@ -95,10 +88,10 @@ export function cpuSecondsOf(pid: number): number {
 export async function settled(pid: number, maxMs = 60_000): Promise<number> {
   const started = performance.now();
   let quiet = 0;
-  let before = cpuSecondsOf(pid);
+  let before = processStat(pid).seconds;
   while (quiet < 2 && performance.now() - started < maxMs) {
     await new Promise((resolve) => setTimeout(resolve, 1_000));
-    const now = cpuSecondsOf(pid);
+    const now = processStat(pid).seconds;
     quiet = now - before < 0.1 ? quiet + 1 : 0;
     before = now;
   }

@@ -16,7 +16,8 @@ import { PayoutLedger, type WalletLease } from '../src/persistence/payout-ledger
 import { RefundStats } from '../src/persistence/refund-events';
 import { startRefundStack, type RefundStack } from '../test/support/refund-stack';
 import { approval } from './ceiling/workflow';
-import { percentiles, pointTestSupportAt, quietTemporalRuntime, startWorkerProcess, stopProcess, withCeilingWorker, workerReady } from './local-stack';
+import { cpuBetween, cpuByProcess, describeCpu, type CpuSeconds } from './cpu-by-process';
+import { percentiles, pointTestSupportAt, quietTemporalRuntime, settled, startWorkerProcess, stopProcess, withCeilingWorker, workerPid, workerReady } from './local-stack';
 
 /**
  * (e) Payouts on one treasury wallet, anvil mining every transaction at once,
@@ -74,17 +75,20 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
     // --- 2. the product path ---
     worker = startWorkerProcess(stack, path.join(logDir, 'worker.log'));
     await workerReady(stack);
-    const product = await throughTheProduct(stack, plan.product);
+    const product = await throughTheProduct(stack, plan.product, workerPid(worker));
     log(
       `product (refunds approved ${APPROVALS_IN_FLIGHT} at a time, paid by a worker process, counted when recorded completed): ${plan.product} in ${(product.ms / 1000).toFixed(1)} s: ${product.perSecond.toFixed(1)} payouts/s; approval to completed p50 ${(product.latency.p50 / 1000).toFixed(1)} s p99 ${(product.latency.p99 / 1000).toFixed(1)} s`,
     );
+    log(`  CPU, from the approvals until the worker was idle again (its notifications sent): ${describeCpu(product.cpu, plan.product, 'payout')}`);
     await stopProcess(worker);
 
     // --- 3. the Temporal ceiling of the same shape ---
     const ceiling = await payoutCeiling(stack, plan.ceiling);
-    log(`Temporal ceiling of that shape (no-I/O activities, same approvals, same server): ${ceiling.toFixed(1)} payouts/s; the product reached ${((product.perSecond / ceiling) * 100).toFixed(0)} % of it`);
+    log(`Temporal ceiling of that shape (no-I/O activities, same approvals, same server): ${ceiling.perSecond.toFixed(1)} payouts/s; the product reached ${((product.perSecond / ceiling.perSecond) * 100).toFixed(0)} % of it`);
+    log(`  CPU (its worker runs in the bench process): ${describeCpu(ceiling.cpu, plan.ceiling, 'payout')}`);
     const localCeiling = await payoutCeiling(stack, plan.ceiling, true);
-    log(`the same with its record writes as local activities: ${localCeiling.toFixed(1)} payouts/s`);
+    log(`the same with its record writes as local activities: ${localCeiling.perSecond.toFixed(1)} payouts/s`);
+    log(`  CPU: ${describeCpu(localCeiling.cpu, plan.ceiling, 'payout')}`);
     log(`load average now ${os.loadavg()[0]!.toFixed(1)}`);
     return { status: 'ran' };
   } finally {
@@ -157,7 +161,7 @@ async function engineAlone(stack: RefundStack, treasury: Treasury, count: number
 }
 
 /** Refunds requested and waiting, then approved APPROVALS_IN_FLIGHT at a time; done when the records say completed. */
-async function throughTheProduct(stack: RefundStack, count: number) {
+async function throughTheProduct(stack: RefundStack, count: number, worker: number) {
   const stats = new RefundStats(stack.mongo);
   const refunds: { subscriptionId: string; refundId: string }[] = [];
   const startOne = async () => {
@@ -169,9 +173,13 @@ async function throughTheProduct(stack: RefundStack, count: number) {
   await pay([await startOne()]); // warm-up: the worker bundles its workflows and starts polling
   for (let i = 0; i < count; i += 1) refunds.push(await startOne());
   const before = (await stats.fresh()).countsByStatus().completed;
+  await settled(worker); // the registrations' notifications are not the payouts' cost
+  const cpuBefore = cpuByProcess(worker);
   const started = performance.now();
   await pay(refunds);
   const ms = performance.now() - started;
+  await settled(worker);
+  const cpu = cpuBetween(cpuBefore, cpuByProcess(worker));
 
   const latencies: number[] = [];
   for (const { refundId } of refunds) {
@@ -179,7 +187,7 @@ async function throughTheProduct(stack: RefundStack, count: number) {
     const approvedAt = record?.statusHistory.find((change) => change.status === 'approved')?.at;
     if (record?.completedAt && approvedAt) latencies.push(Date.parse(record.completedAt) - Date.parse(approvedAt));
   }
-  return { ms, perSecond: (count / ms) * 1000, latency: percentiles(latencies) };
+  return { ms, perSecond: (count / ms) * 1000, latency: percentiles(latencies), cpu };
 
   async function pay(batch: { subscriptionId: string; refundId: string }[]) {
     const goal = (await stats.fresh()).countsByStatus().completed + batch.length;
@@ -197,7 +205,7 @@ async function throughTheProduct(stack: RefundStack, count: number) {
   }
 }
 
-async function payoutCeiling(stack: RefundStack, count: number, localRecords = false): Promise<number> {
+async function payoutCeiling(stack: RefundStack, count: number, localRecords = false): Promise<{ perSecond: number; cpu: CpuSeconds }> {
   return withCeilingWorker(stack, 'payout-ceiling', async (taskQueue) => {
     const startAll = (ids: string[]) =>
       Promise.all(ids.map((id) => stack.client.workflow.start('payoutCeilingWorkflow', { taskQueue, workflowId: `${taskQueue}-${id}`, workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL, args: [{ id, localRecords }] })));
@@ -215,8 +223,9 @@ async function payoutCeiling(stack: RefundStack, count: number, localRecords = f
     await payAll(warmUp);
     const ids = Array.from({ length: count }, (_, i) => String(i));
     await startAll(ids);
+    const cpuBefore = cpuByProcess();
     const started = performance.now();
     await payAll(ids);
-    return (count / (performance.now() - started)) * 1000;
+    return { perSecond: (count / (performance.now() - started)) * 1000, cpu: cpuBetween(cpuBefore, cpuByProcess()) };
   });
 }
