@@ -14,6 +14,7 @@ import { startRefundStack, type RefundStack } from '../test/support/refund-stack
 import { registration } from './ceiling/workflow';
 import { BULK_CREATORS, BULK_USERS, bulkRefunds } from './bulk-refunds';
 import { group, times } from './harness';
+import { cpuBetween, cpuByProcess, describeCpu } from './cpu-by-process';
 import { percentiles, pointTestSupportAt, quietTemporalRuntime, rssOf, serveApi, settled, startWorkerProcess, stopProcess, withCeilingWorker, workerPid, workerReady, type Latency } from './local-stack';
 
 /**
@@ -138,14 +139,20 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
 
       // --- intake through the real path ---
       const one = await postRefunds(baseUrl, stack, subs, plan.sequentialPosts, 1, counters);
+      await settled(workerPid(worker));
+      const cpuBefore = cpuByProcess(workerPid(worker));
       const eight = await postRefunds(baseUrl, stack, subs, plan.parallelPosts, IN_FLIGHT, counters);
+      // The reads below wait for the worker to be idle anyway: until then it records the refunds and sends their notifications.
+      const settling = await settled(workerPid(worker));
+      const intakeCpu = cpuBetween(cpuBefore, cpuByProcess(workerPid(worker)));
       created += one.ids.length + eight.ids.length;
       real.push(...one.ids, ...eight.ids);
       intakes.push(`${group(size)}: ${((eight.perSecond / ceiling) * 100).toFixed(0)} %`);
       log(`POST ${REFUNDS_PATH}: 1 in flight ${eight.failures + one.failures ? '' : ''}${one.perSecond.toFixed(1)}/s p50 ${ms(one.latency.p50)} p99 ${ms(one.latency.p99)}; ${IN_FLIGHT} in flight ${eight.perSecond.toFixed(1)}/s p50 ${ms(eight.latency.p50)} p99 ${ms(eight.latency.p99)}; round trips per request: store ${one.store.toFixed(1)}, Temporal ${one.temporal.toFixed(1)}${one.failures + eight.failures ? `; ${one.failures + eight.failures} failed!` : ''}`);
 
+      log(`  CPU of taking a refund in (${IN_FLIGHT} in flight, from the POST until the worker had recorded it and sent its notifications): ${describeCpu(intakeCpu, eight.ids.length, 'refund')}`);
+
       // --- reads at a fixed rate, once the worker has finished the POSTs' activities ---
-      const settling = await settled(workerPid(worker));
       const sample = real.slice(-50);
       const someone = real[real.length - 1]!;
       const endpoints = [
