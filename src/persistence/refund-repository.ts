@@ -56,6 +56,7 @@ export class RefundRepository {
   readonly events: RefundEventLog;
   private readonly pendingViews = new Map<string, { version: number; view: Refund; createdAt: Date }>();
   private readonly records = new Map<string, { version: number | undefined; found: { refund: Refund; runId: string | null } }>();
+  private readonly queuedReads = new Map<string, Promise<RefundRecord | null>>();
 
   /** `stats`, when given, lets reads skip the notification-failure lookup for refunds that have none. */
   constructor(
@@ -180,11 +181,30 @@ export class RefundRepository {
     const latest = stats?.latestOf(refundId);
     const cached = this.records.get(refundId);
     if (cached && cached.version === latest?.version && !pastAutoApproval(cached.found.refund)) return cached.found;
-    const record = await this.refunds.findById(refundId).lean();
+    const record = await this.readRecord(refundId);
     if (!record) return null;
     const found = { refund: (await this.views([record]))[0]!, runId: record.runId ?? null };
     if (stats) this.keepRecord(refundId, found, latest);
     return found;
+  }
+
+  /**
+   * The record by `_id`, read once for every caller that asks before the read
+   * is sent (it goes out on the next turn of the event loop): requests that
+   * arrive together, such as a burst of polls of one refund or many lists
+   * waiting on the same fold refresh, share one store read. Every sharer asked
+   * before the read went out, so each sees every write that had finished when
+   * it asked, as with a read of its own.
+   */
+  private readRecord(refundId: string): Promise<RefundRecord | null> {
+    const queued = this.queuedReads.get(refundId);
+    if (queued) return queued;
+    const read = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.queuedReads.delete(refundId);
+      return this.refunds.findById(refundId).lean<RefundRecord>().exec();
+    });
+    this.queuedReads.set(refundId, read);
+    return read;
   }
 
   /** Keeps a record read while the fold's latest event about it was `latest`, if it may be reused (see `cacheable`). */
@@ -323,7 +343,7 @@ export class RefundRepository {
     const version = stats.pendingVersion(refundId);
     const cached = this.pendingViews.get(refundId);
     if (cached && cached.version === version && !pastAutoApproval(cached.view)) return cached;
-    const record = (await this.refunds.findById(refundId).lean()) as RefundRecord | null;
+    const record = await this.readRecord(refundId);
     if (record?.refundStatus !== 'pending_approval' || version === undefined) return null;
     const entry = { version, view: (await this.views([record]))[0]!, createdAt: record.createdAt };
     this.pendingViews.set(refundId, entry);

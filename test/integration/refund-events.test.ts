@@ -163,6 +163,33 @@ describe('refund event log and its fold', () => {
     expect(after).toEqual(await new RefundRepository(connection).listByCreator('cold-creator', { limit: 20 }));
   });
 
+  test('requests for one record that arrive together share one store read, and a later change is read anew', async () => {
+    const writer = new RefundRepository(connection, new RefundStats(connection));
+    const view = refundView({}, subscriptionDoc({ userId: 'burst-user', creatorId: 'burst-creator' }));
+    await writer.create(view, null);
+
+    const stats = new RefundStats(connection);
+    const reader = new RefundRepository(connection, stats);
+    await stats.fresh();
+    let recordReads = 0;
+    connection.set('debug', (collection: string) => {
+      if (collection === 'proratarefunds') recordReads += 1;
+    });
+    // A burst of polls of one refund and of the pending list, all arriving while nothing of it is cached.
+    const [gets, pages] = await Promise.all([
+      Promise.all(Array.from({ length: 20 }, () => reader.findWithRunId(view.refundId))),
+      Promise.all(Array.from({ length: 5 }, () => reader.listPending({ limit: 10 }))),
+    ]);
+    connection.set('debug', false);
+    expect(recordReads).toBe(1);
+    for (const found of gets) expect(found?.refund).toEqual(view);
+    for (const page of pages) expect(page.items).toEqual([view]);
+
+    await writer.transition(view.refundId, { status: 'rejected', at: new Date().toISOString(), by: 'admin-1' });
+    const after = await Promise.all(Array.from({ length: 3 }, () => reader.findWithRunId(view.refundId)));
+    for (const found of after) expect(found?.refund.refundStatus).toBe('rejected');
+  });
+
   test('a pending refund past its auto-approval time is read again: the workflow then writes waitingReason without an event', async () => {
     const stats = new RefundStats(connection);
     const refunds = new RefundRepository(connection, stats);
