@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from '../src/api/app';
 import type { LocalServices } from '../src/dev/services';
 import { createLogger } from '../src/logger';
-import type { RefundStats } from '../src/persistence/refund-events';
+import { FOLD_REFRESH_EVERY_MS, type RefundStats } from '../src/persistence/refund-events';
 import { SweepControl } from '../src/sweep/schedule';
 import type { RefundStack } from '../test/support/refund-stack';
 import { processStat } from './cpu-by-process';
@@ -98,15 +98,19 @@ export async function settled(pid: number, maxMs = 60_000): Promise<number> {
   return performance.now() - started;
 }
 
-/** The API (createApp) served by this process on a free loopback port, on the stack's services, with the given event-log fold. */
+/** The API (createApp) served by this process on a free loopback port, on the stack's services, with the given event-log fold refreshed in the background as src/api/main.ts does. */
 export async function serveApi(stack: RefundStack, stats: RefundStats): Promise<{ baseUrl: string; close(): Promise<void> }> {
   const sweep = new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: stack.config.refunds.scheduleIntervalMs });
   const app = createApp({ config: stack.config, logger: createLogger('error'), mongo: stack.mongo, refundClient: stack.refundClient, sweep, stats });
+  const stopRefreshing = stats.keepFresh(FOLD_REFRESH_EVERY_MS, () => undefined); // as src/api/main.ts does
   const server = http.createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((resolve) => (server.close(() => resolve()), server.closeAllConnections())),
+    close: () => {
+      stopRefreshing();
+      return new Promise<void>((resolve) => (server.close(() => resolve()), server.closeAllConnections()));
+    },
   };
 }
 

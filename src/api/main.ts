@@ -14,7 +14,7 @@ import { SweepControl } from '../sweep/schedule';
 import { lazyClient } from '../temporal/connection';
 import { RefundWorkflowClient, refundPolicySettings } from '../temporal/refund-client';
 import { createApp } from './app';
-import { RefundStats } from '../persistence/refund-events';
+import { FOLD_REFRESH_EVERY_MS, RefundStats } from '../persistence/refund-events';
 import { createApiMetrics } from './metrics';
 
 const SHUTDOWN_GRACE_MS = 15_000;
@@ -38,7 +38,14 @@ async function main(): Promise<void> {
     lowBalance: config.payoutLimits.lowBalance,
   });
   const stats = new RefundStats(mongo);
-  stats.fresh().catch((error: unknown) => log.warn({ err: error }, 'could not read the refund event log yet'));
+  let foldFailing = false;
+  const foldRefreshed = (error: unknown) => {
+    if (error && !foldFailing) log.warn({ err: error }, 'could not read the refund event log; requests read it themselves until it answers');
+    if (!error && foldFailing) log.info('the refund event log is readable again');
+    foldFailing = Boolean(error);
+  };
+  stats.fresh().then(() => foldRefreshed(undefined), foldRefreshed);
+  stats.keepFresh(FOLD_REFRESH_EVERY_MS, foldRefreshed);
   const metrics = createApiMetrics(mongo, stats, treasury);
   collectDefaultMetrics({ register: metrics.registry });
 

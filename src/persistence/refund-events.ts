@@ -141,6 +141,9 @@ function snapshotModel(connection: Connection): Model<SnapshotRecord> {
   return (connection.models.RefundStatsSnapshot as Model<SnapshotRecord> | undefined) ?? connection.model<SnapshotRecord>('RefundStatsSnapshot', snapshotSchema);
 }
 
+/** How often an API process refreshes its fold in the background (`keepFresh`): one `_id` read a second when nothing happens. */
+export const FOLD_REFRESH_EVERY_MS = 1_000;
+
 const LATEST = 'latest';
 
 /** The writing side: one per process, appends one at a time (so its own appends never leave a hole). */
@@ -319,6 +322,21 @@ export class RefundStats {
     }
     await this.queued;
     return this;
+  }
+
+  /**
+   * Refreshes the fold every `intervalMs` in the background, so that a request
+   * after a burst of writes by other processes (the worker's records, a sweep's
+   * starts) finds it nearly current instead of catching up on its own time.
+   * `outcome` hears how each refresh ended (an error, or undefined); returns
+   * what stops it.
+   */
+  keepFresh(intervalMs: number, outcome: (error: unknown) => void): () => void {
+    const timer = setInterval(() => {
+      this.fresh().then(() => outcome(undefined), outcome);
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /**

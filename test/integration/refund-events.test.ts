@@ -6,6 +6,7 @@ import { refundModel } from '../../src/persistence/refund-model';
 import type { Refund } from '../../src/domain/refund';
 import { refundView, subscriptionDoc } from '../support/fixtures';
 import { uniqueMongoUri } from '../support/services';
+import { waitFor } from '../support/wait';
 
 /**
  * The event log behind statistics, status counts and the pending list, on the
@@ -188,6 +189,27 @@ describe('refund event log and its fold', () => {
     await writer.transition(view.refundId, { status: 'rejected', at: new Date().toISOString(), by: 'admin-1' });
     const after = await Promise.all(Array.from({ length: 3 }, () => reader.findWithRunId(view.refundId)));
     for (const found of after) expect(found?.refund.refundStatus).toBe('rejected');
+  });
+
+  test('keepFresh folds other processes\' writes in the background, before any request asks, until stopped', async () => {
+    const stats = new RefundStats(connection);
+    await stats.fresh();
+    const outcomes: unknown[] = [];
+    const stop = stats.keepFresh(50, (error) => outcomes.push(error));
+    const otherProcess = new RefundEventLog(connection);
+    try {
+      await otherProcess.append(event('background-1'));
+      // Only the fold's own counts are read here: nothing calls fresh().
+      await waitFor(() => stats.countsByStatus().pending_approval, { until: (count) => count === 1, timeoutMs: 5_000, what: 'the background refresh' });
+      await waitFor(() => outcomes.length, { until: (count) => count > 0, timeoutMs: 5_000, what: 'a refresh to report how it ended' });
+      expect(outcomes.every((error) => error === undefined)).toBe(true);
+    } finally {
+      stop();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200)); // a refresh already under way may still end
+    await otherProcess.append(event('background-2'));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(stats.countsByStatus().pending_approval).toBe(1);
   });
 
   test('a pending refund past its auto-approval time is read again: the workflow then writes waitingReason without an event', async () => {
