@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     foldFailing = Boolean(error);
   };
   stats.fresh().then(() => foldRefreshed(undefined), foldRefreshed);
-  stats.keepFresh(FOLD_REFRESH_EVERY_MS, foldRefreshed);
+  const stopRefreshing = stats.keepFresh(FOLD_REFRESH_EVERY_MS, foldRefreshed);
   const metrics = createApiMetrics(mongo, stats, treasury);
   collectDefaultMetrics({ register: metrics.registry });
 
@@ -68,6 +68,7 @@ async function main(): Promise<void> {
     }, SHUTDOWN_GRACE_MS).unref();
     server.close(async () => {
       clearTimeout(force);
+      stopRefreshing();
       // The Temporal connection is left to the exit: a call abandoned by a timed-out probe may still be retrying
       // inside the SDK, and a retry on a closed channel throws from a timer.
       await Promise.allSettled([mongo.close(), flushSentry()]);
