@@ -38,7 +38,13 @@ export function startWorkerProcess(stack: RefundStack, logFile: string, env: Rec
   return child;
 }
 
-/** Resolves once a worker polls the stack's task queue (a build of dist/ may come first). */
+/**
+ * Resolves once a worker polls the stack's task queue (a build of dist/ may
+ * come first), with the sweep schedule the worker created paused: it sweeps on
+ * the hour, and one that fell inside a bench started the refunds the bench's
+ * own sweep is there to measure (found 500, started 0), with its load landing
+ * in whatever was measured at that moment.
+ */
 export async function workerReady(stack: RefundStack, timeoutMs = 5 * 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -47,7 +53,11 @@ export async function workerReady(stack: RefundStack, timeoutMs = 5 * 60_000): P
       taskQueue: { name: stack.config.temporal.taskQueue },
       taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     });
-    if ((pollers ?? []).length > 0) return;
+    if ((pollers ?? []).length > 0) {
+      const sweep = new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: stack.config.refunds.scheduleIntervalMs });
+      await sweep.pause('paused by npm run bench: the bench runs the sweep itself');
+      return;
+    }
     if (Date.now() > deadline) throw new Error(`no worker polled ${stack.config.temporal.taskQueue} within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
