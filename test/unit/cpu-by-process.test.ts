@@ -5,13 +5,14 @@ import { cpuBetween, cpuByProcess, describeCpu } from '../../bench/cpu-by-proces
 /** The benches' CPU accounting: what they print about where a payout's CPU goes rests on it. */
 describe('cpuByProcess', () => {
   it('counts the CPU of a process this one started', async () => {
-    // Spins for 400 ms, then idles so that it is still there to be read.
-    const child = spawn(process.execPath, ['-e', 'const end = Date.now() + 400; while (Date.now() < end); setTimeout(() => {}, 10000);'], { stdio: 'ignore' });
+    // Spins until it has used 400 ms of CPU (however busy the machine is), says so, then idles so that it is still there to be read.
+    const spin = "while (process.cpuUsage().user + process.cpuUsage().system < 400000); console.log('spun'); setTimeout(() => {}, 30000);";
+    const child = spawn(process.execPath, ['-e', spin], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const before = cpuByProcess();
-      await new Promise((resolve) => setTimeout(resolve, 900));
+      await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
       const used = cpuBetween(before, cpuByProcess());
-      expect(used.get('other') ?? 0).toBeGreaterThanOrEqual(0.25);
+      expect(used.get('other') ?? 0).toBeGreaterThanOrEqual(0.3);
     } finally {
       child.kill('SIGKILL');
     }
