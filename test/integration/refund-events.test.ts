@@ -206,7 +206,8 @@ describe('refund event log and its fold', () => {
     } finally {
       stop();
     }
-    await new Promise((resolve) => setTimeout(resolve, 200)); // a refresh already under way may still end
+    await stats.fresh(); // after any refresh that was already under way when it stopped
+    expect(stats.countsByStatus().pending_approval).toBe(1);
     await otherProcess.append(event('background-2'));
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(stats.countsByStatus().pending_approval).toBe(1);
