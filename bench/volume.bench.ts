@@ -115,7 +115,8 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
 
     // Warm-up, not measured: the worker process bundles its workflows and starts polling.
     await postRefunds(baseUrl, stack, subs, 2, 1, counters);
-    log(`worker process RSS after start-up: ${(rssOf(workerPid(worker)) / 2 ** 20).toFixed(0)} MiB`);
+    const workerProcess = workerPid(worker); // the compiled worker bootstrap.cjs handed over to, for its CPU and RSS
+    log(`worker process RSS after start-up: ${(rssOf(workerProcess) / 2 ** 20).toFixed(0)} MiB`);
 
     // --- the engine ceiling, on the quiet server ---
     const ceiling = await engineCeiling(stack, plan.ceilingRuns);
@@ -139,12 +140,12 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
 
       // --- intake through the real path ---
       const one = await postRefunds(baseUrl, stack, subs, plan.sequentialPosts, 1, counters);
-      await settled(workerPid(worker));
-      const cpuBefore = cpuByProcess(workerPid(worker));
+      await settled(workerProcess);
+      const cpuBefore = cpuByProcess(workerProcess);
       const eight = await postRefunds(baseUrl, stack, subs, plan.parallelPosts, IN_FLIGHT, counters);
       // The reads below wait for the worker to be idle anyway: until then it records the refunds and sends their notifications.
-      const settling = await settled(workerPid(worker));
-      const intakeCpu = cpuBetween(cpuBefore, cpuByProcess(workerPid(worker)));
+      const settling = await settled(workerProcess);
+      const intakeCpu = cpuBetween(cpuBefore, cpuByProcess(workerProcess));
       created += one.ids.length + eight.ids.length;
       real.push(...one.ids, ...eight.ids);
       intakes.push(`${group(size)}: ${((eight.perSecond / ceiling) * 100).toFixed(0)} %`);
@@ -222,7 +223,7 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
     pendingNow = await waiting();
     // Right after the burst, and once the worker has sat idle with them waiting (V8 gives memory back to the
     // system only some time after allocation stops; waiting for approval is where these refunds spend their days).
-    const workerRss = () => rssOf(workerPid(worker!)) / 2 ** 20;
+    const workerRss = () => rssOf(workerProcess) / 2 ** 20;
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const afterBurst = workerRss();
     const idle: number[] = [];

@@ -24,6 +24,7 @@ import { RefundStats } from '../src/persistence/refund-events';
 import { subscriptionDoc } from '../test/support/fixtures';
 import { startRefundStack } from '../test/support/refund-stack';
 import { WORKER_MALLOC_ENV, WORKER_NODE_FLAGS } from '../src/temporal/node-flags';
+import { processStat } from './cpu-by-process';
 import { pointTestSupportAt, quietTemporalRuntime, rssOf, serveApi, stopProcess, workerReady } from './local-stack';
 
 interface ProbeLine { thread: string; heapPhysical: number; heapUsed: number; malloced: number; external: number; contexts: number; spaces: Record<string, number> }
@@ -112,7 +113,7 @@ async function main() {
         await post(4, 1); // warm-up
         await sleep(3000);
         const startup = rssOf(pid);
-        const cpu = () => { const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').slice(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' '); return (Number(f[11]) + Number(f[12])) * 10; };
+        const cpu = () => processStat(pid).seconds * 1000; // ms
         const cpu0 = cpu();
         const t0 = performance.now();
         await post(v.count + 4, 8);
