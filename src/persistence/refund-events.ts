@@ -286,6 +286,10 @@ export class RefundStats {
   private queued: Promise<void> | undefined;
   private sinceSnapshot = 0;
   private pageReadAt = 0;
+  /** Set while `keepFresh` runs: the page read that finds holes is then its job, not a request's. */
+  private pageReadsInBackground = false;
+  /** A page the background read, for the next refresh to fold in order. */
+  private pageRead: { page: number; docs: RefundEventRecord[]; nextPageStarted: boolean } | null = null;
 
   constructor(
     connection: Connection,
@@ -328,32 +332,60 @@ export class RefundStats {
    * Refreshes the fold every `intervalMs` in the background, so that a request
    * after a burst of writes by other processes (the worker's records, a sweep's
    * starts) finds it nearly current instead of catching up on its own time.
+   * While it runs, the page read that looks for holes is done here too, never
+   * by a request (see `refreshInBackground`).
    * `outcome` hears how each refresh ended (an error, or undefined); returns
    * what stops it.
    */
   keepFresh(intervalMs: number, outcome: (error: unknown) => void): () => void {
+    this.pageReadsInBackground = true;
     const timer = setInterval(() => {
-      this.fresh().then(() => outcome(undefined), outcome);
+      this.refreshInBackground().then(() => outcome(undefined), outcome);
     }, intervalMs);
     timer.unref();
-    return () => clearInterval(timer);
+    return () => {
+      clearInterval(timer);
+      this.pageReadsInBackground = false;
+    };
+  }
+
+  /**
+   * One round of `keepFresh`: new events by `_id`, as a request reads them,
+   * then, when due, the read of the log's last page that finds holes. That
+   * read converts up to a page of documents in the store (tens of ms on the
+   * embedded one); it runs outside the fold's queue, so requests do not wait
+   * for it, and its documents are folded by the next refresh, in order.
+   */
+  async refreshInBackground(): Promise<void> {
+    await this.fresh();
+    if (this.now() - this.pageReadAt < PAGE_READ_EVERY_MS) return;
+    this.pageReadAt = this.now();
+    const page = pageOf(this.seq + 1);
+    const docs = await this.events.find({ page }).lean();
+    const lastSlotEmpty = !docs.some((doc) => doc.seq % EVENTS_PER_PAGE === EVENTS_PER_PAGE - 1);
+    const nextPageStarted = lastSlotEmpty && (await this.events.exists({ page: page + 1 })) !== null;
+    this.pageRead = { page, docs, nextPageStarted };
+    await this.fresh();
   }
 
   /**
    * Reads the log up to its end now. The usual case, nothing or a few new
    * events, costs one `_id` lookup per event plus one that finds nothing; a
-   * longer run, or a missing event while a page read is due (to see holes),
-   * reads whole pages.
+   * longer run, or a missing event while a page read is due (to see holes;
+   * only without `keepFresh`), reads whole pages.
    */
   private async refresh(): Promise<void> {
     if (!this.loaded) {
       await this.loadSnapshot();
       this.loaded = true;
     }
+    const pageRead = this.pageRead;
+    this.pageRead = null;
+    if (pageRead) await this.foldPage(pageRead.page, pageRead.docs, async () => pageRead.nextPageStarted);
     for (let i = 0; i < SINGLE_READS; i += 1) {
       const doc = await this.events.findById(eventId(this.seq + 1)).lean();
       if (!doc) {
-        if (this.now() - this.pageReadAt < PAGE_READ_EVERY_MS) return this.maybeSnapshot();
+        if (this.pageReadsInBackground || this.now() - this.pageReadAt < PAGE_READ_EVERY_MS) return this.maybeSnapshot();
         break;
       }
       this.apply(doc);
@@ -387,30 +419,34 @@ export class RefundStats {
       // Only once a page came back full is the next one likely to exist: near the end, one read at a time.
       const docs = full > 0 ? await pageDocs(page) : await this.events.find({ page }).lean();
       full = docs.length === EVENTS_PER_PAGE ? full + 1 : 0;
-      const bySeq = new Map(docs.map((doc) => [doc.seq, doc]));
-      const highest = docs.reduce((max, doc) => Math.max(max, doc.seq), -1);
-      let stalled = false;
-      while (pageOf(this.seq + 1) === page) {
-        const next = this.seq + 1;
-        const doc = bySeq.get(next);
-        if (doc) {
-          this.apply(doc);
-          continue;
-        }
-        const holeBeforeMore = highest > next || (next % EVENTS_PER_PAGE === EVENTS_PER_PAGE - 1 && (await this.events.exists({ page: page + 1 })) !== null);
-        if (!holeBeforeMore) {
-          stalled = true; // the end of the log
-          break;
-        }
-        if (this.gapSince?.seq !== next) this.gapSince = { seq: next, at: this.now() };
-        if (this.now() - this.gapSince.at < GAP_GRACE_MS) {
-          stalled = true;
-          break;
-        }
-        this.seq = next; // a hole that stayed open: skip it
-      }
+      const stalled = await this.foldPage(page, docs, async () => (await this.events.exists({ page: page + 1 })) !== null);
       if (stalled) break;
     }
+  }
+
+  /**
+   * Folds one page's documents from the fold's position on. True when it
+   * stopped inside the page: at the log's end, or at a hole still within its
+   * grace. A hole that stayed open longer is skipped. Documents of a page the
+   * fold has already left change nothing.
+   */
+  private async foldPage(page: number, docs: RefundEventRecord[], nextPageStarted: () => Promise<boolean>): Promise<boolean> {
+    const bySeq = new Map(docs.map((doc) => [doc.seq, doc]));
+    const highest = docs.reduce((max, doc) => Math.max(max, doc.seq), -1);
+    while (pageOf(this.seq + 1) === page) {
+      const next = this.seq + 1;
+      const doc = bySeq.get(next);
+      if (doc) {
+        this.apply(doc);
+        continue;
+      }
+      const holeBeforeMore = highest > next || (next % EVENTS_PER_PAGE === EVENTS_PER_PAGE - 1 && (await nextPageStarted()));
+      if (!holeBeforeMore) return true; // the end of the log
+      if (this.gapSince?.seq !== next) this.gapSince = { seq: next, at: this.now() };
+      if (this.now() - this.gapSince.at < GAP_GRACE_MS) return true;
+      this.seq = next; // a hole that stayed open: skip it
+    }
+    return false;
   }
 
   private apply(doc: RefundEventRecord): void {

@@ -263,6 +263,44 @@ describe('refund event log and its fold', () => {
     expect((await stats.fresh()).countsByStatus().pending_approval).toBe(2);
   });
 
+  test('with keepFresh running, a request never waits for the page read that looks for holes: the background does it, and a hole is still skipped once it stays open', async () => {
+    let now = 1_000_000;
+    const events = refundEventModel(connection);
+    const doc = (seq: number) => ({ ...event(`k${seq}`), _id: `e:${seq}`, seq, page: 0 });
+    await events.insertMany([doc(0), doc(2)]);
+    let pageReads = 0;
+    connection.set('debug', (collection: string, method: string, filter: Record<string, unknown>) => {
+      if (collection === 'refundevents' && (method === 'find' || method === 'findOne') && filter && 'page' in filter) pageReads += 1;
+    });
+    const stats = new RefundStats(connection, { now: () => now });
+    const stop = stats.keepFresh(3_600_000, () => undefined); // its rounds are run by hand below
+    try {
+      expect((await stats.fresh()).countsByStatus().pending_approval).toBe(1);
+      now += 60_000; // a page read is long due, and the hole has been there all along
+      expect((await stats.fresh()).countsByStatus().pending_approval).toBe(1);
+      expect(pageReads).toBe(0); // the requests read the log by `_id` only
+
+      await stats.refreshInBackground(); // sees the hole: held back for its grace
+      expect(pageReads).toBeGreaterThan(0);
+      expect((await stats.fresh()).countsByStatus().pending_approval).toBe(1);
+      now += 60_000;
+      await stats.refreshInBackground(); // the hole stayed open: skipped
+      expect(stats.countsByStatus().pending_approval).toBe(2);
+
+      await events.create(doc(3));
+      pageReads = 0;
+      expect((await stats.fresh()).countsByStatus().pending_approval).toBe(3); // read-your-writes still holds
+      expect(pageReads).toBe(0);
+      stop();
+      now += 60_000; // stopped: requests look for holes themselves again
+      await stats.fresh();
+      expect(pageReads).toBeGreaterThan(0);
+    } finally {
+      stop();
+      connection.set('debug', false);
+    }
+  });
+
   test('migrate folds records from before the log into its first snapshot', async () => {
     const view = refundView();
     await refundModel(connection).create({ ...view, _id: view.refundId, runId: null, notificationFailures: undefined } as never);
