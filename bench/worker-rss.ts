@@ -10,10 +10,17 @@
  *
  *   node --import tsx bench/worker-rss.ts                 # before / now, 1 000 waiting
  *   node --import tsx bench/worker-rss.ts '[{"name":"cache100","count":2000,"env":{"WORKER_MAX_CACHED_WORKFLOWS":"100"}}]'
+ *   node --import tsx bench/worker-rss.ts '[{"name":"rounds","count":2000,"rounds":3,"env":{"MALLOC_ARENA_MAX":"2","MALLOC_TRIM_THRESHOLD_":"131072"}}]'
+ *
+ * With `rounds` > 1 the burst is repeated, each round with new subscriptions,
+ * and after each round's idle samples its workflows are terminated and RSS is
+ * sampled again for 30 s: whether the worker keeps memory per refund it has
+ * run (a leak) or only per refund still waiting.
  *
  * `env` replaces the product's worker environment (WORKER_MALLOC_ENV) entirely;
  * `flags` defaults to WORKER_NODE_FLAGS.
  */
+import type { Client } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -24,11 +31,12 @@ import { RefundStats } from '../src/persistence/refund-events';
 import { subscriptionDoc } from '../test/support/fixtures';
 import { startRefundStack } from '../test/support/refund-stack';
 import { WORKER_MALLOC_ENV, WORKER_NODE_FLAGS } from '../src/temporal/node-flags';
+import { refundWorkflowId } from '../src/domain/refund';
 import { processStat } from './cpu-by-process';
 import { pointTestSupportAt, quietTemporalRuntime, rssOf, serveApi, stopProcess, workerReady } from './local-stack';
 
 interface ProbeLine { thread: string; heapPhysical: number; heapUsed: number; malloced: number; external: number; contexts: number; spaces: Record<string, number> }
-interface Variant { name: string; count: number; flags?: string[]; env?: Record<string, string>; idleSeconds?: number }
+interface Variant { name: string; count: number; rounds?: number; flags?: string[]; env?: Record<string, string>; idleSeconds?: number }
 const DEFAULT_VARIANTS: Variant[] = [
   { name: 'before', count: 1000, env: {} },
   { name: 'now', count: 1000, env: { ...WORKER_MALLOC_ENV } },
@@ -92,7 +100,7 @@ async function main() {
       let api: Awaited<ReturnType<typeof serveApi>> | undefined;
       try {
         await workerReady(stack);
-        const subs = Array.from({ length: v.count + 4 }, (_, i) => subscriptionDoc({ userId: `u-${i % 500}`, creatorId: `c-${i % 50}`, userWalletAddress: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', status: 'active' }));
+        const subs = Array.from({ length: v.count * (v.rounds ?? 1) + 4 }, (_, i) => subscriptionDoc({ userId: `u-${i % 500}`, creatorId: `c-${i % 50}`, userWalletAddress: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', status: 'active' }));
         for (let i = 0; i < subs.length; i += 1000) await stack.subscriptions.insertMany(subs.slice(i, i + 1000), { ordered: false });
         const stats = new RefundStats(stack.mongo);
         api = await serveApi(stack, stats);
@@ -114,27 +122,46 @@ async function main() {
         await sleep(3000);
         const startup = rssOf(pid);
         const cpu = () => processStat(pid).seconds * 1000; // ms
-        const cpu0 = cpu();
-        const t0 = performance.now();
-        await post(v.count + 4, 8);
-        const rate = (v.count / (performance.now() - t0)) * 1000;
-        const cpuPerRefund = (cpu() - cpu0) / v.count;
-        await sleep(2000);
-        const afterBurst = rssOf(pid);
-        const burstDetail = memDetail(pid);
-        const samples: number[] = [];
-        const idleS = v.idleSeconds ?? 60;
-        for (let i = 0; i < idleS / 5; i += 1) { await sleep(5000); samples.push(rssOf(pid)); }
-        const idleDetail = memDetail(pid);
-        const cpuThroughIdle = (cpu() - cpu0) / v.count;
-        const pending = (await stats.fresh()).countsByStatus().pending_approval;
-        const line = `${v.name}: count ${v.count} (ok ${ok}, failed ${failed}, pending_approval ${pending}), POST ${rate.toFixed(1)}/s, worker CPU per refund ${cpuPerRefund.toFixed(1)} ms during the POSTs, ${cpuThroughIdle.toFixed(1)} ms through the idle samples, load ${os.loadavg()[0]!.toFixed(1)}; RSS start-up ${MiB(startup)} MiB, 2 s after burst ${MiB(afterBurst)} MiB, idle ${idleS}s ${MiB(samples.at(-1)!)} MiB (samples ${samples.map(MiB).join(',')}); VmHWM ${idleDetail.VmHWM}`;
-        console.log(line);
-        console.log('  burst:', JSON.stringify(burstDetail));
-        console.log('  idle :', JSON.stringify(idleDetail));
-        for (const [t, s] of Object.entries(probeLast(probeFile))) console.log(`  ${t}: ${s}`);
-        summary.push(line);
-        fs.appendFileSync(path.join(outDir, 'results.txt'), `${new Date().toISOString()} ${JSON.stringify({ flags, env: v.env })} ${line}\n  idle ${JSON.stringify(idleDetail)}\n  probe ${JSON.stringify(probeLast(probeFile))}\n`);
+        const rounds = v.rounds ?? 1;
+        for (let round = 1; round <= rounds; round += 1) {
+          const from = next;
+          const cpu0 = cpu();
+          const t0 = performance.now();
+          await post(4 + round * v.count, 8);
+          const rate = (v.count / (performance.now() - t0)) * 1000;
+          const cpuPerRefund = (cpu() - cpu0) / v.count;
+          await sleep(2000);
+          const afterBurst = rssOf(pid);
+          const burstDetail = memDetail(pid);
+          const samples: number[] = [];
+          const idleS = v.idleSeconds ?? 60;
+          for (let i = 0; i < idleS / 5; i += 1) { await sleep(5000); samples.push(rssOf(pid)); }
+          const idleDetail = memDetail(pid);
+          const cpuThroughIdle = (cpu() - cpu0) / v.count;
+          const pending = (await stats.fresh()).countsByStatus().pending_approval;
+          const name = rounds > 1 ? `${v.name} round ${round}/${rounds}` : v.name;
+          let line = `${name}: count ${v.count} (ok ${ok}, failed ${failed}, pending_approval ${pending}), POST ${rate.toFixed(1)}/s, worker CPU per refund ${cpuPerRefund.toFixed(1)} ms during the POSTs, ${cpuThroughIdle.toFixed(1)} ms through the idle samples, load ${os.loadavg()[0]!.toFixed(1)}; RSS start-up ${MiB(startup)} MiB, 2 s after burst ${MiB(afterBurst)} MiB, idle ${idleS}s ${MiB(samples.at(-1)!)} MiB (samples ${samples.map(MiB).join(',')}); VmHWM ${idleDetail.VmHWM}`;
+          if (rounds > 1) {
+            const afterTerminating = await terminateRound(stack.client, subs.slice(from, next).map((s) => s._id.toHexString()));
+            line += `; its ${next - from} workflows terminated, RSS 30 s later ${MiB(afterTerminating)} MiB`;
+          }
+          console.log(line);
+          console.log('  burst:', JSON.stringify(burstDetail));
+          console.log('  idle :', JSON.stringify(idleDetail));
+          for (const [t, s] of Object.entries(probeLast(probeFile))) console.log(`  ${t}: ${s}`);
+          summary.push(line);
+          fs.appendFileSync(path.join(outDir, 'results.txt'), `${new Date().toISOString()} ${JSON.stringify({ flags, env: v.env })} ${line}\n  idle ${JSON.stringify(idleDetail)}\n  probe ${JSON.stringify(probeLast(probeFile))}\n`);
+        }
+
+        /** Terminates the round's refund workflows (16 at a time) and returns the worker's RSS 30 s later. */
+        async function terminateRound(client: Client, subscriptionIds: string[]): Promise<number> {
+          let i = 0;
+          await Promise.all(Array.from({ length: 16 }, async () => {
+            while (i < subscriptionIds.length) await client.workflow.getHandle(refundWorkflowId(subscriptionIds[i++]!)).terminate('worker-rss round over');
+          }));
+          await sleep(30_000);
+          return rssOf(pid);
+        }
       } finally {
         await api?.close();
         await stopProcess(worker);
