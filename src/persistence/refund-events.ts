@@ -427,8 +427,9 @@ export class RefundStats {
   /**
    * Folds one page's documents from the fold's position on. True when it
    * stopped inside the page: at the log's end, or at a hole still within its
-   * grace. A hole that stayed open longer is skipped. Documents of a page the
-   * fold has already left change nothing.
+   * grace. A hole that stayed open longer is skipped, once a read of its own
+   * slot finds it still empty. Documents of a page the fold has already left
+   * change nothing.
    */
   private async foldPage(page: number, docs: RefundEventRecord[], nextPageStarted: () => Promise<boolean>): Promise<boolean> {
     const bySeq = new Map(docs.map((doc) => [doc.seq, doc]));
@@ -444,6 +445,12 @@ export class RefundStats {
       if (!holeBeforeMore) return true; // the end of the log
       if (this.gapSince?.seq !== next) this.gapSince = { seq: next, at: this.now() };
       if (this.now() - this.gapSince.at < GAP_GRACE_MS) return true;
+      // The page may be older than this moment (read in the background): the slot is asked for itself before it is given up.
+      const late = await this.events.findById(eventId(next)).lean();
+      if (late) {
+        this.apply(late);
+        continue;
+      }
       this.seq = next; // a hole that stayed open: skip it
     }
     return false;

@@ -301,6 +301,33 @@ describe('refund event log and its fold', () => {
     }
   });
 
+  test('a hole written after the background read its page, but before the fold gave it up, is folded, not skipped', async () => {
+    let now = 1_000_000;
+    const events = refundEventModel(connection);
+    const doc = (seq: number) => ({ ...event(`k${seq}`), _id: `e:${seq}`, seq, page: 0 });
+    await events.insertMany([doc(0), doc(2)]);
+    const stats = new RefundStats(connection, { now: () => now });
+    const stop = stats.keepFresh(3_600_000, () => undefined);
+    try {
+      await stats.refreshInBackground(); // the hole at 1 is seen
+      now += 60_000; // long past its grace
+      // The next page read returns the page as it was; the late writer fills slot 1 right after.
+      const find = events.find.bind(events);
+      jest.spyOn(events, 'find').mockImplementationOnce(((filter: Record<string, unknown>) => ({
+        lean: async () => {
+          const stale = await find(filter).lean();
+          await events.create(doc(1));
+          return stale;
+        },
+      })) as never);
+      await stats.refreshInBackground();
+      expect(stats.countsByStatus().pending_approval).toBe(3);
+    } finally {
+      stop();
+      jest.restoreAllMocks();
+    }
+  });
+
   test('migrate folds records from before the log into its first snapshot', async () => {
     const view = refundView();
     await refundModel(connection).create({ ...view, _id: view.refundId, runId: null, notificationFailures: undefined } as never);
