@@ -86,7 +86,10 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
     const ceiling = await payoutCeiling(stack, plan.ceiling);
     log(`Temporal ceiling of that shape (no-I/O activities, same approvals, same server): ${ceiling.perSecond.toFixed(1)} payouts/s; the product reached ${((product.perSecond / ceiling.perSecond) * 100).toFixed(0)} % of it`);
     log(`  CPU (its worker runs in the bench process): ${describeCpu(ceiling.cpu, plan.ceiling, 'payout')}`);
-    const localCeiling = await payoutCeiling(stack, plan.ceiling, true);
+    const attributesCeiling = await payoutCeiling(stack, plan.ceiling, { searchAttributes: true });
+    log(`the same, also setting the RefundStatus search attribute at each of its 3 status changes, as the refund workflow does: ${attributesCeiling.perSecond.toFixed(1)} payouts/s; the product reached ${((product.perSecond / attributesCeiling.perSecond) * 100).toFixed(0)} % of it`);
+    log(`  CPU: ${describeCpu(attributesCeiling.cpu, plan.ceiling, 'payout')}`);
+    const localCeiling = await payoutCeiling(stack, plan.ceiling, { localRecords: true });
     log(`the same with its record writes as local activities: ${localCeiling.perSecond.toFixed(1)} payouts/s`);
     log(`  CPU: ${describeCpu(localCeiling.cpu, plan.ceiling, 'payout')}`);
     log(`load average now ${os.loadavg()[0]!.toFixed(1)}`);
@@ -205,10 +208,11 @@ async function throughTheProduct(stack: RefundStack, count: number, worker: numb
   }
 }
 
-async function payoutCeiling(stack: RefundStack, count: number, localRecords = false): Promise<{ perSecond: number; cpu: CpuSeconds }> {
-  return withCeilingWorker(stack, 'payout-ceiling', async (taskQueue) => {
+async function payoutCeiling(stack: RefundStack, count: number, variant: { localRecords?: boolean; searchAttributes?: boolean } = {}): Promise<{ perSecond: number; cpu: CpuSeconds }> {
+  const { localRecords = false, searchAttributes = false } = variant;
+  return withCeilingWorker(stack, `payout-ceiling${localRecords ? '-local' : ''}${searchAttributes ? '-sa' : ''}`, async (taskQueue) => {
     const startAll = (ids: string[]) =>
-      Promise.all(ids.map((id) => stack.client.workflow.start('payoutCeilingWorkflow', { taskQueue, workflowId: `${taskQueue}-${id}`, workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL, args: [{ id, localRecords }] })));
+      Promise.all(ids.map((id) => stack.client.workflow.start('payoutCeilingWorkflow', { taskQueue, workflowId: `${taskQueue}-${id}`, workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL, args: [{ id, localRecords, searchAttributes }] })));
     const payAll = async (ids: string[]) => {
       let next = 0;
       await Promise.all(

@@ -1,4 +1,5 @@
-import { condition, defineSignal, defineUpdate, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import { condition, defineSignal, defineUpdate, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { CreatorIdKey, RefundStatusKey, SubscriptionIdKey, UserIdKey } from '../../src/temporal/search-attributes';
 import type * as activities from './activities';
 
 /**
@@ -6,14 +7,16 @@ import type * as activities from './activities';
  * on the API-prepared path (registration update answered in the first task,
  * then one record activity and three notification activities, then a wait for
  * a decision) whose activities do no I/O. What the same Temporal server and
- * worker settings can take when nothing else costs anything.
+ * worker settings can take when nothing else costs anything. With
+ * `searchAttributes`, it also sets the four search attributes the refund
+ * workflow sets at registration (a visibility write on the server).
  */
 export const registration = defineUpdate<string>('awaitRegistration');
 export const finish = defineSignal('finish');
 
 const { record, notify } = proxyActivities<typeof activities>({ startToCloseTimeout: '30s' });
 
-export async function ceilingWorkflow(input: { id: string }): Promise<void> {
+export async function ceilingWorkflow(input: { id: string; searchAttributes?: boolean }): Promise<void> {
   let phase = 'preparing';
   let done = false;
   setHandler(registration, async () => {
@@ -23,6 +26,14 @@ export async function ceilingWorkflow(input: { id: string }): Promise<void> {
   setHandler(finish, () => {
     done = true;
   });
+  if (input.searchAttributes) {
+    upsertSearchAttributes([
+      { key: RefundStatusKey, value: 'pending_approval' },
+      { key: SubscriptionIdKey, value: input.id },
+      { key: UserIdKey, value: input.id },
+      { key: CreatorIdKey, value: input.id },
+    ]);
+  }
   phase = 'registered';
   await record(input.id);
   await Promise.all([notify(input.id), notify(input.id), notify(input.id)]);
@@ -36,7 +47,9 @@ export async function ceilingWorkflow(input: { id: string }): Promise<void> {
  * `processing`, the signed transaction, the subscription and `completed`, the
  * prepare and confirm activities, and three notifications each for `approved`
  * and `completed`, awaited before the workflow ends. What the same Temporal
- * server can take of payouts when the store and the chain cost nothing.
+ * server can take of payouts when the store and the chain cost nothing. With
+ * `searchAttributes`, each of the three status changes also sets the
+ * `RefundStatus` search attribute, as the refund workflow does.
  */
 export const approval = defineUpdate<string>('approve');
 
@@ -44,8 +57,11 @@ const { prepare, confirm } = proxyActivities<typeof activities>({ startToCloseTi
 
 const local = proxyLocalActivities<typeof activities>({ startToCloseTimeout: '30s' });
 
-export async function payoutCeilingWorkflow(input: { id: string; localRecords?: boolean }): Promise<void> {
+export async function payoutCeilingWorkflow(input: { id: string; localRecords?: boolean; searchAttributes?: boolean }): Promise<void> {
   const write = input.localRecords ? local.record : record;
+  const status = (value: string) => {
+    if (input.searchAttributes) upsertSearchAttributes([{ key: RefundStatusKey, value }]);
+  };
   let approved = false;
   let recorded = false;
   setHandler(approval, async () => {
@@ -55,14 +71,17 @@ export async function payoutCeilingWorkflow(input: { id: string; localRecords?: 
   });
   await condition(() => approved);
   await write(input.id); // approved
+  status('approved');
   recorded = true;
   const notifications = [notify(input.id), notify(input.id), notify(input.id)];
   await write(input.id); // processing
+  status('processing');
   await prepare(input.id);
   await write(input.id); // the transaction on the record
   await confirm(input.id);
   await write(input.id); // the subscription refunded
   await write(input.id); // completed
+  status('completed');
   notifications.push(notify(input.id), notify(input.id), notify(input.id));
   await Promise.all(notifications);
 }
