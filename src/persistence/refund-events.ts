@@ -280,7 +280,8 @@ export class RefundStats {
   private ownerEntries = 0;
   /** Refunds created by events without owner fields while owners are followed: placed once their records are read. */
   private unplaced: string[] = [];
-  private gapSince: { seq: number; at: number } | null = null;
+  /** The hole the fold waits at: empty slots `from`..`through` seen with an event after them, first at `at`. */
+  private gap: { from: number; through: number; at: number } | null = null;
   private loaded = false;
   private running: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
@@ -364,6 +365,7 @@ export class RefundStats {
     const docs = await this.events.find({ page }).lean();
     const lastSlotEmpty = !docs.some((doc) => doc.seq % EVENTS_PER_PAGE === EVENTS_PER_PAGE - 1);
     const nextPageStarted = lastSlotEmpty && (await this.events.exists({ page: page + 1 })) !== null;
+    if (!this.pageReadsInBackground) return; // stopped meanwhile: nothing more is folded in the background
     this.pageRead = { page, docs, nextPageStarted };
     await this.fresh();
   }
@@ -427,13 +429,15 @@ export class RefundStats {
   /**
    * Folds one page's documents from the fold's position on. True when it
    * stopped inside the page: at the log's end, or at a hole still within its
-   * grace. A hole that stayed open longer is skipped, once a read of its own
-   * slot finds it still empty. Documents of a page the fold has already left
-   * change nothing.
+   * grace. A hole is a run of empty slots with an event after it (later on
+   * this page, or the next page started); once it has stayed open longer than
+   * the grace, its slots are skipped, each after a read of its own slot finds
+   * it still empty. Documents of a page the fold has already left change
+   * nothing.
    */
   private async foldPage(page: number, docs: RefundEventRecord[], nextPageStarted: () => Promise<boolean>): Promise<boolean> {
     const bySeq = new Map(docs.map((doc) => [doc.seq, doc]));
-    const highest = docs.reduce((max, doc) => Math.max(max, doc.seq), -1);
+    const seqs = docs.map((doc) => doc.seq).sort((a, b) => a - b);
     while (pageOf(this.seq + 1) === page) {
       const next = this.seq + 1;
       const doc = bySeq.get(next);
@@ -441,10 +445,13 @@ export class RefundStats {
         this.apply(doc);
         continue;
       }
-      const holeBeforeMore = highest > next || (next % EVENTS_PER_PAGE === EVENTS_PER_PAGE - 1 && (await nextPageStarted()));
-      if (!holeBeforeMore) return true; // the end of the log
-      if (this.gapSince?.seq !== next) this.gapSince = { seq: next, at: this.now() };
-      if (this.now() - this.gapSince.at < GAP_GRACE_MS) return true;
+      if (!(this.gap && this.gap.from <= next && next <= this.gap.through)) {
+        const after = seqs.find((seq) => seq > next);
+        const through = after !== undefined ? after - 1 : (await nextPageStarted()) ? (page + 1) * EVENTS_PER_PAGE - 1 : null;
+        if (through === null) return true; // the end of the log
+        this.gap = { from: next, through, at: this.now() };
+      }
+      if (this.now() - this.gap.at < GAP_GRACE_MS) return true;
       // The page may be older than this moment (read in the background): the slot is asked for itself before it is given up.
       const late = await this.events.findById(eventId(next)).lean();
       if (late) {

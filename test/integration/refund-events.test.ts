@@ -328,6 +328,48 @@ describe('refund event log and its fold', () => {
     }
   });
 
+  test('several empty slots at the end of a page, with the next page written, are a hole: skipped together once it stays open, not the end of the log for ever', async () => {
+    for (const background of [false, true]) {
+      await refundEventModel(connection).deleteMany({});
+      let now = 1_000_000;
+      const events = refundEventModel(connection);
+      const doc = (seq: number) => ({ ...event(`k${seq}`), _id: `e:${seq}`, seq, page: Math.floor(seq / 100) });
+      // 0..94 written, 95..99 empty, the next page started.
+      await events.insertMany([...Array.from({ length: 95 }, (_, seq) => doc(seq)), doc(100), doc(101)]);
+      const stats = new RefundStats(connection, { now: () => now });
+      const stop = background ? stats.keepFresh(3_600_000, () => undefined) : () => undefined;
+      const round = () => (background ? stats.refreshInBackground() : stats.fresh().then(() => undefined));
+      try {
+        await round();
+        expect(stats.countsByStatus().pending_approval).toBe(95);
+        now += 60_000;
+        await round();
+        await stats.fresh();
+        expect(stats.countsByStatus().pending_approval).toBe(97); // all five slots skipped after one grace
+      } finally {
+        stop();
+      }
+    }
+  });
+
+  test('the empty last slot of a page at the end of the log is not a hole: a late write there is folded', async () => {
+    let now = 1_000_000;
+    const events = refundEventModel(connection);
+    const doc = (seq: number) => ({ ...event(`k${seq}`), _id: `e:${seq}`, seq, page: Math.floor(seq / 100) });
+    await events.insertMany(Array.from({ length: 99 }, (_, seq) => doc(seq))); // 0..98
+    const stats = new RefundStats(connection, { now: () => now });
+    const stop = stats.keepFresh(3_600_000, () => undefined);
+    try {
+      await stats.refreshInBackground();
+      now += 60_000;
+      await stats.refreshInBackground();
+      await events.insertMany([doc(99), doc(100)]);
+      expect((await stats.fresh()).countsByStatus().pending_approval).toBe(101);
+    } finally {
+      stop();
+    }
+  });
+
   test('migrate folds records from before the log into its first snapshot', async () => {
     const view = refundView();
     await refundModel(connection).create({ ...view, _id: view.refundId, runId: null, notificationFailures: undefined } as never);
