@@ -38,6 +38,8 @@ describe('refund event log and its fold', () => {
     processingTimeMs: null,
     ...overrides,
   });
+  /** The log's document at `seq`, written directly: how a test leaves holes in the sequence. */
+  const doc = (seq: number) => ({ ...event(`k${seq}`), _id: `e:${seq}`, seq, page: Math.floor(seq / 100) });
 
   test('writers in separate processes share one dense sequence; a change appended twice is kept once', async () => {
     const writers = [new RefundEventLog(connection), new RefundEventLog(connection), new RefundEventLog(connection)];
@@ -255,7 +257,6 @@ describe('refund event log and its fold', () => {
   test('a hole in the sequence holds the fold back, then is skipped once it stays open', async () => {
     let now = 1_000_000;
     const events = refundEventModel(connection);
-    const doc = (seq: number) => ({ ...event(`k${seq}`), _id: `e:${seq}`, seq, page: 0 });
     await events.insertMany([doc(0), doc(2)]);
     const stats = new RefundStats(connection, { now: () => now });
     expect((await stats.fresh()).countsByStatus().pending_approval).toBe(1);
@@ -266,7 +267,6 @@ describe('refund event log and its fold', () => {
   test('with keepFresh running, a request never waits for the page read that looks for holes: the background does it, and a hole is still skipped once it stays open', async () => {
     let now = 1_000_000;
     const events = refundEventModel(connection);
-    const doc = (seq: number) => ({ ...event(`k${seq}`), _id: `e:${seq}`, seq, page: 0 });
     await events.insertMany([doc(0), doc(2)]);
     let pageReads = 0;
     connection.set('debug', (collection: string, method: string, filter: Record<string, unknown>) => {
@@ -304,7 +304,6 @@ describe('refund event log and its fold', () => {
   test('a hole written after the background read its page, but before the fold gave it up, is folded, not skipped', async () => {
     let now = 1_000_000;
     const events = refundEventModel(connection);
-    const doc = (seq: number) => ({ ...event(`k${seq}`), _id: `e:${seq}`, seq, page: 0 });
     await events.insertMany([doc(0), doc(2)]);
     const stats = new RefundStats(connection, { now: () => now });
     const stop = stats.keepFresh(3_600_000, () => undefined);
@@ -333,7 +332,6 @@ describe('refund event log and its fold', () => {
       await refundEventModel(connection).deleteMany({});
       let now = 1_000_000;
       const events = refundEventModel(connection);
-      const doc = (seq: number) => ({ ...event(`k${seq}`), _id: `e:${seq}`, seq, page: Math.floor(seq / 100) });
       // 0..94 written, 95..99 empty, the next page started.
       await events.insertMany([...Array.from({ length: 95 }, (_, seq) => doc(seq)), doc(100), doc(101)]);
       const stats = new RefundStats(connection, { now: () => now });
@@ -355,7 +353,6 @@ describe('refund event log and its fold', () => {
   test('the empty last slot of a page at the end of the log is not a hole: a late write there is folded', async () => {
     let now = 1_000_000;
     const events = refundEventModel(connection);
-    const doc = (seq: number) => ({ ...event(`k${seq}`), _id: `e:${seq}`, seq, page: Math.floor(seq / 100) });
     await events.insertMany(Array.from({ length: 99 }, (_, seq) => doc(seq))); // 0..98
     const stats = new RefundStats(connection, { now: () => now });
     const stop = stats.keepFresh(3_600_000, () => undefined);
