@@ -7,8 +7,7 @@ import type { ApiDeps } from '../src/api/context';
 import type { BenchOutcome } from '../src/cli/bench';
 import { startLocalServices, type LocalServices } from '../src/dev/services';
 import { createLogger } from '../src/logger';
-import { SweepControl } from '../src/sweep/schedule';
-import { startRefundStack, type RefundStack } from '../test/support/refund-stack';
+import { startRefundStack, sweepControlOf, type RefundStack } from '../test/support/refund-stack';
 import { times } from './harness';
 import { pointTestSupportAt, quietTemporalRuntime } from './local-stack';
 
@@ -59,7 +58,7 @@ export async function run(log: (line: string) => void): Promise<BenchOutcome> {
   let server: http.Server | undefined;
   try {
     stack = await startRefundStack({ env: { LOG_LEVEL: 'error' } });
-    const sweep = new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: stack.config.refunds.scheduleIntervalMs });
+    const sweep = sweepControlOf(stack);
     const deps: ApiDeps = { config: stack.config, logger: createLogger('error'), mongo: stack.mongo, refundClient: stack.refundClient, sweep };
     server = http.createServer(createApp(deps).callback());
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));

@@ -10,8 +10,7 @@ import { createApp } from '../src/api/app';
 import type { LocalServices } from '../src/dev/services';
 import { createLogger } from '../src/logger';
 import { FOLD_REFRESH_EVERY_MS, type RefundStats } from '../src/persistence/refund-events';
-import { SweepControl } from '../src/sweep/schedule';
-import type { RefundStack } from '../test/support/refund-stack';
+import { sweepControlOf, type RefundStack } from '../test/support/refund-stack';
 import { processStat } from './cpu-by-process';
 
 /** What the benches that run the product on local services share. */
@@ -54,7 +53,7 @@ export async function workerReady(stack: RefundStack, timeoutMs = 5 * 60_000): P
       taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     });
     if ((pollers ?? []).length > 0) {
-      const sweep = new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: stack.config.refunds.scheduleIntervalMs });
+      const sweep = sweepControlOf(stack);
       await sweep.pause('paused by npm run bench: the bench runs the sweep itself');
       return;
     }
@@ -110,7 +109,7 @@ export async function settled(pid: number, maxMs = 60_000): Promise<number> {
 
 /** The API (createApp) served by this process on a free loopback port, on the stack's services, with the given event-log fold refreshed in the background as src/api/main.ts does. */
 export async function serveApi(stack: RefundStack, stats: RefundStats): Promise<{ baseUrl: string; close(): Promise<void> }> {
-  const sweep = new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: stack.config.refunds.scheduleIntervalMs });
+  const sweep = sweepControlOf(stack);
   const app = createApp({ config: stack.config, logger: createLogger('error'), mongo: stack.mongo, refundClient: stack.refundClient, sweep, stats });
   const stopRefreshing = stats.keepFresh(FOLD_REFRESH_EVERY_MS, () => undefined); // as src/api/main.ts does
   const server = http.createServer(app.callback());

@@ -11,6 +11,7 @@ import { migrate } from '../../src/persistence/migrate';
 import { PayoutLedger } from '../../src/persistence/payout-ledger';
 import { RefundRepository } from '../../src/persistence/refund-repository';
 import { TreasuryStore } from '../../src/persistence/treasury-store';
+import { SweepControl } from '../../src/sweep/schedule';
 import { RefundWorkflowClient, refundPolicySettings } from '../../src/temporal/refund-client';
 import { createRefundWorker } from '../../src/temporal/worker';
 import type { RefundTimings } from '../../workflows/refund-messages';
@@ -138,3 +139,8 @@ export async function startRefundStack(options: RefundStackOptions = {}) {
 }
 
 export type RefundStack = Awaited<ReturnType<typeof startRefundStack>>;
+
+/** The sweep schedule of the stack's task queue, as the API process controls it. */
+export function sweepControlOf(stack: RefundStack): SweepControl {
+  return new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: stack.config.refunds.scheduleIntervalMs });
+}

@@ -1,10 +1,9 @@
 import { createApp } from '../../../src/api/app';
 import { mintToken, type Role } from '../../../src/api/auth';
 import type { ApiDeps } from '../../../src/api/context';
-import { SweepControl } from '../../../src/sweep/schedule';
 import { TreasuryMonitor } from '../../../src/payout/treasury-monitor';
 import { testLogger } from '../../support/logging';
-import { startRefundStack, type RefundStackOptions } from '../../support/refund-stack';
+import { startRefundStack, sweepControlOf, type RefundStackOptions } from '../../support/refund-stack';
 import { apiClient, listen } from './http';
 
 /**
@@ -15,7 +14,7 @@ import { apiClient, listen } from './http';
 export async function startApiStack(options: RefundStackOptions = {}) {
   const stack = await startRefundStack(options);
   const logger = testLogger();
-  const sweep = new SweepControl(stack.client, stack.mongo, { taskQueue: stack.config.temporal.taskQueue, intervalMs: stack.config.refunds.scheduleIntervalMs });
+  const sweep = sweepControlOf(stack);
   const treasury = new TreasuryMonitor({
     provider: stack.treasury.provider,
     chainId: stack.treasury.chainId,
