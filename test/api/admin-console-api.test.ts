@@ -6,7 +6,7 @@ import { consoleBuildDir, serveConsole } from '../../src/api/console';
 import { ConsoleSettingsSchema, RefundSearchSchema, SweepStatusSchema } from '../../src/api/schemas';
 import type { Refund } from '../../src/domain/refund';
 import { buildConsole } from '../../src/dev/console-build';
-import { ensureSweepSchedule } from '../../src/sweep/schedule';
+import { ensureSweepSchedule, type SweepControl } from '../../src/sweep/schedule';
 import { refundView, subscriptionDoc } from '../support/fixtures';
 import { testLogger } from '../support/logging';
 import { waitFor } from '../support/wait';
@@ -205,6 +205,18 @@ describe('admin console: the API side', () => {
       const unpaused = await post('unpause', { note: 'incident 42 resolved' });
       expect(unpaused.body).toMatchObject({ paused: false, note: 'unpaused by console-admin: incident 42 resolved' });
       expect(unpaused.body.nextRunAt).toEqual(expect.any(String));
+    });
+
+    test('a slow schedule description (a loaded Temporal) still gives the admin the state the action left, not "unknown"', async () => {
+      await ensureSweepSchedule(api.client, { taskQueue: api.config.temporal.taskQueue, intervalMs: 3_600_000 });
+      // The real schedule, described 2.5 s late: longer than /api/status waits for a probe (2 s), as happened in CI under load.
+      const slow: SweepControl = Object.assign(Object.create(api.sweep) as SweepControl, {
+        status: () => new Promise((resolve) => setTimeout(resolve, 2_500)).then(() => api.sweep.status()),
+      });
+      const slowApi = await api.app({ sweep: slow });
+      const slowPost = (action: string, note: string) => slowApi.request('POST', `/api/refunds/pro-rata/sweep/${action}`, { token: admin, body: { note } });
+      expect((await slowPost('pause', 'slow')).body).toMatchObject({ paused: true, note: 'paused by console-admin: slow' });
+      expect((await slowPost('unpause', 'slow')).body).toMatchObject({ paused: false, note: 'unpaused by console-admin: slow' });
     });
 
     test('the longest note the API takes fits in the schedule, with the admin\'s id before it', async () => {

@@ -1,5 +1,6 @@
 import { blockExplorerUrl, expectedChainId } from '../../chain/network';
 import { formatAmount, parseAmount } from '../../domain/amount';
+import { sweepStatusWithin, type SweepStatusView } from '../health';
 import type { Handlers } from '../route-table';
 
 /**
@@ -9,6 +10,20 @@ import type { Handlers } from '../route-table';
  * exact, and the same cost at any number of refunds. The sweep part is
  * /api/status's schedule probe (at most 1 s old).
  */
+
+/**
+ * The schedule as a pause or unpause left it. Described with the admin
+ * action's own deadline, not /api/status's 2 s probe: an admin who just acted
+ * should see the result even when Temporal is slow to describe it. The
+ * status probe is read anew by its next caller.
+ */
+async function scheduleAfterAction(services: Parameters<Handlers['pauseSweep']>[1]): Promise<SweepStatusView> {
+  services.health.schedule.invalidate();
+  return sweepStatusWithin(services, ADMIN_ACTION_DESCRIBE_MS);
+}
+
+const ADMIN_ACTION_DESCRIBE_MS = 10_000;
+
 export const adminHandlers = {
   async getStatistics(_input, services) {
     const [stats, sweep] = await Promise.all([services.stats.fresh(), services.health.schedule.get()]);
@@ -37,14 +52,12 @@ export const adminHandlers = {
 
   async pauseSweep({ body, caller }, services) {
     await services.sweep.pause(`paused by ${caller.sub}: ${body.note}`);
-    services.health.schedule.invalidate();
-    return { body: await services.health.schedule.get() };
+    return { body: await scheduleAfterAction(services) };
   },
 
   async unpauseSweep({ body, caller }, services) {
     await services.sweep.unpause(body.note ? `unpaused by ${caller.sub}: ${body.note}` : `unpaused by ${caller.sub}`);
-    services.health.schedule.invalidate();
-    return { body: await services.health.schedule.get() };
+    return { body: await scheduleAfterAction(services) };
   },
 
   async getConsoleSettings({ caller }, services) {
