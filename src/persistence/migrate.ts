@@ -1,7 +1,7 @@
 import type { Connection } from 'mongoose';
 import { SUBSCRIPTION_REFUND_DEFAULTS } from '../domain/subscription';
 import { OBSOLETE_PAYOUT_LEDGER_INDEXES, PAYOUT_LEDGER_COLLECTIONS, PAYOUT_LEDGER_INDEXES } from './payout-ledger';
-import { REFUND_EVENT_INDEXES, seedStatsFromRecords } from './refund-events';
+import { REFUND_EVENT_INDEXES, addOwnersToSnapshot, seedStatsFromRecords } from './refund-events';
 import { NOTIFICATION_FAILURE_INDEXES, REFUND_INDEXES, REFUND_TRANSITION_INDEXES, refundModel } from './refund-model';
 import { SUBSCRIPTION_INDEXES } from './subscription-model';
 import { TREASURY_COLLECTIONS } from './treasury-store';
@@ -46,6 +46,8 @@ export interface MigrationReport {
   backfilled: Record<string, number>;
   /** Refund records from before the event log, folded into its first snapshot. */
   seededStats: number;
+  /** Refunds whose owners were added to a snapshot written before snapshots kept them. */
+  ownersAdded: number;
 }
 
 /**
@@ -56,7 +58,7 @@ export interface MigrationReport {
 export async function migrate(connection: Connection): Promise<MigrationReport> {
   const db = connection.db;
   if (!db) throw new Error('MongoDB connection is not open');
-  const report: MigrationReport = { createdCollections: [], createdIndexes: [], droppedIndexes: [], backfilled: {}, seededStats: 0 };
+  const report: MigrationReport = { createdCollections: [], createdIndexes: [], droppedIndexes: [], backfilled: {}, seededStats: 0, ownersAdded: 0 };
 
   const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((collection) => collection.name));
   for (const name of COLLECTIONS) {
@@ -95,16 +97,15 @@ export async function migrate(connection: Connection): Promise<MigrationReport> 
     report.backfilled[field] = result.modifiedCount;
   }
 
-  const records = refundModel(connection)
-    .find({}, { refundStatus: 1, createdAt: 1, requestedAt: 1, amount: 1, currency: 1, processingTimeMs: 1 })
-    .lean()
-    .cursor();
-  report.seededStats = await seedStatsFromRecords(
-    connection,
-    (async function* () {
-      for await (const record of records) yield { refundId: record._id, refundStatus: record.refundStatus, createdAt: record.createdAt, requestedAt: record.requestedAt, amount: record.amount, currency: record.currency, processingTimeMs: record.processingTimeMs ?? null };
-    })(),
-  );
+  const records = async function* () {
+    const cursor = refundModel(connection)
+      .find({}, { userId: 1, creatorId: 1, refundStatus: 1, createdAt: 1, requestedAt: 1, amount: 1, currency: 1, processingTimeMs: 1 })
+      .lean()
+      .cursor();
+    for await (const record of cursor) yield { refundId: record._id, userId: record.userId, creatorId: record.creatorId, refundStatus: record.refundStatus, createdAt: record.createdAt, requestedAt: record.requestedAt, amount: record.amount, currency: record.currency, processingTimeMs: record.processingTimeMs ?? null };
+  };
+  report.seededStats = await seedStatsFromRecords(connection, records());
+  report.ownersAdded = await addOwnersToSnapshot(connection, records);
   return report;
 }
 
@@ -123,6 +124,7 @@ export function describeReport(report: MigrationReport): string[] {
       .filter(([, count]) => count > 0)
       .map(([field, count]) => `backfilled ${field} on ${count} subscription(s)`),
     ...(report.seededStats > 0 ? [`folded ${report.seededStats} existing refund record(s) into the statistics log's first snapshot`] : []),
+    ...(report.ownersAdded > 0 ? [`added the owners of ${report.ownersAdded} refund(s) to the statistics snapshot, for the user and creator lists`] : []),
   ];
   return lines.length > 0 ? lines : ['nothing to do: collections, indexes and subscription fields are up to date'];
 }

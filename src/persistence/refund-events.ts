@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { Schema, type Connection, type Model } from 'mongoose';
 import { currencyKey, type Currency } from '../domain/currency';
 import { parseAmount } from '../domain/amount';
@@ -31,8 +32,10 @@ const SINGLE_READS = 8;
 const PAGE_READ_EVERY_MS = 5_000;
 /** Pages read at once while catching up. */
 const PAGES_AHEAD = 8;
-/** Refunds kept in owner orders (user and creator lists) before the least recently listed owners are dropped. */
+/** Refunds kept in owner orders (user and creator lists) before the least recently listed owners are dropped; only when the fold does not know every refund's owners (see `RefundStats.ownersComplete`). */
 const OWNER_ENTRIES_KEPT = 400_000;
+/** A snapshot's JSON is stored in parts of at most this many characters (at most 3 bytes each in UTF-8), under MongoDB's 16 MB document limit. */
+const SNAPSHOT_PART_CHARS = 2 * 2 ** 20;
 
 export type RefundEventKind = 'created' | 'status' | 'notificationFailure';
 
@@ -98,14 +101,15 @@ export interface OwnerEntry {
 export type OwnerKey = `${'u' | 'c'}:${string}`;
 
 /**
- * The refunds of one user or creator in list order, kept current by the log
- * once loaded: the store is asked for an owner's refunds once (when its list is
- * first asked for), every refund created after that is placed from its event.
+ * The refunds of one user or creator in list order, kept current by the log:
+ * each refund is placed from its `created` event (or, for a fold restored from
+ * a snapshot without owners, the owner's refunds are read from the store once,
+ * when its list is first asked for, and later ones placed from their events).
  */
 export interface OwnerOrder {
   entries: OwnerEntry[];
   ids: Set<string>;
-  /** Statuses as loaded; a refund with an event since this process started takes that event's. */
+  /** Statuses as read from the store (only for owners read so); a refund with an event since this process started takes that event's. */
   loadedStatus: Map<string, RefundStatus>;
   /** Set while the store is read: answers wait for it. */
   loading: Promise<void> | null;
@@ -122,16 +126,48 @@ export interface RefundStatsState {
   pending: [string, number, number][];
   /** Refunds with at least one notification failure: only these are joined with `refundnotificationfailures`. */
   withFailures: string[];
+  /** Every refund's owners, for the user and creator lists. Absent in snapshots written before it was kept: a fold restored from one reads each owner's refunds from the store instead. */
+  owned?: OwnedState;
 }
 
+/** Every refund's place in its user's and creator's lists, compactly: owner ids once, refunds by index. */
+export interface OwnedState {
+  /** User and creator ids, referred to by index in `refunds`. */
+  owners: string[];
+  /** [refundId, createdAt ms, index of its userId, index of its creatorId, status as last folded (null if unknown)] */
+  refunds: [string, number, number, number, RefundStatus | null][];
+  /** Refunds created by events that did not say whose they are, not yet placed (see `RefundStats.unplacedRefunds`), with their statuses. */
+  unplaced: [string, RefundStatus | null][];
+}
+
+/** Where a snapshot is: its head's `_id`, and how many parts it has (the others are at `<head>:<i>`). */
+interface SnapshotPlace {
+  head: string;
+  parts: number;
+}
+
+/**
+ * A snapshot's head (`state` holds the first part of its JSON, `parts` how
+ * many there are in all), one of its further parts, or the pointer to the
+ * latest (`_id: latest`: `head` and `parts` name it, `previous` the one it
+ * replaced, `withOwners` whether it has `owned`; pointers written before
+ * `head` existed name `s:<seq>`).
+ */
 interface SnapshotRecord {
   _id: string;
   seq: number;
   state: string;
   at: Date;
+  parts?: number;
+  head?: string;
+  previous?: SnapshotPlace;
+  withOwners?: boolean;
 }
 
-const snapshotSchema = new Schema<SnapshotRecord>({ _id: String, seq: Number, state: String, at: Date }, { collection: 'refundstatsnapshots', versionKey: false });
+const snapshotSchema = new Schema<SnapshotRecord>(
+  { _id: String, seq: Number, state: String, at: Date, parts: Number, head: String, previous: { head: String, parts: Number }, withOwners: Boolean },
+  { collection: 'refundstatsnapshots', versionKey: false },
+);
 
 export function refundEventModel(connection: Connection): Model<RefundEventRecord> {
   return (connection.models.RefundEvent as Model<RefundEventRecord> | undefined) ?? connection.model<RefundEventRecord>('RefundEvent', refundEventSchema);
@@ -275,11 +311,24 @@ export class RefundStats {
   /** Per refund seen since this process started: its latest event and the status it left. Not snapshotted. */
   private readonly latest = new Map<string, { version: number; status: RefundStatus }>();
   private recentKeys = new Set<string>();
-  /** Owners whose lists were asked for, least recently listed first. Not snapshotted. */
+  /**
+   * Owners in list order. While `ownersComplete`, every owner with a refund
+   * (kept in snapshots); otherwise only owners whose lists were asked for,
+   * least recently listed first, each read from the store once.
+   */
   private readonly owners = new Map<OwnerKey, OwnerOrder>();
   private ownerEntries = 0;
+  /**
+   * True when the fold knows every refund's owners: it started from the log's
+   * beginning, or from a snapshot that has them. False after a snapshot written
+   * before owners were kept: then an owner's refunds are read from the store the
+   * first time its list is asked for (`followOwner`'s `load`).
+   */
+  private ownersComplete = true;
+  /** Statuses of the refunds a snapshot placed in owner orders; a refund with an event since takes that event's (`latest`). */
+  private readonly restoredStatus = new Map<string, RefundStatus>();
   /** Refunds created by events without owner fields while owners are followed: placed once their records are read. */
-  private unplaced: string[] = [];
+  private readonly unplaced = new Set<string>();
   /** The hole the fold waits at: empty slots `from`..`through` seen with an event after them, first at `at`. */
   private gap: { from: number; through: number; at: number } | null = null;
   private loaded = false;
@@ -291,10 +340,12 @@ export class RefundStats {
   private pageReadsInBackground = false;
   /** A page the background read, for the next refresh to fold in order. */
   private pageRead: { page: number; docs: RefundEventRecord[]; nextPageStarted: boolean } | null = null;
+  /** The snapshot being written, off the fold's queue. */
+  private snapshotting: Promise<void> | undefined;
 
   constructor(
     connection: Connection,
-    private readonly options: { now?: () => number; ownerEntriesKept?: number } = {},
+    private readonly options: { now?: () => number; ownerEntriesKept?: number; snapshotPartChars?: number } = {},
   ) {
     this.events = refundEventModel(connection);
     this.snapshots = snapshotModel(connection);
@@ -393,11 +444,7 @@ export class RefundStats {
       this.apply(doc);
     }
     await this.readPages();
-    await this.maybeSnapshot();
-  }
-
-  private async maybeSnapshot(): Promise<void> {
-    if (this.sinceSnapshot >= SNAPSHOT_EVERY) await this.saveSnapshot().catch(() => undefined);
+    this.maybeSnapshot();
   }
 
   private async readPages(): Promise<void> {
@@ -471,10 +518,10 @@ export class RefundStats {
     if (this.recentKeys.size > 50_000) this.recentKeys = new Set([...this.recentKeys].slice(-25_000));
     const seen = this.latest.get(doc.refundId);
     this.latest.set(doc.refundId, { version: doc.seq, status: doc.kind === 'notificationFailure' ? (seen?.status ?? doc.to) : doc.to });
-    if (doc.kind === 'created' && this.owners.size > 0) {
+    if (doc.kind === 'created' && (this.ownersComplete || this.owners.size > 0)) {
       const createdAt = new Date(doc.createdAt).getTime();
       if (doc.userId !== undefined && doc.userId !== null && doc.creatorId !== undefined && doc.creatorId !== null) this.placeOwned(doc.refundId, createdAt, doc.userId, doc.creatorId);
-      else this.unplaced.push(doc.refundId);
+      else this.unplaced.add(doc.refundId);
     }
     if (doc.kind === 'notificationFailure') {
       this.withFailures.add(doc.refundId);
@@ -549,9 +596,17 @@ export class RefundStats {
     return this.seq;
   }
 
-  /** The latest event about a refund this process has folded (its version and the status it left), if any. */
+  /**
+   * The latest event about a refund this process has folded (its version and
+   * the status it left), if any; for a refund with no event since the
+   * snapshot this fold was restored from, the status the snapshot had, as
+   * version -1 (no event this process folded).
+   */
   latestOf(refundId: string): { version: number; status: RefundStatus } | undefined {
-    return this.latest.get(refundId);
+    const latest = this.latest.get(refundId);
+    if (latest) return latest;
+    const restored = this.restoredStatus.get(refundId);
+    return restored ? { version: -1, status: restored } : undefined;
   }
 
   /** The version of a pending refund (see PendingEntry.version); undefined when it is not pending. */
@@ -569,34 +624,36 @@ export class RefundStats {
 
   // --- owner lists ---------------------------------------------------------
 
-  /** Places a refund in its user's and creator's orders, where those are followed. */
+  /** Places a refund in its user's and creator's orders: every owner's while `ownersComplete`, otherwise where those are followed. */
   placeOwned(refundId: string, createdAt: number, userId: string, creatorId: string): void {
+    this.unplaced.delete(refundId);
     for (const key of [`u:${userId}`, `c:${creatorId}`] as OwnerKey[]) {
-      const order = this.owners.get(key);
+      let order = this.owners.get(key);
+      if (!order && this.ownersComplete) {
+        order = emptyOrder();
+        this.owners.set(key, order);
+      }
       if (order) this.place(order, { createdAt, refundId });
     }
   }
 
-  /** Refunds created, while owners were followed, by events that do not say whose they are (written before events did). */
-  takeUnplaced(): string[] {
-    const unplaced = this.unplaced;
-    this.unplaced = [];
-    return unplaced;
-  }
-
-  /** Unplaced refunds whose records could not be read: tried again with the next list. */
-  giveBackUnplaced(refundIds: string[]): void {
-    this.unplaced.push(...refundIds);
+  /** Refunds created by events that do not say whose they are (written before events did): each stays here until `placeOwned` places it. */
+  unplacedRefunds(): string[] {
+    return [...this.unplaced];
   }
 
   /**
-   * Follows an owner: `load` reads its refunds from the store, once; refunds
-   * created meanwhile are placed from their events (the order is followed
-   * before the read starts, so none falls between the two). Concurrent callers
-   * share the read. The order returned stays readable by the caller even if
-   * memory limits stop following the owner meanwhile (another owner's list).
+   * An owner's order. While `ownersComplete`, it is in memory already (an
+   * owner with no refund has an empty one), and `load` is not called.
+   * Otherwise the owner is followed: `load` reads its refunds from the store,
+   * once; refunds created meanwhile are placed from their events (the order is
+   * followed before the read starts, so none falls between the two).
+   * Concurrent callers share the read. The order returned stays readable by
+   * the caller even if memory limits stop following the owner meanwhile
+   * (another owner's list).
    */
   async followOwner(key: OwnerKey, load: () => Promise<(OwnerEntry & { status: RefundStatus })[]>): Promise<OwnerOrder> {
+    if (this.ownersComplete) return this.owners.get(key) ?? emptyOrder();
     const known = this.owners.get(key);
     if (known) {
       this.owners.delete(key); // most recently listed last
@@ -604,7 +661,7 @@ export class RefundStats {
       if (known.loading) await known.loading;
       return known;
     }
-    const order: OwnerOrder = { entries: [], ids: new Set(), loadedStatus: new Map(), loading: null };
+    const order = emptyOrder();
     order.loading = (async () => {
       try {
         for (const { status, ...entry } of await load()) {
@@ -633,10 +690,15 @@ export class RefundStats {
     const page: OwnerEntry[] = [];
     for (let i = (after ? lowerBound(order.entries, after) : order.entries.length) - 1; i >= 0 && page.length < count; i -= 1) {
       const entry = order.entries[i]!;
-      if (status && (this.latest.get(entry.refundId)?.status ?? order.loadedStatus.get(entry.refundId)) !== status) continue;
+      if (status && this.statusIn(order, entry.refundId) !== status) continue;
       page.push(entry);
     }
     return page;
+  }
+
+  /** A refund's status as the log last left it (or as its owner's refunds were read). */
+  private statusIn(order: OwnerOrder, refundId: string): RefundStatus | undefined {
+    return this.latestOf(refundId)?.status ?? order.loadedStatus.get(refundId);
   }
 
   private place(order: OwnerOrder, entry: OwnerEntry): void {
@@ -674,7 +736,17 @@ export class RefundStats {
       processingCount: this.processingCount,
       pending: [...this.pending].map(([refundId, { createdAt, requestedAt }]) => [refundId, createdAt, requestedAt]),
       withFailures: [...this.withFailures],
+      ...(this.ownersComplete ? { owned: this.ownedState() } : {}),
     };
+  }
+
+  private ownedState(): OwnedState {
+    const owned = new OwnedStateBuilder();
+    for (const [key, order] of this.owners) {
+      const ownerId = key.slice(2);
+      for (const { refundId, createdAt } of order.entries) owned.add(refundId, createdAt, key.startsWith('u:') ? { userId: ownerId } : { creatorId: ownerId }, this.statusIn(order, refundId));
+    }
+    return owned.build([...this.unplaced].map((refundId) => [refundId, this.latestOf(refundId)?.status ?? null]));
   }
 
   private restore(state: RefundStatsState): void {
@@ -690,29 +762,202 @@ export class RefundStats {
     this.pendingOrder.push(...[...this.pending].map(([refundId, { createdAt }]) => ({ createdAt, refundId })).sort(compareOrder));
     this.withFailures.clear();
     for (const refundId of state.withFailures) this.withFailures.add(refundId);
+    this.restoreOwners(state.owned);
   }
 
+  private restoreOwners(owned: OwnedState | undefined): void {
+    this.owners.clear();
+    this.ownerEntries = 0;
+    this.restoredStatus.clear();
+    this.ownersComplete = owned !== undefined;
+    this.unplaced.clear();
+    if (!owned) return;
+    for (const [refundId, status] of owned.unplaced) {
+      this.unplaced.add(refundId);
+      if (status) this.restoredStatus.set(refundId, status);
+    }
+    const rows = [...owned.refunds].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)); // list order: each order is appended to
+    for (const [refundId, createdAt, user, creator, status] of rows) {
+      if (status) this.restoredStatus.set(refundId, status);
+      this.placeOwned(refundId, createdAt, owned.owners[user]!, owned.owners[creator]!);
+    }
+  }
+
+  /** Restores the snapshot the pointer names; one that is pruned while it is read (a writer moved on twice meanwhile) is replaced by the pointer's next. */
   private async loadSnapshot(): Promise<void> {
-    const pointer = await this.snapshots.findById(LATEST).lean();
-    const snapshot = pointer ? await this.snapshots.findById(snapshotId(pointer.seq)).lean() : null;
-    if (snapshot) this.restore(JSON.parse(snapshot.state) as RefundStatsState);
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const pointer = await this.snapshots.findById(LATEST).lean();
+      if (!pointer) return;
+      const json = await readSnapshot(this.snapshots, placeOf(pointer).head);
+      if (json !== null) return this.restore(JSON.parse(json) as RefundStatsState);
+    }
+    throw new Error('the statistics snapshot the latest pointer names could not be read three times in a row');
   }
 
-  /** Saves the fold so far; any reader may, and the latest pointer only has to be a valid snapshot, not the newest. */
+  /**
+   * Places every refund in its owners' orders from its record (owners never
+   * change; a status the log has not changed since this process started is
+   * taken from the record), so the fold knows every owner from here on, and
+   * saves a snapshot that has them. For a fold restored from a snapshot
+   * without owners (`addOwnersToSnapshot`); returns the refunds placed, 0 if
+   * the fold knew every owner already.
+   */
+  async adoptOwners(records: AsyncIterable<RecordOwners>): Promise<number> {
+    if (this.ownersComplete) return 0;
+    await this.snapshotting; // one without owners, started by the refresh before this: it must not land after ours
+    const rows: RecordOwners[] = [];
+    for await (const record of records) rows.push(record);
+    rows.sort((a, b) => compareOrder({ createdAt: a.createdAt.getTime(), refundId: a.refundId }, { createdAt: b.createdAt.getTime(), refundId: b.refundId }));
+    this.owners.clear();
+    this.ownerEntries = 0;
+    this.ownersComplete = true;
+    for (const { refundId, userId, creatorId, createdAt, refundStatus } of rows) {
+      if (!this.latest.has(refundId)) this.restoredStatus.set(refundId, refundStatus);
+      this.placeOwned(refundId, createdAt.getTime(), userId, creatorId);
+    }
+    await this.saveSnapshot();
+    return rows.length;
+  }
+
+  /** Saves the fold as it is now; any reader may, and the latest pointer only has to be a valid snapshot, not the newest. */
   async saveSnapshot(): Promise<void> {
-    await saveStatsSnapshot(this.snapshots, this.state());
+    const state = this.state();
     this.sinceSnapshot = 0;
+    await saveStatsSnapshot(this.snapshots, state, this.options.snapshotPartChars);
+  }
+
+  /**
+   * Starts a snapshot when one is due, outside the fold's queue: a large one
+   * takes a while to write, and requests need not wait for it. Its cost grows
+   * with the refunds it holds, so it is due every tenth of their number in
+   * events (SNAPSHOT_EVERY at least): a constant cost per event.
+   */
+  private maybeSnapshot(): void {
+    const refundsHeld = this.ownersComplete ? this.ownerEntries / 2 : 0;
+    if (this.sinceSnapshot < Math.max(SNAPSHOT_EVERY, refundsHeld / 10) || this.snapshotting) return;
+    this.snapshotting = this.saveSnapshot()
+      .catch(() => undefined) // the next one is due after SNAPSHOT_EVERY more events
+      .finally(() => {
+        this.snapshotting = undefined;
+      });
   }
 }
 
-/** Stores a fold of the log up to `state.seq` and points new readers at it. */
-async function saveStatsSnapshot(snapshots: Model<SnapshotRecord>, state: RefundStatsState): Promise<void> {
-  try {
-    await snapshots.create({ _id: snapshotId(state.seq), seq: state.seq, state: JSON.stringify(state), at: new Date() });
-  } catch (error) {
-    if (!isDuplicateKey(error)) throw error;
+/** What a refund record says about whose it is. */
+export interface RecordOwners {
+  refundId: string;
+  userId: string;
+  creatorId: string;
+  createdAt: Date;
+  refundStatus: RefundStatus;
+}
+
+/**
+ * For `npm run migrate` on a store whose latest snapshot was written before
+ * the fold kept owners: folds the log to its end, adds every refund's owners
+ * from `records`, and saves a snapshot that has them, so API processes stop
+ * reading owners from the store. Does nothing when the latest snapshot has
+ * them, or when there is none (a fold from the log's start knows every owner).
+ */
+export async function addOwnersToSnapshot(connection: Connection, records: () => AsyncIterable<RecordOwners>): Promise<number> {
+  const pointer = await snapshotModel(connection).findById(LATEST).lean();
+  if (!pointer || pointer.withOwners) return 0;
+  const stats = await new RefundStats(connection).fresh();
+  return stats.adoptOwners(records());
+}
+
+function emptyOrder(): OwnerOrder {
+  return { entries: [], ids: new Set(), loadedStatus: new Map(), loading: null };
+}
+
+/** Collects `OwnedState` rows from the user and creator sides of each refund. */
+class OwnedStateBuilder {
+  private readonly owners: string[] = [];
+  private readonly ownerIndex = new Map<string, number>();
+  private readonly rows = new Map<string, [string, number, number, number, RefundStatus | null]>();
+
+  add(refundId: string, createdAt: number, owner: { userId?: string; creatorId?: string }, status: RefundStatus | undefined): void {
+    let row = this.rows.get(refundId);
+    if (!row) {
+      row = [refundId, createdAt, -1, -1, status ?? null];
+      this.rows.set(refundId, row);
+    }
+    if (owner.userId !== undefined) row[2] = this.indexOf(owner.userId);
+    if (owner.creatorId !== undefined) row[3] = this.indexOf(owner.creatorId);
   }
-  await snapshots.replaceOne({ _id: LATEST }, { _id: LATEST, seq: state.seq, state: '', at: new Date() }, { upsert: true });
+
+  build(unplaced: OwnedState['unplaced']): OwnedState {
+    const refunds = [...this.rows.values()].filter((row) => row[2] >= 0 && row[3] >= 0);
+    return { owners: this.owners, refunds, unplaced };
+  }
+
+  private indexOf(ownerId: string): number {
+    let index = this.ownerIndex.get(ownerId);
+    if (index === undefined) {
+      index = this.owners.length;
+      this.owners.push(ownerId);
+      this.ownerIndex.set(ownerId, index);
+    }
+    return index;
+  }
+}
+
+/**
+ * Stores a fold of the log up to `state.seq` in parts (the further parts
+ * first, so a head that exists has all of its parts) and points new readers
+ * at it. The snapshot the pointer named two saves ago is deleted: a reader
+ * that read the pointer before then reads the pointer again (`loadSnapshot`).
+ * (Two processes saving at the same moment can leave one snapshot that
+ * nothing deletes; rare, and harmless.)
+ */
+async function saveStatsSnapshot(snapshots: Model<SnapshotRecord>, state: RefundStatsState, partChars = SNAPSHOT_PART_CHARS): Promise<void> {
+  const parts = splitIntoParts(JSON.stringify(state), partChars);
+  const head = `${snapshotId(state.seq)}:${crypto.randomBytes(4).toString('hex')}`; // one per writer: parts of two writers never mix
+  const at = new Date();
+  for (let i = parts.length - 1; i >= 1; i -= 1) await snapshots.create({ _id: `${head}:${i}`, seq: state.seq, state: parts[i], at });
+  await snapshots.create({ _id: head, seq: state.seq, state: parts[0], parts: parts.length, at });
+  const pointer = await snapshots.findById(LATEST).lean();
+  const replaced = pointer ? placeOf(pointer) : undefined;
+  await snapshots.replaceOne({ _id: LATEST }, { _id: LATEST, seq: state.seq, state: '', head, parts: parts.length, previous: replaced, withOwners: state.owned !== undefined, at }, { upsert: true });
+  const stale = pointer?.previous;
+  if (stale && stale.head !== head && stale.head !== replaced?.head) {
+    for (let i = 0; i < stale.parts; i += 1) await snapshots.deleteOne({ _id: i === 0 ? stale.head : `${stale.head}:${i}` });
+  }
+}
+
+/** The snapshot a pointer names. */
+function placeOf(pointer: SnapshotRecord): SnapshotPlace {
+  return { head: pointer.head ?? snapshotId(pointer.seq), parts: pointer.parts ?? 1 };
+}
+
+/** A snapshot's JSON from its head and parts; null when any of them is gone (pruned). */
+async function readSnapshot(snapshots: Model<SnapshotRecord>, headId: string): Promise<string | null> {
+  const head = await snapshots.findById(headId).lean();
+  if (!head) return null;
+  const parts = [head.state];
+  for (let i = 1; i < (head.parts ?? 1); i += 1) {
+    const part = await snapshots.findById(`${headId}:${i}`).lean();
+    if (!part) return null;
+    parts.push(part.state);
+  }
+  return parts.join('');
+}
+
+/** Cuts a string into pieces of at most `size` characters, never inside a surrogate pair (stored alone, half a pair is not valid UTF-8). */
+export function splitIntoParts(text: string, size: number): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  do {
+    let end = Math.min(start + size, text.length);
+    if (end < text.length && end - start > 1 && isHighSurrogate(text.charCodeAt(end - 1))) end -= 1;
+    parts.push(text.slice(start, end));
+    start = end;
+  } while (start < text.length);
+  return parts;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 /**
@@ -722,15 +967,17 @@ async function saveStatsSnapshot(snapshots: Model<SnapshotRecord>, state: Refund
  */
 export async function seedStatsFromRecords(
   connection: Connection,
-  records: AsyncIterable<{ refundId: string; refundStatus: RefundStatus; createdAt: Date; requestedAt: Date; amount: string; currency: Currency; processingTimeMs: number | null }>,
+  records: AsyncIterable<RecordOwners & { requestedAt: Date; amount: string; currency: Currency; processingTimeMs: number | null }>,
 ): Promise<number> {
   const snapshots = snapshotModel(connection);
   if ((await snapshots.exists({ _id: LATEST })) || (await refundEventModel(connection).exists({ _id: eventId(0) }))) return 0;
   const state = emptyStatsState();
   const totals = new Map<string, { currency: Currency; amount: bigint; count: number }>();
+  const owned = new OwnedStateBuilder();
   let seeded = 0;
   for await (const record of records) {
     seeded += 1;
+    owned.add(record.refundId, record.createdAt.getTime(), { userId: record.userId, creatorId: record.creatorId }, record.refundStatus);
     state.counts[record.refundStatus] += 1;
     if (record.refundStatus === 'pending_approval') state.pending.push([record.refundId, record.createdAt.getTime(), record.requestedAt.getTime()]);
     if (record.refundStatus === 'completed') {
@@ -747,6 +994,7 @@ export async function seedStatsFromRecords(
   }
   if (seeded === 0) return 0;
   state.totals = Object.fromEntries([...totals].map(([key, { currency, amount, count }]) => [key, { currency, amount: amount.toString(), count }]));
+  state.owned = owned.build([]);
   await saveStatsSnapshot(snapshots, state);
   return seeded;
 }

@@ -179,8 +179,8 @@ export class RefundRepository {
 
   private async currentRecord(stats: RefundStats | undefined, refundId: string): Promise<{ refund: Refund; runId: string | null } | null> {
     const latest = stats?.latestOf(refundId);
-    const cached = this.records.get(refundId);
-    if (cached && cached.version === latest?.version && !pastAutoApproval(cached.found.refund)) return cached.found;
+    const cached = this.reusable(refundId, latest);
+    if (cached) return cached;
     const record = await this.readRecord(refundId);
     if (!record) return null;
     const found = { refund: (await this.views([record]))[0]!, runId: record.runId ?? null };
@@ -205,6 +205,12 @@ export class RefundRepository {
     });
     this.queuedReads.set(refundId, read);
     return read;
+  }
+
+  /** The kept copy of a record, if no event about its refund followed it (`latest`: the fold's latest). */
+  private reusable(refundId: string, latest: { version: number; status: RefundStatus } | undefined): { refund: Refund; runId: string | null } | undefined {
+    const cached = this.records.get(refundId);
+    return cached && cached.version === latest?.version && !pastAutoApproval(cached.found.refund) ? cached.found : undefined;
   }
 
   /** Keeps a record read while the fold's latest event about it was `latest`, if it may be reused (see `cacheable`). */
@@ -233,13 +239,16 @@ export class RefundRepository {
 
   /**
    * A user's or creator's refunds, newest first. With the event log's fold
-   * (`stats`), the order comes from memory: the owner's refunds are read from
-   * the store once (the first time its list is asked for; `_id`, createdAt and
-   * status only), and every refund created since is placed from its event. A
-   * page then costs only its records, by `_id`, reused while no event about
-   * them followed (see `currentRecord`): the cost no longer grows with the
-   * owner's refunds, which FerretDB would read and sort in full on every page.
-   * A refund whose record does not (yet) show the status asked for is left out.
+   * (`stats`), the order comes from memory: the fold places every refund in
+   * its owners' orders from its `created` event and keeps them in its
+   * snapshots. A page then costs only its records, by `_id`, reused while no
+   * event about them followed (see `currentRecord`), or, for an owner with
+   * few refunds, one query for all of them when that is cheaper
+   * (`ownerQueryCheaper`): the cost does not grow with the owner's refunds,
+   * which FerretDB would read and sort in full on every page. (A fold restored
+   * from a snapshot written before it kept owners reads an owner's refunds
+   * from the store the first time its list is asked for: `loadOwner`.) A
+   * refund whose record does not (yet) show the status asked for is left out.
    * Without the fold, the store sorts (index-served on MongoDB).
    */
   private async ownerList(key: OwnerKey, filter: FilterQuery<RefundRecord>, options: ListOptions): Promise<Page<Refund>> {
@@ -250,10 +259,14 @@ export class RefundRepository {
     const cursor = options.cursor ? decodeCursor(options.cursor) : null;
     let after = cursor ? { createdAt: cursor.createdAt.getTime(), refundId: cursor.id } : null;
     const found: { view: Refund; createdAt: number }[] = [];
+    let ownerRead: Map<string, { refund: Refund; runId: string | null }> | undefined;
     for (;;) {
       const candidates = stats.ownerPage(order, after, options.status, options.limit + 1 - found.length);
       if (candidates.length === 0) break;
-      const records = await Promise.all(candidates.map(({ refundId }) => this.currentRecord(stats, refundId)));
+      const toRead = candidates.filter(({ refundId }) => !this.reusable(refundId, stats.latestOf(refundId))).length;
+      if (!ownerRead && ownerQueryCheaper(order.entries.length, toRead)) ownerRead = await this.readOwnerRecords(stats, filter, new Set(candidates.map(({ refundId }) => refundId)));
+      // A record the owner's query just returned is as current as one read by `_id` now.
+      const records = await Promise.all(candidates.map(({ refundId }) => ownerRead?.get(refundId) ?? this.currentRecord(stats, refundId)));
       candidates.forEach(({ createdAt }, i) => {
         const view = records[i]?.refund;
         if (view && (!options.status || view.refundStatus === options.status)) found.push({ view, createdAt });
@@ -267,8 +280,9 @@ export class RefundRepository {
   }
 
   /**
-   * An owner's order (`_id`, createdAt and status of each of its refunds), read
-   * with its records in one query, of which the newest are kept as if read by
+   * Only for a fold restored from a snapshot without owners: an owner's order
+   * (`_id`, createdAt and status of each of its refunds), read with its
+   * records in one query, of which the newest are kept as if read by
    * `_id`: the first page of an owner's list then costs one store read, not one
    * per refund on it. (The local store reads whole documents for any equality
    * filter, projected or not, so one query is the cheapest there; on MongoDB
@@ -278,30 +292,45 @@ export class RefundRepository {
    * the read).
    */
   private async loadOwner(stats: RefundStats, filter: FilterQuery<RefundRecord>): Promise<(OwnerEntry & { status: RefundStatus })[]> {
+    const entries: (OwnerEntry & { status: RefundStatus })[] = [];
+    await this.readOwnerRecords(stats, filter, new Set(), (record) => entries.push({ refundId: record._id, createdAt: record.createdAt.getTime(), status: record.refundStatus }));
+    return entries;
+  }
+
+  /**
+   * All of an owner's records in one query (each handed to `each`); the
+   * newest, and those in `wanted`, are kept as if read by `_id` (see
+   * `loadOwner`) and returned as views.
+   */
+  private async readOwnerRecords(
+    stats: RefundStats,
+    filter: FilterQuery<RefundRecord>,
+    wanted: Set<string>,
+    each: (record: RefundRecord) => void = () => undefined,
+  ): Promise<Map<string, { refund: Refund; runId: string | null }>> {
     const foldedBefore = stats.foldedSeq();
     const records = await this.refunds.find(filter).lean();
-    const newest = records
-      .map((record) => ({ record, createdAt: record.createdAt.getTime(), refundId: record._id }))
+    records.forEach(each);
+    const kept = records
+      .map((record) => ({ record, createdAt: record.createdAt.getTime(), refundId: record._id, latest: stats.latestOf(record._id) }))
       .sort((a, b) => compareOrder(b, a))
-      .slice(0, OWNER_RECORDS_KEPT_ON_LOAD);
-    const unchanged = newest.map(({ record }) => ({ record, latest: stats.latestOf(record._id) })).filter(({ latest }) => (latest?.version ?? -1) <= foldedBefore);
-    const views = await this.views(unchanged.map(({ record }) => record));
-    unchanged.forEach(({ record, latest }, i) => this.keepRecord(record._id, { refund: views[i]!, runId: record.runId ?? null }, latest));
-    return records.map((record) => ({ refundId: record._id, createdAt: record.createdAt.getTime(), status: record.refundStatus }));
+      .filter(({ refundId }, i) => i < OWNER_RECORDS_KEPT_ON_LOAD || wanted.has(refundId));
+    const views = await this.views(kept.map(({ record }) => record));
+    const found = new Map<string, { refund: Refund; runId: string | null }>();
+    kept.forEach(({ record, latest }, i) => {
+      const view = { refund: views[i]!, runId: record.runId ?? null };
+      found.set(record._id, view);
+      if ((latest?.version ?? -1) <= foldedBefore) this.keepRecord(record._id, view, latest);
+    });
+    return found;
   }
 
   /** Refunds whose events did not say whose they are: their records say, read by `_id`. */
   private async placeUnplaced(stats: RefundStats): Promise<void> {
-    const unplaced = stats.takeUnplaced();
+    const unplaced = stats.unplacedRefunds();
     for (let start = 0; start < unplaced.length; start += 50) {
-      const chunk = unplaced.slice(start, start + 50);
-      try {
-        const records = await Promise.all(chunk.map((refundId) => this.refunds.findById(refundId, { userId: 1, creatorId: 1, createdAt: 1 }).lean()));
-        for (const record of records) if (record) stats.placeOwned(record._id, record.createdAt.getTime(), record.userId, record.creatorId);
-      } catch (error) {
-        stats.giveBackUnplaced(unplaced.slice(start));
-        throw error;
-      }
+      const records = await Promise.all(unplaced.slice(start, start + 50).map((refundId) => this.refunds.findById(refundId, { userId: 1, creatorId: 1, createdAt: 1 }).lean()));
+      for (const record of records) if (record) stats.placeOwned(record._id, record.createdAt.getTime(), record.userId, record.creatorId);
     }
   }
 
@@ -430,6 +459,17 @@ export class RefundRepository {
 }
 
 const RECORD_CACHE_SIZE = 20_000;
+
+/**
+ * Whether one query for all of an owner's records (`ownerRefunds` of them)
+ * costs less than `toRead` reads by `_id`. Measured on the embedded store
+ * (FerretDB over PostgreSQL, 2 cores, 20 000 refunds): a query about 10 ms
+ * plus 0.5 ms per document it returns, a read by `_id` about 4 ms. On MongoDB
+ * both are cheaper and the choice matters less.
+ */
+export function ownerQueryCheaper(ownerRefunds: number, toRead: number): boolean {
+  return 10 + 0.5 * ownerRefunds < 4 * toRead;
+}
 /** An owner's newest records read with its order (a first page and more, whatever its status filter). */
 const OWNER_RECORDS_KEPT_ON_LOAD = 50;
 

@@ -58,7 +58,7 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
       expect(await subscriptions.findOne({ _id: notRefundable._id })).toMatchObject({ refundEligible: false, refundWindowDays: 7 });
 
       const second = await migrate(connection);
-      expect(second).toEqual({ createdCollections: [], createdIndexes: [], droppedIndexes: [], backfilled: { refundEligible: 0, refundWindowDays: 0, isRefundApplied: 0 }, seededStats: 0 });
+      expect(second).toEqual({ createdCollections: [], createdIndexes: [], droppedIndexes: [], backfilled: { refundEligible: 0, refundWindowDays: 0, isRefundApplied: 0 }, seededStats: 0, ownersAdded: 0 });
     });
   });
 

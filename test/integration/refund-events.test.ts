@@ -1,7 +1,7 @@
 import mongoose, { type Connection } from 'mongoose';
 import { migrate } from '../../src/persistence/migrate';
-import { RefundEventLog, RefundStats, refundEventModel, type RefundEventInput } from '../../src/persistence/refund-events';
-import { RefundRepository } from '../../src/persistence/refund-repository';
+import { RefundEventLog, RefundStats, emptyStatsState, refundEventModel, splitIntoParts, type RefundEventInput } from '../../src/persistence/refund-events';
+import { RefundRepository, eventOf } from '../../src/persistence/refund-repository';
 import { refundModel } from '../../src/persistence/refund-model';
 import type { Refund } from '../../src/domain/refund';
 import { refundView, subscriptionDoc } from '../support/fixtures';
@@ -40,6 +40,25 @@ describe('refund event log and its fold', () => {
   });
   /** The log's document at `seq`, written directly: how a test leaves holes in the sequence. */
   const doc = (seq: number) => ({ ...event(`k${seq}`), _id: `e:${seq}`, seq, page: Math.floor(seq / 100) });
+  /** A snapshot at the log's start as written before the fold kept owners: a fold restored from it reads each owner's refunds from the store. */
+  const snapshotWithoutOwners = () =>
+    connection.db!.collection<{ _id: string; seq: number; state: string; at: Date }>('refundstatsnapshots').insertMany([
+      { _id: 's:-1', seq: -1, state: JSON.stringify(emptyStatsState()), at: new Date() },
+      { _id: 'latest', seq: -1, state: '', at: new Date() },
+    ]);
+  /** The refunds of an owner the fold knows without reading the store (it fails if it would read them). */
+  const knownOwnerRefunds = async (stats: RefundStats, key: `${'u' | 'c'}:${string}`) =>
+    (await (await stats.fresh()).followOwner(key, () => Promise.reject(new Error(`${key} was read from the store`)))).entries.map((entry) => entry.refundId);
+  /** Counts the record reads from here on, and the ones by owner (a read of all of an owner's refunds); `stop` ends the count. */
+  const countRecordReads = () => {
+    const counted = { reads: 0, byOwner: 0 };
+    connection.set('debug', (collection: string, _method: string, query: Record<string, unknown> | undefined) => {
+      if (collection !== 'proratarefunds') return;
+      counted.reads += 1;
+      if (query && ('creatorId' in query || 'userId' in query)) counted.byOwner += 1;
+    });
+    return { counted, stop: () => connection.set('debug', false) };
+  };
 
   test('writers in separate processes share one dense sequence; a change appended twice is kept once', async () => {
     const writers = [new RefundEventLog(connection), new RefundEventLog(connection), new RefundEventLog(connection)];
@@ -87,7 +106,11 @@ describe('refund event log and its fold', () => {
     expect((await stats.fresh()).countsByStatus()).toEqual(resumed.countsByStatus());
   });
 
-  test('user and creator lists from the fold: the owner is read once, then follows the log, and every page equals the store\'s', async () => {
+  test.each([
+    ['a fold that knows every owner', false],
+    ['a fold restored from a snapshot without owners (the owner is read once)', true],
+  ])('user and creator lists from %s follow the log, and every page equals the store\'s', async (_name, restoredWithoutOwners) => {
+    if (restoredWithoutOwners) await snapshotWithoutOwners();
     const stats = new RefundStats(connection);
     const fromFold = new RefundRepository(connection, stats);
     const fromStore = new RefundRepository(connection);
@@ -134,35 +157,48 @@ describe('refund event log and its fold', () => {
     expect(all.items).toHaveLength(5);
   });
 
-  test('a creator\'s first list reads the store once, not once per refund on its page, and later changes still show', async () => {
+  test('a creator\'s first list in a new process: one query for a creator with few refunds; only the page\'s records for one with many; later changes show', async () => {
     const writer = new RefundRepository(connection, new RefundStats(connection));
     const doc = () => subscriptionDoc({ userId: 'cold-user', creatorId: 'cold-creator' });
     const views: Refund[] = [];
-    for (let i = 0; i < 25; i += 1) {
+    for (let i = 0; i < 160; i += 1) {
       const view = refundView({}, doc());
       await writer.create(view, null);
       views.push(view);
     }
-    await writer.addNotificationFailure(views[24]!.refundId, { eventId: 'evt_cold', channel: 'webhook', recipient: 'creator', error: 'down', at: new Date().toISOString() });
+    const few = Array.from({ length: 6 }, () => refundView({}, subscriptionDoc({ userId: 'cold-user', creatorId: 'small-creator' })));
+    for (const view of few) await writer.create(view, null);
+    await writer.addNotificationFailure(views[159]!.refundId, { eventId: 'evt_cold', channel: 'webhook', recipient: 'creator', error: 'down', at: new Date().toISOString() });
 
-    // Another API process: a fold of its own, nothing of this creator read yet.
+    await writer.transition(views[3]!.refundId, { status: 'rejected', at: new Date().toISOString(), by: 'admin-1' });
+    await new RefundStats(connection).fresh().then((fold) => fold.saveSnapshot()); // an earlier process's snapshot
+    await writer.create(refundView({}, doc()), null); // and one refund after it
+
+    // Another API process: a fold of its own from that snapshot, nothing of this creator read yet.
     const stats = new RefundStats(connection);
     const reader = new RefundRepository(connection, stats);
     await stats.fresh();
-    let reads = 0;
-    connection.set('debug', (collection: string) => {
-      if (collection !== 'refundevents') reads += 1; // the fold's own refresh is the same for every list
-    });
+    const { counted, stop } = countRecordReads();
     const first = await reader.listByCreator('cold-creator', { limit: 20 });
-    connection.set('debug', false);
-    const expected = await new RefundRepository(connection).listByCreator('cold-creator', { limit: 20 });
-    expect(first).toEqual(expected);
-    expect(first.items[0]?.notificationFailures).toHaveLength(1);
-    expect(reads).toBeLessThanOrEqual(2); // the owner's refunds, and the notification failures of the one that has some
+    const rejected = await reader.listByCreator('cold-creator', { limit: 20, status: 'rejected' });
+    stop();
+    const fromStore = new RefundRepository(connection);
+    expect(first).toEqual(await fromStore.listByCreator('cold-creator', { limit: 20 }));
+    expect(rejected).toEqual(await fromStore.listByCreator('cold-creator', { limit: 20, status: 'rejected' }));
+    expect(rejected.items.map((item) => item.refundId)).toEqual([views[3]!.refundId]);
+    expect(first.items[1]?.notificationFailures).toHaveLength(1);
+    expect(counted.byOwner).toBe(0);
+    expect(counted.reads).toBe(21 + 1); // the page's records by `_id` (and the one after it), then the rejected one
 
-    await writer.transition(views[23]!.refundId, { status: 'rejected', at: new Date().toISOString(), by: 'admin-1' });
+    const small = countRecordReads();
+    const smallPage = await reader.listByCreator('small-creator', { limit: 20 });
+    small.stop();
+    expect(smallPage).toEqual(await fromStore.listByCreator('small-creator', { limit: 20 }));
+    expect(small.counted).toEqual({ reads: 1, byOwner: 1 }); // all 6 in one query, not 6 reads
+
+    await writer.transition(views[150]!.refundId, { status: 'rejected', at: new Date().toISOString(), by: 'admin-1' });
     const after = await reader.listByCreator('cold-creator', { limit: 20 });
-    expect(after.items.find((item) => item.refundId === views[23]!.refundId)?.refundStatus).toBe('rejected');
+    expect(after.items.find((item) => item.refundId === views[150]!.refundId)?.refundStatus).toBe('rejected');
     expect(after).toEqual(await new RefundRepository(connection).listByCreator('cold-creator', { limit: 20 }));
   });
 
@@ -236,6 +272,7 @@ describe('refund event log and its fold', () => {
   });
 
   test('an owner\'s order a list is paging through stays readable when listing another owner drops it from memory', async () => {
+    await snapshotWithoutOwners(); // only then are owners read, and dropped
     const stats = new RefundStats(connection, { ownerEntriesKept: 2 });
     await stats.fresh();
     const entries = (prefix: string) => [1, 2].map((i) => ({ refundId: `${prefix}-${i}`, createdAt: 1_000 + i, status: 'pending_approval' as const }));
@@ -367,13 +404,111 @@ describe('refund event log and its fold', () => {
     }
   });
 
-  test('migrate folds records from before the log into its first snapshot', async () => {
-    const view = refundView();
-    await refundModel(connection).create({ ...view, _id: view.refundId, runId: null, notificationFailures: undefined } as never);
+  /** A record written straight into the collection, with no event: a refund from before the log. */
+  const recordOnly = (view: Refund) => refundModel(connection).create({ ...view, _id: view.refundId, runId: null, notificationFailures: undefined } as never);
+
+  test('migrate folds records from before the log into its first snapshot, owners and statuses included', async () => {
+    const owner = subscriptionDoc({ userId: 'seeded-user', creatorId: 'seeded-creator' });
+    const view = refundView({}, owner);
+    const rejected = refundView({ refundStatus: 'rejected' }, { ...owner, _id: subscriptionDoc()._id });
+    await recordOnly(view);
+    await recordOnly(rejected);
     await connection.db!.collection('refundstatsnapshots').deleteMany({});
     const report = await migrate(connection);
-    expect(report.seededStats).toBe(1);
+    expect(report.seededStats).toBe(2);
     expect((await new RefundStats(connection).fresh()).countsByStatus().pending_approval).toBe(1);
-    expect((await migrate(connection)).seededStats).toBe(0);
+    expect(await migrate(connection)).toMatchObject({ seededStats: 0, ownersAdded: 0 });
+
+    const stats = new RefundStats(connection); // the snapshot knows whose refunds they are, and their statuses
+    expect((await knownOwnerRefunds(stats, 'c:seeded-creator')).sort()).toEqual([view.refundId, rejected.refundId].sort());
+    const reader = new RefundRepository(connection, stats);
+    const pending = await reader.listByCreator('seeded-creator', { limit: 10, status: 'pending_approval' });
+    const rejectedList = await reader.listByUser('seeded-user', { limit: 10, status: 'rejected' });
+    expect(pending.items.map((item) => item.refundId)).toEqual([view.refundId]);
+    expect(rejectedList.items.map((item) => item.refundId)).toEqual([rejected.refundId]);
+  });
+
+  test('migrate adds owners to a snapshot written before snapshots kept them; the lists then read no owner from the store', async () => {
+    const before = refundView({}, subscriptionDoc({ userId: 'upgrade-user', creatorId: 'upgrade-creator' }));
+    await recordOnly(before); // from before the log, in the old snapshot's counts
+    await snapshotWithoutOwners();
+    const writer = new RefundRepository(connection, new RefundStats(connection));
+    const views = Array.from({ length: 3 }, () => refundView({}, subscriptionDoc({ userId: 'upgrade-user', creatorId: 'upgrade-creator' })));
+    for (const view of views) await writer.create(view, null);
+    await writer.transition(views[0]!.refundId, { status: 'rejected', at: new Date().toISOString(), by: 'admin-1' });
+
+    expect((await migrate(connection)).ownersAdded).toBe(4);
+    expect((await migrate(connection)).ownersAdded).toBe(0);
+    await writer.transition(views[1]!.refundId, { status: 'rejected', at: new Date().toISOString(), by: 'admin-1' }); // after the upgrade
+
+    const stats = new RefundStats(connection);
+    expect(await knownOwnerRefunds(stats, 'u:upgrade-user')).toHaveLength(4);
+    const reader = new RefundRepository(connection, stats);
+    const all = await reader.listByCreator('upgrade-creator', { limit: 10 });
+    const rejected = await reader.listByUser('upgrade-user', { limit: 10, status: 'rejected' });
+    const pending = await reader.listByUser('upgrade-user', { limit: 10, status: 'pending_approval' });
+    expect(all).toEqual(await new RefundRepository(connection).listByCreator('upgrade-creator', { limit: 10 }));
+    expect(all.items).toHaveLength(4);
+    expect(rejected.items.map((item) => item.refundId).sort()).toEqual([views[0]!.refundId, views[1]!.refundId].sort());
+    expect(pending.items.map((item) => item.refundId).sort()).toEqual([before.refundId, views[2]!.refundId].sort());
+  });
+
+  test('a refund whose event did not say whose it is stays in the snapshot, with its status, until a list places it', async () => {
+    const writer = new RefundRepository(connection, new RefundStats(connection));
+    const older = refundView({}, subscriptionDoc({ userId: 'ownerless-user', creatorId: 'ownerless-creator' }));
+    await recordOnly(older);
+    const { userId: _u, creatorId: _c, ...ownerless } = eventOf(older, new Date(), 'created', `${older.refundId}:created`, null, 'pending_approval');
+    await writer.events.append(ownerless);
+    await writer.transition(older.refundId, { status: 'rejected', at: new Date().toISOString(), by: 'admin-1' });
+    const stats = await new RefundStats(connection).fresh();
+    expect(stats.unplacedRefunds()).toEqual([older.refundId]);
+    await stats.saveSnapshot();
+
+    const restored = await new RefundStats(connection).fresh(); // from that snapshot, where the log has nothing new
+    expect(restored.unplacedRefunds()).toEqual([older.refundId]);
+    const reader = new RefundRepository(connection, restored);
+    const rejected = await reader.listByCreator('ownerless-creator', { limit: 10, status: 'rejected' });
+    expect(rejected.items.map((item) => item.refundId)).toEqual([older.refundId]);
+    expect(restored.unplacedRefunds()).toEqual([]);
+  });
+
+  test('a snapshot larger than a document part is stored in parts and read back whole; a writer keeps only its last two', async () => {
+    const writer = new RefundRepository(connection, new RefundStats(connection));
+    const views = Array.from({ length: 12 }, (_, i) => refundView({}, subscriptionDoc({ userId: `parts-user-${i % 3}`, creatorId: 'parts-creätor-😀' })));
+    const stats = new RefundStats(connection, { snapshotPartChars: 200 });
+    const snapshotDocs = async () => (await connection.db!.collection<{ _id: string }>('refundstatsnapshots').find({}).toArray()).map((doc) => doc._id).filter((id) => id !== 'latest');
+    const saved: string[][] = [];
+    for (const chunk of [views.slice(0, 4), views.slice(4, 8), views.slice(8)]) {
+      for (const view of chunk) await writer.create(view, null);
+      await (await stats.fresh()).saveSnapshot();
+      saved.push((await snapshotDocs()).filter((id) => !saved.flat().includes(id)));
+    }
+    expect(saved.every((ids) => ids.length > 3)).toBe(true); // each in several parts
+    const left = await snapshotDocs();
+    expect(left).toEqual(expect.arrayContaining([...saved[1]!, ...saved[2]!]));
+    expect(left.filter((id) => saved[0]!.includes(id))).toEqual([]);
+
+    const resumedStats = new RefundStats(connection);
+    expect(await knownOwnerRefunds(resumedStats, 'c:parts-creätor-😀')).toHaveLength(12);
+    const resumed = new RefundRepository(connection, resumedStats);
+    const page = await resumed.listByCreator('parts-creätor-😀', { limit: 20 });
+    const user = await resumed.listByUser('parts-user-1', { limit: 20 });
+    expect(page).toEqual(await new RefundRepository(connection).listByCreator('parts-creätor-😀', { limit: 20 }));
+    await writer.transition(views[4]!.refundId, { status: 'rejected', at: new Date().toISOString(), by: 'admin-1' }); // folded after the restore
+    const rejected = await resumed.listByCreator('parts-creätor-😀', { limit: 20, status: 'rejected' });
+    const pending = await resumed.listByCreator('parts-creätor-😀', { limit: 20, status: 'pending_approval' });
+    expect(page.items).toHaveLength(12);
+    expect(user.items.map((item) => item.refundId).sort()).toEqual(views.filter((_, i) => i % 3 === 1).map((view) => view.refundId).sort());
+    expect(rejected.items.map((item) => item.refundId)).toEqual([views[4]!.refundId]);
+    expect(pending.items).toHaveLength(11);
+  });
+
+  test('a snapshot is never cut inside a character of two UTF-16 units', () => {
+    const text = `${'a'.repeat(9)}😀${'b'.repeat(9)}`;
+    const parts = splitIntoParts(text, 10);
+    expect(parts.join('')).toBe(text);
+    expect(parts[0]).toBe('a'.repeat(9));
+    for (const part of parts) expect(Buffer.from(part, 'utf8').toString('utf8')).toBe(part); // no lone half, which UTF-8 cannot carry
+    expect(splitIntoParts('', 10)).toEqual(['']);
   });
 });
