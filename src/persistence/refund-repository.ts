@@ -57,6 +57,8 @@ export class RefundRepository {
   private readonly pendingViews = new Map<string, { version: number; view: Refund; createdAt: Date }>();
   private readonly records = new Map<string, { version: number | undefined; found: { refund: Refund; runId: string | null } }>();
   private readonly queuedReads = new Map<string, Promise<RefundRecord | null>>();
+  /** Owner queries in flight (see `ownerList`): a list of the same owner arriving meanwhile waits for it and reuses what it kept. */
+  private readonly ownerQueries = new Map<OwnerKey, Promise<unknown>>();
 
   /** `stats`, when given, lets reads skip the notification-failure lookup for refunds that have none. */
   constructor(
@@ -264,7 +266,7 @@ export class RefundRepository {
       const candidates = stats.ownerPage(order, after, options.status, options.limit + 1 - found.length);
       if (candidates.length === 0) break;
       const toRead = candidates.filter(({ refundId }) => !this.reusable(refundId, stats.latestOf(refundId))).length;
-      if (!ownerRead && ownerQueryCheaper(order.entries.length, toRead)) ownerRead = await this.readOwnerRecords(stats, filter, new Set(candidates.map(({ refundId }) => refundId)));
+      if (!ownerRead && ownerQueryCheaper(order.entries.length, toRead)) ownerRead = await this.queryOwner(stats, key, filter, candidates);
       // A record the owner's query just returned is as current as one read by `_id` now.
       const records = await Promise.all(candidates.map(({ refundId }) => ownerRead?.get(refundId) ?? this.currentRecord(stats, refundId)));
       candidates.forEach(({ createdAt }, i) => {
@@ -277,6 +279,29 @@ export class RefundRepository {
     const items = found.slice(0, options.limit);
     const last = items[items.length - 1];
     return { items: items.map(({ view }) => view), nextCursor: found.length > options.limit && last ? encodeCursor(new Date(last.createdAt), last.view.refundId) : null };
+  }
+
+  /**
+   * One query for an owner's records, or, when one for the same owner is in
+   * flight (a burst of requests for a list nothing of which is kept yet), a
+   * wait for that one: what it kept is then reused under the usual rule
+   * (`reusable`: no event about the refund since it was read), and the rest
+   * is read by `_id`, so each request still sees every write that finished
+   * before it asked.
+   */
+  private async queryOwner(stats: RefundStats, key: OwnerKey, filter: FilterQuery<RefundRecord>, candidates: OwnerEntry[]): Promise<Map<string, { refund: Refund; runId: string | null }>> {
+    const inFlight = this.ownerQueries.get(key);
+    if (inFlight) {
+      await inFlight.catch(() => undefined);
+      return new Map();
+    }
+    const query = this.readOwnerRecords(stats, filter, new Set(candidates.map(({ refundId }) => refundId)));
+    this.ownerQueries.set(key, query);
+    try {
+      return await query;
+    } finally {
+      this.ownerQueries.delete(key);
+    }
   }
 
   /**

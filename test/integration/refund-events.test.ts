@@ -202,6 +202,30 @@ describe('refund event log and its fold', () => {
     expect(after).toEqual(await new RefundRepository(connection).listByCreator('cold-creator', { limit: 20 }));
   });
 
+  test('first lists of one owner that arrive together share one owner query, and a list asked after a change shows it', async () => {
+    const writer = new RefundRepository(connection, new RefundStats(connection));
+    const views = Array.from({ length: 8 }, () => refundView({}, subscriptionDoc({ userId: 'burst-list-user', creatorId: 'burst-list-creator' })));
+    for (const view of views) await writer.create(view, null);
+
+    const stats = new RefundStats(connection);
+    const reader = new RefundRepository(connection, stats);
+    await stats.fresh();
+    const { counted, stop } = countRecordReads();
+    const pages = await Promise.all(Array.from({ length: 5 }, () => reader.listByCreator('burst-list-creator', { limit: 20 })));
+    stop();
+    const expected = await new RefundRepository(connection).listByCreator('burst-list-creator', { limit: 20 });
+    for (const page of pages) expect(page).toEqual(expected);
+    expect(counted).toEqual({ reads: 1, byOwner: 1 }); // not one query per request
+
+    // Another process, nothing kept: its first list's query may still be in flight when the second one, asked after the change, waits for it.
+    const fresh = new RefundRepository(connection, await new RefundStats(connection).fresh());
+    const during = fresh.listByCreator('burst-list-creator', { limit: 20 });
+    await writer.transition(views[2]!.refundId, { status: 'rejected', at: new Date().toISOString(), by: 'admin-1' });
+    const after = await fresh.listByCreator('burst-list-creator', { limit: 20 });
+    await during;
+    expect(after.items.find((item) => item.refundId === views[2]!.refundId)?.refundStatus).toBe('rejected');
+  });
+
   test('requests for one record that arrive together share one store read, and a later change is read anew', async () => {
     const writer = new RefundRepository(connection, new RefundStats(connection));
     const view = refundView({}, subscriptionDoc({ userId: 'burst-user', creatorId: 'burst-creator' }));
