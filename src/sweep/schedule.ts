@@ -75,13 +75,24 @@ export class SweepControl {
     await this.client.withDeadline(Date.now() + 10_000, () => this.client.schedule.getHandle(this.scheduleId).trigger(ScheduleOverlapPolicy.SKIP));
   }
 
-  /** Stops the scheduled runs (a trigger still runs one). The note is the schedule's own, so it survives deploys (see ensureSweepSchedule). */
-  async pause(note: string): Promise<void> {
-    await this.client.withDeadline(Date.now() + 10_000, () => this.client.schedule.getHandle(this.scheduleId).pause(scheduleNote(note)));
+  /**
+   * Stops the scheduled runs (a trigger still runs one). The note is the
+   * schedule's own, so it survives deploys (see ensureSweepSchedule). Returns
+   * the note as stored (cut to fit). Temporal applies the change through the
+   * schedule's own workflow, so a description asked for right after may not
+   * show it yet.
+   */
+  async pause(note: string): Promise<string> {
+    const stored = scheduleNote(note);
+    await this.client.withDeadline(Date.now() + 10_000, () => this.client.schedule.getHandle(this.scheduleId).pause(stored));
+    return stored;
   }
 
-  async unpause(note: string): Promise<void> {
-    await this.client.withDeadline(Date.now() + 10_000, () => this.client.schedule.getHandle(this.scheduleId).unpause(scheduleNote(note)));
+  /** Resumes the scheduled runs; as `pause`. */
+  async unpause(note: string): Promise<string> {
+    const stored = scheduleNote(note);
+    await this.client.withDeadline(Date.now() + 10_000, () => this.client.schedule.getHandle(this.scheduleId).unpause(stored));
+    return stored;
   }
 
   async status(): Promise<SweepStatus> {

@@ -219,6 +219,40 @@ describe('admin console: the API side', () => {
       expect((await slowPost('unpause', 'slow')).body).toMatchObject({ paused: false, note: 'unpaused by console-admin: slow' });
     });
 
+    test('a description that does not show the action yet (Temporal applies it through the schedule\'s workflow) is asked for again', async () => {
+      await ensureSweepSchedule(api.client, { taskQueue: api.config.temporal.taskQueue, intervalMs: 3_600_000 });
+      // The real schedule, whose first description after each action is the one from before it.
+      let before: Awaited<ReturnType<SweepControl['status']>> | undefined;
+      const lagging: SweepControl = Object.assign(Object.create(api.sweep) as SweepControl, {
+        pause: async (note: string) => {
+          before = await api.sweep.status();
+          return api.sweep.pause(note);
+        },
+        unpause: async (note: string) => {
+          before = await api.sweep.status();
+          return api.sweep.unpause(note);
+        },
+        status: async () => {
+          const stale = before;
+          before = undefined;
+          return stale ?? api.sweep.status();
+        },
+      });
+      const laggingApi = await api.app({ sweep: lagging });
+      const laggingPost = (action: string, note: string) => laggingApi.request('POST', `/api/refunds/pro-rata/sweep/${action}`, { token: admin, body: { note } });
+      expect((await laggingPost('pause', 'lag')).body).toMatchObject({ paused: true, note: 'paused by console-admin: lag' });
+      expect((await laggingPost('unpause', 'lag')).body).toMatchObject({ paused: false, note: 'unpaused by console-admin: lag' });
+    });
+
+    test('each pause and unpause answers with the state it left, however quickly they follow each other', async () => {
+      await ensureSweepSchedule(api.client, { taskQueue: api.config.temporal.taskQueue, intervalMs: 3_600_000 });
+      // Temporal applies a schedule change through the schedule's own workflow: a description asked for at once may not show it yet.
+      for (let i = 0; i < 15; i += 1) {
+        expect((await post('pause', { note: `round ${i}` })).body).toMatchObject({ paused: true, note: `paused by console-admin: round ${i}` });
+        expect((await post('unpause', { note: `round ${i}` })).body).toMatchObject({ paused: false, note: `unpaused by console-admin: round ${i}` });
+      }
+    });
+
     test('the longest note the API takes fits in the schedule, with the admin\'s id before it', async () => {
       await ensureSweepSchedule(api.client, { taskQueue: api.config.temporal.taskQueue, intervalMs: 3_600_000 });
       const longest = 'n'.repeat(1000);

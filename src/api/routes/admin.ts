@@ -12,14 +12,22 @@ import type { Handlers } from '../route-table';
  */
 
 /**
- * The schedule as a pause or unpause left it. Described with the admin
- * action's own deadline, not /api/status's 2 s probe: an admin who just acted
- * should see the result even when Temporal is slow to describe it. The
- * status probe is read anew by its next caller.
+ * The schedule as a pause or unpause left it. Temporal applies the change
+ * through the schedule's own workflow, so a description that does not show it
+ * yet is asked for again, until the admin action's own deadline (not
+ * /api/status's 2 s probe: an admin who just acted should see the result even
+ * when Temporal is slow). Past it, the last description answers. The status
+ * probe is read anew by its next caller.
  */
-async function scheduleAfterAction(services: Parameters<Handlers['pauseSweep']>[1]): Promise<SweepStatusView> {
+async function scheduleAfterAction(services: Parameters<Handlers['pauseSweep']>[1], expected: { paused: boolean; note: string }): Promise<SweepStatusView> {
   services.health.schedule.invalidate();
-  return sweepStatusWithin(services, ADMIN_ACTION_DESCRIBE_MS);
+  const deadline = Date.now() + ADMIN_ACTION_DESCRIBE_MS;
+  for (;;) {
+    const status = await sweepStatusWithin(services, Math.max(deadline - Date.now(), 1));
+    const shown = status.paused === expected.paused && status.note === expected.note;
+    if (shown || status.paused === null || Date.now() >= deadline) return status;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 const ADMIN_ACTION_DESCRIBE_MS = 10_000;
@@ -51,13 +59,13 @@ export const adminHandlers = {
   },
 
   async pauseSweep({ body, caller }, services) {
-    await services.sweep.pause(`paused by ${caller.sub}: ${body.note}`);
-    return { body: await scheduleAfterAction(services) };
+    const note = await services.sweep.pause(`paused by ${caller.sub}: ${body.note}`);
+    return { body: await scheduleAfterAction(services, { paused: true, note }) };
   },
 
   async unpauseSweep({ body, caller }, services) {
-    await services.sweep.unpause(body.note ? `unpaused by ${caller.sub}: ${body.note}` : `unpaused by ${caller.sub}`);
-    return { body: await scheduleAfterAction(services) };
+    const note = await services.sweep.unpause(body.note ? `unpaused by ${caller.sub}: ${body.note}` : `unpaused by ${caller.sub}`);
+    return { body: await scheduleAfterAction(services, { paused: false, note }) };
   },
 
   async getConsoleSettings({ caller }, services) {
