@@ -17,7 +17,13 @@ export const BULK_CREATORS = 500;
  * statuses only (84 % completed, 8 % rejected, 8 % cancelled): a pending
  * record without its workflow would be (rightly) cancelled by the sweep.
  */
-export async function bulkRefunds(connection: Connection, events: RefundEventLog, count: number, offset: number, onBatch: (done: number) => void = () => undefined): Promise<void> {
+export async function bulkRefunds(
+  connection: Connection,
+  events: RefundEventLog,
+  count: number,
+  offset: number,
+  options: { onBatch?: (done: number) => void; /** Every refund to this creator, instead of BULK_CREATORS in turn. */ creatorId?: string } = {},
+): Promise<void> {
   const records = connection.db!.collection('proratarefunds');
   const now = Date.now();
   for (let start = 0; start < count; start += 1_000) {
@@ -26,7 +32,7 @@ export async function bulkRefunds(connection: Connection, events: RefundEventLog
     for (let j = 0; j < Math.min(1_000, count - start); j += 1) {
       const i = offset + start + j;
       const status = statusFor(i);
-      const doc = subscriptionDoc({ _id: new Types.ObjectId(), userId: `bench-user-${i % BULK_USERS}`, creatorId: `bench-creator-${i % BULK_CREATORS}`, status: 'active' });
+      const doc = subscriptionDoc({ _id: new Types.ObjectId(), userId: `bench-user-${i % BULK_USERS}`, creatorId: options.creatorId ?? `bench-creator-${i % BULK_CREATORS}`, status: 'active' });
       const view: Refund = refundView({ refundId: newRefundId(doc._id.toHexString()), refundStatus: status, processingTimeMs: status === 'completed' ? 60_000 + (i % 1000) : null }, doc);
       const createdAt = new Date(now - (count - start - j) * 10);
       const { notificationFailures: _none, ...fields } = view;
@@ -45,7 +51,7 @@ export async function bulkRefunds(connection: Connection, events: RefundEventLog
     }
     await records.insertMany(docs, { ordered: false });
     await events.appendMany(entries);
-    onBatch(start + docs.length);
+    options.onBatch?.(start + docs.length);
   }
 }
 

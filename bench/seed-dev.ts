@@ -29,8 +29,10 @@ async function main(): Promise<void> {
   try {
     const offset = await mongo.db!.collection('proratarefunds').estimatedDocumentCount(); // spreads owners and statuses on from earlier runs
     const started = performance.now();
-    await bulkRefunds(mongo, new RefundEventLog(mongo), count, offset, (done) => {
-      if (done % 5_000 === 0 || done === count) console.log(`[seed] ${group(done)} of ${group(count)} refunds written`);
+    await bulkRefunds(mongo, new RefundEventLog(mongo), count, offset, {
+      onBatch: (done) => {
+        if (done % 5_000 === 0 || done === count) console.log(`[seed] ${group(done)} of ${group(count)} refunds written`);
+      },
     });
     console.log(`[seed] ${group(count)} refunds in final statuses added to ${config.db.uri.replace(/\/\/[^@]*@/, '//')} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   } finally {

@@ -25,8 +25,9 @@ import { percentiles, pointTestSupportAt, quietTemporalRuntime, rssOf, serveApi,
  * 8 in flight), reads at a fixed 100 and 200 req/s (autocannon), store and
  * Temporal round trips per request, and payouts through approve -> paid. Then
  * the sweep over every subscription, the worker's RSS with refunds waiting,
- * and the engine ceiling. Everything that is not under test is bulk-created
- * (see `bulkRefunds`). Prints figures and ratios, never pass/fail.
+ * the engine ceiling, and the first list of one creator with many refunds.
+ * Everything that is not under test is bulk-created (see `bulkRefunds`).
+ * Prints figures and ratios, never pass/fail.
  */
 
 export const title = '(d) volume: intake, reads, payouts, sweep and worker memory at real sizes (local stack, worker process)';
@@ -43,6 +44,8 @@ interface Plan {
   /** RSS samples, 5 s apart, once the refunds for the memory check wait. */
   idleRssSamples: number;
   ceilingRuns: number;
+  /** Refunds of one creator, bulk-created at the end: the cost of its first list. */
+  bigCreator: number;
 }
 
 const FULL: Plan = {
@@ -56,6 +59,7 @@ const FULL: Plan = {
   waitingForRss: 5_000,
   idleRssSamples: 12,
   ceilingRuns: 400,
+  bigCreator: 10_000,
 };
 const QUICK: Plan = {
   subscriptions: 5_000,
@@ -68,6 +72,7 @@ const QUICK: Plan = {
   waitingForRss: 200,
   idleRssSamples: 3,
   ceilingRuns: 60,
+  bigCreator: 1_000,
 };
 
 const REFUNDS_PATH = '/api/refunds/pro-rata';
@@ -236,6 +241,18 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
     log(
       `worker process RSS with ${group(real.length + totals.started)} refund workflows waiting for approval (${group(pendingNow)} pending records in all): ${afterBurst.toFixed(0)} MiB 2 s after the last was asked for; ${idle.at(-1)?.toFixed(0) ?? '-'} MiB after ${(plan.idleRssSamples * 5).toString()} s idle (samples every 5 s: ${idle.map((value) => value.toFixed(0)).join(', ')}) (target < 300 MB = 286 MiB; WORKER_MAX_CACHED_WORKFLOWS=${process.env.WORKER_MAX_CACHED_WORKFLOWS ?? stack.config.worker.maxCachedWorkflows}, set it in the environment to compare)`,
     );
+
+    // --- one creator with many refunds: its first list reads its page, not all of its refunds ---
+    const bigStarted = performance.now();
+    await bulkRefunds(stack.mongo, stack.refunds.events, plan.bigCreator, created, { creatorId: 'bench-big-creator' });
+    created += plan.bigCreator;
+    await stats.fresh();
+    const bigList = `${baseUrl}${REFUNDS_PATH}/creator/bench-big-creator?limit=20`;
+    const firstList = await timedGet(bigList, admin);
+    const nextList = await timedGet(bigList, admin);
+    log(
+      `one creator with ${group(plan.bigCreator)} refunds (bulk-created in ${seconds(bigStarted)}): its first list (20 of them) ${ms(firstList.ms)}, the next ${ms(nextList.ms)}${firstList.items === 20 ? '' : ` (${firstList.items} items!)`}`,
+    );
     return { status: 'ran' };
   } finally {
     await api?.close();
@@ -352,6 +369,15 @@ async function payOut(baseUrl: string, admin: string, stats: RefundStats, refund
   }
   const elapsed = performance.now() - started;
   return { ms: elapsed, perSecond: (refundIds.length / elapsed) * 1000 };
+}
+
+/** One GET, timed; the number of items it listed. */
+async function timedGet(url: string, token: string): Promise<{ ms: number; items: number }> {
+  const started = performance.now();
+  const response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  const body = (await response.json()) as { items?: unknown[] };
+  if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${JSON.stringify(body).slice(0, 200)}`);
+  return { ms: performance.now() - started, items: body.items?.length ?? 0 };
 }
 
 async function fixedRate(baseUrl: string, token: string, paths: string[], rate: number, durationSeconds: number) {
