@@ -179,6 +179,11 @@ describe('admin console: the API side', () => {
 
   describe('sweep pause and unpause', () => {
     const post = (path: string, body?: unknown) => api.request('POST', `/api/refunds/pro-rata/sweep/${path}`, { token: admin, body });
+    /** `post` for an API whose sweep control is the real one with some methods replaced (a slow or lagging Temporal). */
+    const withSweep = async (replaced: Partial<SweepControl>) => {
+      const app = await api.app({ sweep: Object.assign(Object.create(api.sweep) as SweepControl, replaced) });
+      return (action: string, note: string) => app.request('POST', `/api/refunds/pro-rata/sweep/${action}`, { token: admin, body: { note } });
+    };
 
     test('before a worker created the schedule, the answer says so', async () => {
       const response = await post('pause', { note: 'too early' });
@@ -210,11 +215,7 @@ describe('admin console: the API side', () => {
     test('a slow schedule description (a loaded Temporal) still gives the admin the state the action left, not "unknown"', async () => {
       await ensureSweepSchedule(api.client, { taskQueue: api.config.temporal.taskQueue, intervalMs: 3_600_000 });
       // The real schedule, described 2.5 s late: longer than /api/status waits for a probe (2 s), as happened in CI under load.
-      const slow: SweepControl = Object.assign(Object.create(api.sweep) as SweepControl, {
-        status: () => new Promise((resolve) => setTimeout(resolve, 2_500)).then(() => api.sweep.status()),
-      });
-      const slowApi = await api.app({ sweep: slow });
-      const slowPost = (action: string, note: string) => slowApi.request('POST', `/api/refunds/pro-rata/sweep/${action}`, { token: admin, body: { note } });
+      const slowPost = await withSweep({ status: () => new Promise((resolve) => setTimeout(resolve, 2_500)).then(() => api.sweep.status()) });
       expect((await slowPost('pause', 'slow')).body).toMatchObject({ paused: true, note: 'paused by console-admin: slow' });
       expect((await slowPost('unpause', 'slow')).body).toMatchObject({ paused: false, note: 'unpaused by console-admin: slow' });
     });
@@ -223,7 +224,7 @@ describe('admin console: the API side', () => {
       await ensureSweepSchedule(api.client, { taskQueue: api.config.temporal.taskQueue, intervalMs: 3_600_000 });
       // The real schedule, whose first description after each action is the one from before it.
       let before: Awaited<ReturnType<SweepControl['status']>> | undefined;
-      const lagging: SweepControl = Object.assign(Object.create(api.sweep) as SweepControl, {
+      const laggingPost = await withSweep({
         pause: async (note: string) => {
           before = await api.sweep.status();
           return api.sweep.pause(note);
@@ -238,8 +239,6 @@ describe('admin console: the API side', () => {
           return stale ?? api.sweep.status();
         },
       });
-      const laggingApi = await api.app({ sweep: lagging });
-      const laggingPost = (action: string, note: string) => laggingApi.request('POST', `/api/refunds/pro-rata/sweep/${action}`, { token: admin, body: { note } });
       expect((await laggingPost('pause', 'lag')).body).toMatchObject({ paused: true, note: 'paused by console-admin: lag' });
       expect((await laggingPost('unpause', 'lag')).body).toMatchObject({ paused: false, note: 'unpaused by console-admin: lag' });
     });
