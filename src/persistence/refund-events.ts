@@ -776,10 +776,22 @@ export class RefundStats {
       this.unplaced.add(refundId);
       if (status) this.restoredStatus.set(refundId, status);
     }
-    const rows = [...owned.refunds].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)); // list order: each order is appended to
-    for (const [refundId, createdAt, user, creator, status] of rows) {
-      if (status) this.restoredStatus.set(refundId, status);
-      this.placeOwned(refundId, createdAt, owned.owners[user]!, owned.owners[creator]!);
+    this.placeEveryRefund(owned.refunds.map(([refundId, createdAt, user, creator, status]) => ({ refundId, createdAt, userId: owned.owners[user]!, creatorId: owned.owners[creator]!, status })));
+  }
+
+  /**
+   * Starts knowing every owner (`ownersComplete`) from these refunds, each
+   * with the status it had when read (taken unless the log changed it since
+   * this process started).
+   */
+  private placeEveryRefund(rows: (OwnerEntry & { userId: string; creatorId: string; status: RefundStatus | null })[]): void {
+    this.owners.clear();
+    this.ownerEntries = 0;
+    this.ownersComplete = true;
+    for (const { refundId, createdAt, userId, creatorId, status } of [...rows].sort(compareOrder)) {
+      // In list order: each refund is appended to its orders.
+      if (status && !this.latest.has(refundId)) this.restoredStatus.set(refundId, status);
+      this.placeOwned(refundId, createdAt, userId, creatorId);
     }
   }
 
@@ -805,16 +817,9 @@ export class RefundStats {
   async adoptOwners(records: AsyncIterable<RecordOwners>): Promise<number> {
     if (this.ownersComplete) return 0;
     await this.snapshotting; // one without owners, started by the refresh before this: it must not land after ours
-    const rows: RecordOwners[] = [];
-    for await (const record of records) rows.push(record);
-    rows.sort((a, b) => compareOrder({ createdAt: a.createdAt.getTime(), refundId: a.refundId }, { createdAt: b.createdAt.getTime(), refundId: b.refundId }));
-    this.owners.clear();
-    this.ownerEntries = 0;
-    this.ownersComplete = true;
-    for (const { refundId, userId, creatorId, createdAt, refundStatus } of rows) {
-      if (!this.latest.has(refundId)) this.restoredStatus.set(refundId, refundStatus);
-      this.placeOwned(refundId, createdAt.getTime(), userId, creatorId);
-    }
+    const rows: Parameters<RefundStats['placeEveryRefund']>[0] = [];
+    for await (const { refundId, userId, creatorId, createdAt, refundStatus } of records) rows.push({ refundId, createdAt: createdAt.getTime(), userId, creatorId, status: refundStatus });
+    this.placeEveryRefund(rows);
     await this.saveSnapshot();
     return rows.length;
   }

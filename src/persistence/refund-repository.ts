@@ -295,7 +295,7 @@ export class RefundRepository {
       await inFlight.catch(() => undefined);
       return new Map();
     }
-    const query = this.readOwnerRecords(stats, filter, new Set(candidates.map(({ refundId }) => refundId)));
+    const query = this.readOwnerRecords(stats, filter, new Set(candidates.map(({ refundId }) => refundId))).then(({ found }) => found);
     this.ownerQueries.set(key, query);
     try {
       return await query;
@@ -317,25 +317,22 @@ export class RefundRepository {
    * the read).
    */
   private async loadOwner(stats: RefundStats, filter: FilterQuery<RefundRecord>): Promise<(OwnerEntry & { status: RefundStatus })[]> {
-    const entries: (OwnerEntry & { status: RefundStatus })[] = [];
-    await this.readOwnerRecords(stats, filter, new Set(), (record) => entries.push({ refundId: record._id, createdAt: record.createdAt.getTime(), status: record.refundStatus }));
-    return entries;
+    const { records } = await this.readOwnerRecords(stats, filter, new Set());
+    return records.map((record) => ({ refundId: record._id, createdAt: record.createdAt.getTime(), status: record.refundStatus }));
   }
 
   /**
-   * All of an owner's records in one query (each handed to `each`); the
-   * newest, and those in `wanted`, are kept as if read by `_id` (see
-   * `loadOwner`) and returned as views.
+   * All of an owner's records in one query; the newest, and those in
+   * `wanted`, are kept as if read by `_id` (see `loadOwner`) and returned as
+   * views (`found`).
    */
   private async readOwnerRecords(
     stats: RefundStats,
     filter: FilterQuery<RefundRecord>,
     wanted: Set<string>,
-    each: (record: RefundRecord) => void = () => undefined,
-  ): Promise<Map<string, { refund: Refund; runId: string | null }>> {
+  ): Promise<{ records: RefundRecord[]; found: Map<string, { refund: Refund; runId: string | null }> }> {
     const foldedBefore = stats.foldedSeq();
     const records = await this.refunds.find(filter).lean();
-    records.forEach(each);
     const kept = records
       .map((record) => ({ record, createdAt: record.createdAt.getTime(), refundId: record._id, latest: stats.latestOf(record._id) }))
       .sort((a, b) => compareOrder(b, a))
@@ -347,7 +344,7 @@ export class RefundRepository {
       found.set(record._id, view);
       if ((latest?.version ?? -1) <= foldedBefore) this.keepRecord(record._id, view, latest);
     });
-    return found;
+    return { records, found };
   }
 
   /** Refunds whose events did not say whose they are: their records say, read by `_id`. */

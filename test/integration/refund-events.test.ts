@@ -49,6 +49,8 @@ describe('refund event log and its fold', () => {
   /** The refunds of an owner the fold knows without reading the store (it fails if it would read them). */
   const knownOwnerRefunds = async (stats: RefundStats, key: `${'u' | 'c'}:${string}`) =>
     (await (await stats.fresh()).followOwner(key, () => Promise.reject(new Error(`${key} was read from the store`)))).entries.map((entry) => entry.refundId);
+  /** A record written straight into the collection, with no event: a refund from before the log. */
+  const recordOnly = (view: Refund) => refundModel(connection).create({ ...view, _id: view.refundId, runId: null, notificationFailures: undefined } as never);
   /** Counts the record reads from here on, and the ones by owner (a read of all of an owner's refunds); `stop` ends the count. */
   const countRecordReads = () => {
     const counted = { reads: 0, byOwner: 0 };
@@ -148,7 +150,7 @@ describe('refund event log and its fold', () => {
     await fromFold.transition(first[1]!.refundId, { status: 'rejected', at: new Date().toISOString(), by: 'admin-1' });
     // A refund whose event was written before events said whose it was: placed from its record.
     const older = refundView({}, doc());
-    await refundModel(connection).create({ ...older, _id: older.refundId, runId: null, notificationFailures: undefined } as never);
+    await recordOnly(older);
     const { userId: _u, creatorId: _c, ...ownerless } = { key: `${older.refundId}:created`, kind: 'created' as const, refundId: older.refundId, from: null, to: 'pending_approval' as const, createdAt: new Date(), requestedAt: new Date(older.requestedAt), amount: older.amount, currency: older.currency, processingTimeMs: null, userId: 'x', creatorId: 'y' };
     await fromFold.events.append(ownerless);
     await expectSameLists();
@@ -427,9 +429,6 @@ describe('refund event log and its fold', () => {
       stop();
     }
   });
-
-  /** A record written straight into the collection, with no event: a refund from before the log. */
-  const recordOnly = (view: Refund) => refundModel(connection).create({ ...view, _id: view.refundId, runId: null, notificationFailures: undefined } as never);
 
   test('migrate folds records from before the log into its first snapshot, owners and statuses included', async () => {
     const owner = subscriptionDoc({ userId: 'seeded-user', creatorId: 'seeded-creator' });

@@ -10,28 +10,6 @@ import type { Handlers } from '../route-table';
  * exact, and the same cost at any number of refunds. The sweep part is
  * /api/status's schedule probe (at most 1 s old).
  */
-
-/**
- * The schedule as a pause or unpause left it. Temporal applies the change
- * through the schedule's own workflow, so a description that does not show it
- * yet is asked for again, until the admin action's own deadline (not
- * /api/status's 2 s probe: an admin who just acted should see the result even
- * when Temporal is slow). Past it, the last description answers. The status
- * probe is read anew by its next caller.
- */
-async function scheduleAfterAction(services: Parameters<Handlers['pauseSweep']>[1], expected: { paused: boolean; note: string }): Promise<SweepStatusView> {
-  services.health.schedule.invalidate();
-  const deadline = Date.now() + ADMIN_ACTION_DESCRIBE_MS;
-  for (;;) {
-    const status = await sweepStatusWithin(services, Math.max(deadline - Date.now(), 1));
-    const shown = status.paused === expected.paused && status.note === expected.note;
-    if (shown || status.paused === null || Date.now() >= deadline) return status;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-const ADMIN_ACTION_DESCRIBE_MS = 10_000;
-
 export const adminHandlers = {
   async getStatistics(_input, services) {
     const [stats, sweep] = await Promise.all([services.stats.fresh(), services.health.schedule.get()]);
@@ -90,3 +68,24 @@ function knownChainId(network: string): number | null {
     return null;
   }
 }
+
+/**
+ * The schedule as a pause or unpause left it. Temporal applies the change
+ * through the schedule's own workflow, so a description that does not show it
+ * yet is asked for again, until the admin action's own deadline (not
+ * /api/status's 2 s probe: an admin who just acted should see the result even
+ * when Temporal is slow). Past it, the last description answers. The status
+ * probe is read anew by its next caller.
+ */
+async function scheduleAfterAction(services: Parameters<Handlers['pauseSweep']>[1], expected: { paused: boolean; note: string }): Promise<SweepStatusView> {
+  services.health.schedule.invalidate();
+  const deadline = Date.now() + ADMIN_ACTION_DESCRIBE_MS;
+  for (;;) {
+    const status = await sweepStatusWithin(services, Math.max(deadline - Date.now(), 1));
+    const shown = status.paused === expected.paused && status.note === expected.note;
+    if (shown || status.paused === null || Date.now() >= deadline) return status;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const ADMIN_ACTION_DESCRIBE_MS = 10_000;
