@@ -379,12 +379,14 @@ export class PayoutLedger {
    * round (nonces only grow) opens nothing: the claim follows the newer round,
    * and a settled claim never opens again.
    */
-  async openRound(subscriptionId: string, round: { nonce: number; reservedWei: bigint; reservedTokens: bigint }): Promise<void> {
+  /** `from` is the round's signer: after a change of the treasury key, a claim's next round comes from another wallet than its first. */
+  async openRound(subscriptionId: string, round: { from: string; nonce: number; reservedWei: bigint; reservedTokens: bigint }): Promise<void> {
     await this.claims.updateOne(
       { _id: subscriptionId, status: { $in: ['unpaid', 'in_flight'] }, $or: [{ nonce: null }, { nonce: { $lte: round.nonce } }] },
       {
         $set: {
           status: 'in_flight',
+          from: round.from,
           nonce: round.nonce,
           reservedWei: round.reservedWei.toString(),
           reservedTokens: round.reservedTokens.toString(),

@@ -174,5 +174,7 @@ describe('payouts across a change of the treasury key', () => {
     expect(new Set(attempts.slice(1).map((attempt) => attempt.from))).toEqual(new Set([after.treasury.address]));
     expect(attempts.filter((attempt) => attempt.status === 'confirmed').map((attempt) => attempt.txHash)).toEqual([transfers[0]!.hash]);
     expect(await after.refunds.findById(refund.refundId)).toMatchObject({ transactionId: transfers[0]!.hash });
+    // The claim names the wallet of its last round: the new wallet's funds check and in-flight count read claims by wallet.
+    expect(await after.ledger.findClaim(refund.subscriptionId)).toMatchObject({ status: 'confirmed', from: after.treasury.address });
   }, 180_000);
 });

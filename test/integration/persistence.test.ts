@@ -250,16 +250,17 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
       const ledger = new PayoutLedger(connection);
       const subscriptionId = `late-${Date.now()}`;
       await ledger.claim(subscriptionId, { refundId: 'r-late', chainId: 31337, from: '0xa', to: '0xb', amount: '1', tokenAddress: null });
-      // Round 4 was recorded, proven unpaid and closed; round 9 is open now.
-      await ledger.openRound(subscriptionId, { nonce: 4, reservedWei: 10n, reservedTokens: 0n });
+      // Round 4 was recorded, proven unpaid and closed; round 9, signed by a new treasury key, is open now.
+      await ledger.openRound(subscriptionId, { from: '0xa', nonce: 4, reservedWei: 10n, reservedTokens: 0n });
       await ledger.closeRoundUnpaid(subscriptionId, 4, 'dropped', 'never mined');
-      await ledger.openRound(subscriptionId, { nonce: 9, reservedWei: 20n, reservedTokens: 0n });
+      await ledger.openRound(subscriptionId, { from: '0xc', nonce: 9, reservedWei: 20n, reservedTokens: 0n });
       // The stalled preparation of round 4 wakes up and opens it.
-      await ledger.openRound(subscriptionId, { nonce: 4, reservedWei: 10n, reservedTokens: 0n });
-      expect(await ledger.findClaim(subscriptionId)).toMatchObject({ status: 'in_flight', nonce: 9, reservedWei: '20' });
+      await ledger.openRound(subscriptionId, { from: '0xa', nonce: 4, reservedWei: 10n, reservedTokens: 0n });
+      expect(await ledger.findClaim(subscriptionId)).toMatchObject({ status: 'in_flight', from: '0xc', nonce: 9, reservedWei: '20' });
+      expect((await ledger.openClaims(31337, '0xc')).map((claim) => claim._id)).toEqual([subscriptionId]);
       // Nor does a settled claim ever open again.
       await ledger.markConfirmed({ _id: `${subscriptionId}:2`, subscriptionId, nonce: 9, txHash: '0xpaid' } as never, { number: 5, hash: '0xblock' });
-      await ledger.openRound(subscriptionId, { nonce: 9, reservedWei: 20n, reservedTokens: 0n });
+      await ledger.openRound(subscriptionId, { from: '0xc', nonce: 9, reservedWei: 20n, reservedTokens: 0n });
       expect(await ledger.findClaim(subscriptionId)).toMatchObject({ status: 'confirmed', reservedWei: '0' });
     });
   });
