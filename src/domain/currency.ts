@@ -22,6 +22,15 @@ export function parseCurrency(value: unknown): Currency {
   return { symbol, decimals: assertDecimals(decimals), tokenAddress: (tokenAddress as string | null | undefined) ?? null };
 }
 
+/**
+ * The coin or token itself, whatever symbol a subscription gives it: `native`
+ * for the chain's coin, else the lower-cased contract address. What limits and
+ * alerts about the treasury count by (`ETH` and `eth` are one coin).
+ */
+export function assetKey(currency: Pick<Currency, 'tokenAddress'>): string {
+  return currency.tokenAddress ? currency.tokenAddress.toLowerCase() : 'native';
+}
+
 /** A stable key for grouping totals: the symbol plus the token contract (two tokens may share a symbol). */
 export function currencyKey(currency: Currency): string {
   return currency.tokenAddress ? `${currency.symbol}:${currency.tokenAddress.toLowerCase()}` : currency.symbol;

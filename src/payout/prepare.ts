@@ -1,11 +1,11 @@
 import { Contract, getAddress, Transaction, ZeroAddress, type TransactionRequest } from 'ethers';
 import { ERC20_INTERFACE } from '../chain/erc20';
 import { formatAmount, parseAmount } from '../domain/amount';
-import { currencyKey, type Currency } from '../domain/currency';
+import { assetKey, type Currency } from '../domain/currency';
 import { limitFor, type CurrencyLimit } from '../domain/currency-limits';
 import type { PayoutRequest } from '../domain/payout';
 import { isDuplicateKey } from '../persistence/errors';
-import { PayoutClaimedByAnotherRefund, walletKey, type PayoutAttemptRecord, type PayoutClaim, type WalletLease } from '../persistence/payout-ledger';
+import { PayoutClaimedByAnotherRefund, spendBucketKey, walletKey, type PayoutAttemptRecord, type PayoutClaim, type WalletLease } from '../persistence/payout-ledger';
 import type { TreasuryStore } from '../persistence/treasury-store';
 import { PayoutFailure } from './failures';
 import { initialFees, type Fees } from './fees';
@@ -328,11 +328,11 @@ export class PayoutPreparer {
   }
 
   private dailyLimitKey(currency: Currency): string {
-    return `${this.treasury.chainId}:${currencyKey(currency)}`;
+    return `${this.treasury.chainId}:${assetKey(currency)}`;
   }
 
   private spendBucket(currency: Currency, at: Date): string {
-    return `${this.treasury.chainId}:${currencyKey(currency)}:${at.toISOString().slice(0, 13)}`;
+    return spendBucketKey(this.treasury.chainId, currency, at);
   }
 
   /**

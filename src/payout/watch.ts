@@ -1,7 +1,7 @@
 import { Contract, Transaction } from 'ethers';
 import { ERC20_INTERFACE } from '../chain/erc20';
 import { formatAmount } from '../domain/amount';
-import { currencyKey, type Currency } from '../domain/currency';
+import { assetKey, type Currency } from '../domain/currency';
 import { limitFor, type CurrencyLimit } from '../domain/currency-limits';
 import { isDuplicateKey } from '../persistence/errors';
 import type { PayoutAttemptRecord } from '../persistence/payout-ledger';
@@ -414,7 +414,7 @@ export async function checkLowBalance(deps: Pick<WatcherDeps, 'treasury' | 'aler
   if (threshold === null) return;
   const { provider, address, chainId } = deps.treasury;
   const balance = currency.tokenAddress ? await tokenBalanceOf(deps, currency.tokenAddress) : await provider.getBalance(address);
-  const key = `${chainId}:${currencyKey(currency)}`;
+  const key = `${chainId}:${assetKey(currency)}`;
   if (balance >= threshold) {
     await deps.alerts.clear('treasury.low_balance', key, `treasury ${currency.symbol} balance is back above TREASURY_LOW_BALANCE`);
     return;

@@ -3,6 +3,7 @@ import { SUBSCRIPTION_REFUND_DEFAULTS } from '../domain/subscription';
 import { OBSOLETE_PAYOUT_LEDGER_INDEXES, PAYOUT_LEDGER_COLLECTIONS, PAYOUT_LEDGER_INDEXES } from './payout-ledger';
 import { REFUND_EVENT_INDEXES, addOwnersToSnapshot, seedStatsFromRecords } from './refund-events';
 import { NOTIFICATION_FAILURE_INDEXES, REFUND_INDEXES, REFUND_TRANSITION_INDEXES, refundModel } from './refund-model';
+import { rekeyByAsset } from './rekey-by-asset';
 import { SUBSCRIPTION_INDEXES } from './subscription-model';
 import { TREASURY_COLLECTIONS } from './treasury-store';
 
@@ -37,6 +38,7 @@ export const COLLECTIONS = [
   'sweepruns',
   'refundevents',
   'refundstatsnapshots',
+  'migrations',
 ];
 
 export interface MigrationReport {
@@ -48,6 +50,8 @@ export interface MigrationReport {
   seededStats: number;
   /** Refunds whose owners were added to a snapshot written before snapshots kept them. */
   ownersAdded: number;
+  /** Spend entries of the last day and open alerts moved from a symbol's key to their coin's (`rekeyByAsset`). */
+  rekeyedByAsset: number;
 }
 
 /**
@@ -58,7 +62,7 @@ export interface MigrationReport {
 export async function migrate(connection: Connection): Promise<MigrationReport> {
   const db = connection.db;
   if (!db) throw new Error('MongoDB connection is not open');
-  const report: MigrationReport = { createdCollections: [], createdIndexes: [], droppedIndexes: [], backfilled: {}, seededStats: 0, ownersAdded: 0 };
+  const report: MigrationReport = { createdCollections: [], createdIndexes: [], droppedIndexes: [], backfilled: {}, seededStats: 0, ownersAdded: 0, rekeyedByAsset: 0 };
 
   const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((collection) => collection.name));
   for (const name of COLLECTIONS) {
@@ -106,6 +110,7 @@ export async function migrate(connection: Connection): Promise<MigrationReport> 
   };
   report.seededStats = await seedStatsFromRecords(connection, records());
   report.ownersAdded = await addOwnersToSnapshot(connection, records);
+  report.rekeyedByAsset = await rekeyByAsset(db, new Date());
   return report;
 }
 
@@ -125,6 +130,7 @@ export function describeReport(report: MigrationReport): string[] {
       .map(([field, count]) => `backfilled ${field} on ${count} subscription(s)`),
     ...(report.seededStats > 0 ? [`folded ${report.seededStats} existing refund record(s) into the statistics log's first snapshot`] : []),
     ...(report.ownersAdded > 0 ? [`added the owners of ${report.ownersAdded} refund(s) to the statistics snapshot, for the user and creator lists`] : []),
+    ...(report.rekeyedByAsset > 0 ? [`moved ${report.rekeyedByAsset} daily-limit spend entr(ies) and treasury alert(s) from a currency symbol's key to their coin's`] : []),
   ];
   return lines.length > 0 ? lines : ['nothing to do: collections, indexes and subscription fields are up to date'];
 }

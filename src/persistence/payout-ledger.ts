@@ -1,6 +1,7 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import crypto from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { assetKey, type Currency } from '../domain/currency';
 import { isDuplicateKey } from './errors';
 
 /**
@@ -182,6 +183,14 @@ const nonceReservationSchema = new Schema<NonceReservation>(
   { _id: String, subscriptionId: String, refundId: String, createdAt: Date },
   { collection: 'payoutnonces', versionKey: false },
 );
+/**
+ * The hour a payout's spend counts in, for PAYOUT_DAILY_LIMIT: per coin or
+ * token paid (`assetKey`), never per symbol as a subscription spelled it.
+ */
+export function spendBucketKey(chainId: number, currency: Pick<Currency, 'tokenAddress'>, at: Date): string {
+  return `${chainId}:${assetKey(currency)}:${at.toISOString().slice(0, 13)}`;
+}
+
 const spendBucketSchema = new Schema<SpendBucket>({ _id: String, amount: String }, { collection: 'payoutspend', versionKey: false });
 const spendEntrySchema = new Schema<SpendEntry>({ _id: String, bucket: { type: String, required: true }, amount: { type: String, required: true } }, { collection: 'payoutspendentries', versionKey: false });
 
@@ -440,7 +449,7 @@ export class PayoutLedger {
     );
   }
 
-  /** Amount signed for payment in a currency during these hours (`bucket` = chainId:currency:hour). */
+  /** Amount signed for payment in a currency during these hours (`spendBucketKey`). */
   async spentIn(buckets: string[]): Promise<bigint> {
     // One equality read per hour (the local store serves those from the index); hours written before spend entries are totals.
     const [totals, ...entries] = await Promise.all([this.spend.find({ _id: { $in: buckets } }).lean(), ...buckets.map((bucket) => this.spendEntries.find({ bucket }, { amount: 1 }).lean())]);

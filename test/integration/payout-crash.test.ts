@@ -1,6 +1,6 @@
 import { ethers } from 'ethers';
-import { currencyKey } from '../../src/domain/currency';
 import type { PayoutRequest } from '../../src/domain/payout';
+import { spendBucketKey } from '../../src/persistence/payout-ledger';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { spawnWorkerProcess, startDedicatedAnvil, type WorkerProcess } from '../support/processes';
 import { waitFor } from '../support/wait';
@@ -111,7 +111,7 @@ describe('the payout ledger after a crash between two of its writes', () => {
   }
 
   function lastDayBuckets(request: PayoutRequest): string[] {
-    return Array.from({ length: 24 }, (_, hoursAgo) => `${stack.treasury.chainId}:${currencyKey(request.currency)}:${new Date(Date.now() - hoursAgo * 3_600_000).toISOString().slice(0, 13)}`);
+    return Array.from({ length: 24 }, (_, hoursAgo) => spendBucketKey(stack.treasury.chainId, request.currency, new Date(Date.now() - hoursAgo * 3_600_000)));
   }
 
   test('died after recording a round, before opening it: the next preparation opens it, reserves its funds and counts its spend, once', async () => {

@@ -337,17 +337,18 @@ describe('treasury safety', () => {
     expect(await chain.provider.getBalance(big.wallet)).toBe(big.amount);
   }, 120_000);
 
-  test('at PAYOUT_DAILY_LIMIT payouts wait and alert instead of draining the treasury', async () => {
+  test('at PAYOUT_DAILY_LIMIT payouts wait and alert instead of draining the treasury, however the currency is spelled', async () => {
     const s = await start({ PAYOUT_DAILY_LIMIT: 'ETH=1' });
     const first = await requestRefund(s);
-    const second = await requestRefund(s);
+    // The same coin, spelled otherwise by the system that wrote the subscription: the limit is one budget of the coin.
+    const second = await requestRefund(s, { currency: { symbol: 'eth', decimals: 18, tokenAddress: null } });
 
     await s.refundClient.approve(first.ref, { by: 'admin-1' });
     await expect(s.refundClient.result(first.ref)).resolves.toMatchObject({ outcome: 'completed' });
     await s.refundClient.approve(second.ref, { by: 'admin-1' });
 
     const alert = await s.webhooks.waitFor((request) => (request.json as { type?: string })?.type === 'treasury.daily_limit', 20_000);
-    expect((alert.json as { data: { message: string } }).data.message).toMatch(/PAYOUT_DAILY_LIMIT for ETH is 1; 0\.6666\d+ was paid in the last 24 hours/);
+    expect((alert.json as { data: { message: string } }).data.message).toMatch(/PAYOUT_DAILY_LIMIT for eth is 1; 0\.6666\d+ was paid in the last 24 hours/);
     const waiting = await waitFor(async () => {
       const record = await s.refunds.findById(second.refundId);
       return record?.waitingReason ? record : undefined;

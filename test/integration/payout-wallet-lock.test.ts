@@ -2,11 +2,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createWebhookActivities } from '../../activities/webhook';
 import { createLogger } from '../../src/logger';
-import { currencyKey } from '../../src/domain/currency';
 import type { PayoutRequest } from '../../src/domain/payout';
 import { PayoutPreparer, type PreparedPayout } from '../../src/payout/prepare';
 import { TreasuryAlerts } from '../../src/payout/treasury-alerts';
-import { PayoutLedger, walletKey } from '../../src/persistence/payout-ledger';
+import { PayoutLedger, spendBucketKey, walletKey } from '../../src/persistence/payout-ledger';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
 import { PASS } from '../support/rpc-proxy';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
@@ -109,7 +108,7 @@ describe('the wallet lock under slow calls', () => {
 
   /** The daily limit's buckets: one per hour of the last 24. */
   function lastDayBuckets(s: RefundStack, currency: PayoutRequest['currency']): string[] {
-    return Array.from({ length: 24 }, (_, hoursAgo) => `${s.treasury.chainId}:${currencyKey(currency)}:${new Date(Date.now() - hoursAgo * 3_600_000).toISOString().slice(0, 13)}`);
+    return Array.from({ length: 24 }, (_, hoursAgo) => spendBucketKey(s.treasury.chainId, currency, new Date(Date.now() - hoursAgo * 3_600_000)));
   }
 
   /** The most sections open at once in the log. */

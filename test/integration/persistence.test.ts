@@ -1,6 +1,6 @@
 import mongoose, { type Connection } from 'mongoose';
 import { migrate } from '../../src/persistence/migrate';
-import { PayoutClaimedByAnotherRefund, PayoutLedger } from '../../src/persistence/payout-ledger';
+import { PayoutClaimedByAnotherRefund, PayoutLedger, spendBucketKey } from '../../src/persistence/payout-ledger';
 import { RefundRepository, RefundTransitionConflict } from '../../src/persistence/refund-repository';
 import { refundView, subscriptionDoc } from '../support/fixtures';
 import { uniqueMongoUri } from '../support/services';
@@ -58,7 +58,40 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
       expect(await subscriptions.findOne({ _id: notRefundable._id })).toMatchObject({ refundEligible: false, refundWindowDays: 7 });
 
       const second = await migrate(connection);
-      expect(second).toEqual({ createdCollections: [], createdIndexes: [], droppedIndexes: [], backfilled: { refundEligible: 0, refundWindowDays: 0, isRefundApplied: 0 }, seededStats: 0, ownersAdded: 0 });
+      expect(second).toEqual({ createdCollections: [], createdIndexes: [], droppedIndexes: [], backfilled: { refundEligible: 0, refundWindowDays: 0, isRefundApplied: 0 }, seededStats: 0, ownersAdded: 0, rekeyedByAsset: 0 });
+    });
+
+    test('daily-limit spend and alerts keyed by a symbol as spelled move to their coin, so the limit still sees the last day', async () => {
+      const older = await mongoose.createConnection(uniqueMongoUri('rekey')).asPromise();
+      try {
+        const db = older.db!;
+        const hour = (hoursAgo: number) => new Date(Date.now() - hoursAgo * 3_600_000).toISOString().slice(0, 13);
+        const usdc = '0xA0b86991c6218b36c1D19D4a2e9Eb0cE3606eB48';
+        // As the previous version wrote them: one bucket per spelling of the symbol.
+        await db.collection<{ _id: string; bucket: string; amount: string }>('payoutspendentries').insertMany([
+          { _id: `31337:ETH:${hour(0)}/s1:1`, bucket: `31337:ETH:${hour(0)}`, amount: '5' },
+          { _id: `31337:eth:${hour(0)}/s2:1`, bucket: `31337:eth:${hour(0)}`, amount: '7' },
+          { _id: `31337:USDC:${usdc.toLowerCase()}:${hour(3)}/s3:1`, bucket: `31337:USDC:${usdc.toLowerCase()}:${hour(3)}`, amount: '9' },
+          { _id: `31337:ETH:${hour(30)}/s4:1`, bucket: `31337:ETH:${hour(30)}`, amount: '1000' }, // out of the window: left
+        ]);
+        await db.collection<{ _id: string; amount: string }>('payoutspend').insertOne({ _id: `31337:Eth:${hour(0)}`, amount: '11' });
+        await db.collection<{ _id: string; [field: string]: unknown }>('treasuryalerts').insertOne({ _id: 'treasury.daily_limit:31337:ETH', type: 'treasury.daily_limit', key: '31337:ETH', message: 'limit', details: {}, since: new Date() });
+
+        const first = await migrate(older);
+        expect(first.rekeyedByAsset).toBe(5);
+        const ledger = new PayoutLedger(older);
+        const native = { tokenAddress: null };
+        expect(await ledger.spentIn([spendBucketKey(31337, native, new Date())])).toBe(23n);
+        expect(await ledger.spentIn([spendBucketKey(31337, { tokenAddress: usdc }, new Date(Date.now() - 3 * 3_600_000))])).toBe(9n);
+        expect(await ledger.spentIn([spendBucketKey(31337, native, new Date(Date.now() - 30 * 3_600_000))])).toBe(0n);
+        expect(await db.collection('treasuryalerts').find({}).project({ _id: 1, key: 1 }).toArray()).toEqual([{ _id: 'treasury.daily_limit:31337:native', key: '31337:native' }]);
+
+        expect((await migrate(older)).rekeyedByAsset).toBe(0);
+        expect(await ledger.spentIn([spendBucketKey(31337, native, new Date())])).toBe(23n);
+      } finally {
+        await older.db?.dropDatabase();
+        await older.close();
+      }
     });
   });
 

@@ -1,4 +1,4 @@
-import { currencyKey, parseCurrency } from '../../../src/domain/currency';
+import { assetKey, currencyKey, parseCurrency } from '../../../src/domain/currency';
 import { DomainError } from '../../../src/domain/errors';
 import { USDC_ADDRESS } from '../../support/fixtures';
 import { thrownBy } from '../../support/thrown';
@@ -87,5 +87,16 @@ describe('currencyKey', () => {
     const mixed = { symbol: 'USDC', decimals: 6, tokenAddress: USDC_ADDRESS };
     const lower = { ...mixed, tokenAddress: USDC_ADDRESS.toLowerCase() };
     expect(currencyKey(mixed)).toBe(currencyKey(lower));
+  });
+});
+
+describe('assetKey', () => {
+  test('is the coin or token itself, whatever the symbol is spelled as', () => {
+    expect(assetKey({ tokenAddress: null })).toBe('native');
+    const eth = { symbol: 'ETH', decimals: 18, tokenAddress: null };
+    const spelledOtherwise = { ...eth, symbol: 'eth' };
+    expect(assetKey(spelledOtherwise)).toBe(assetKey(eth));
+    expect(assetKey({ tokenAddress: USDC_ADDRESS })).toBe(USDC_ADDRESS.toLowerCase());
+    expect(assetKey({ tokenAddress: '0x' + '1'.repeat(40) })).not.toBe(assetKey({ tokenAddress: USDC_ADDRESS }));
   });
 });
