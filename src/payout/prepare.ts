@@ -200,7 +200,7 @@ export class PayoutPreparer {
     }
     // Opening the claim comes last: a preparation that stops before it (a crash, a lost lock) leaves a round that the next one finishes opening.
     await Promise.all([lease.confirm(), this.countSpend(request, attempt), ledger.raiseNextNonce(chainId, from, nonce + 1)]);
-    await ledger.openRound(request.subscriptionId, { from, nonce, reservedWei: cost, reservedTokens: token ? amount : 0n });
+    await ledger.openRound(attempt, { reservedWei: cost, reservedTokens: token ? amount : 0n });
     this.log.info({ refundId: request.refundId, txHash: attempt.txHash, nonce, attempt: attempt.attempt }, 'payout signed and persisted');
     return { kind: 'round', attempt };
   }
@@ -247,9 +247,9 @@ export class PayoutPreparer {
    */
   private async finishOpeningRound(request: PayoutRequest, round: readonly PayoutAttemptRecord[], claim: PayoutClaim | null): Promise<void> {
     const first = round[0]!;
-    if (claim?.status === 'in_flight' && claim.nonce === first.nonce) return;
+    if (claim?.status === 'in_flight' && claim.nonce === first.nonce && (claim.roundAttempt ?? first.attempt) === first.attempt) return;
     await this.countSpend(request, first);
-    await this.deps.ledger.openRound(request.subscriptionId, { from: first.from, nonce: first.nonce, reservedWei: worstCaseCost(round), reservedTokens: first.tokenAddress ? BigInt(first.amount) : 0n });
+    await this.deps.ledger.openRound(first, { reservedWei: worstCaseCost(round), reservedTokens: first.tokenAddress ? BigInt(first.amount) : 0n });
     this.log.warn({ refundId: request.refundId, nonce: first.nonce, txHash: first.txHash }, 'a round recorded by a preparation that stopped before opening it is opened now');
   }
 

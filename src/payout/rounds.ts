@@ -68,7 +68,7 @@ export async function judgeRound({ ledger, treasury, logger }: PayoutDeps, round
     case 'taken': {
       if (!reading.final) return { kind: 'open', minedDepth: null, note: `nonce ${first.nonce} is held by ${reading.txHash}, ${reading.depth} deep` };
       const reason = `nonce ${first.nonce} went to transaction ${reading.txHash} in block ${reading.blockNumber}, ${reading.depth} blocks deep; none of this payout's transactions can be mined`;
-      await ledger.closeRoundUnpaid(first.subscriptionId, first.nonce, 'dropped', reason);
+      await ledger.closeRoundUnpaid(first, 'dropped', reason);
       log.warn({ takenBy: reading.txHash }, reason);
       return { kind: 'unpaid', status: 'dropped', reason };
     }
@@ -78,7 +78,7 @@ export async function judgeRound({ ledger, treasury, logger }: PayoutDeps, round
       const block = { number: receipt.blockNumber, hash: receipt.blockHash };
       if (candidate.kind === 'filler') {
         const reason = `nonce ${first.nonce} was filled by zero-value transaction ${candidate.txHash} because the payout could not be sent (${candidate.failure ?? 'insufficient funds'})`;
-        await ledger.closeRoundUnpaid(first.subscriptionId, first.nonce, 'dropped', reason);
+        await ledger.closeRoundUnpaid(first, 'dropped', reason);
         log.warn({ txHash: candidate.txHash }, reason);
         return { kind: 'unpaid', status: 'dropped', reason };
       }
@@ -90,7 +90,7 @@ export async function judgeRound({ ledger, treasury, logger }: PayoutDeps, round
       }
       if (delivery.kind === 'nothing') {
         const status = receipt.status === 1 ? 'no_transfer' : 'reverted';
-        await ledger.closeRoundUnpaid(first.subscriptionId, first.nonce, status, delivery.reason);
+        await ledger.closeRoundUnpaid(first, status, delivery.reason);
         log.warn({ txHash: candidate.txHash }, `payout mined without paying: ${delivery.reason}`);
         return { kind: 'unpaid', status, reason: `${candidate.txHash}: ${delivery.reason}` };
       }

@@ -210,7 +210,8 @@ export class PayoutWatcher {
     const rawTransaction = await wallet.signTransaction({ to: address, value: 0n, data: '0x', chainId, type: 2, nonce: payout.nonce, gasLimit: GAS_OF_A_PLAIN_TRANSFER, ...fees });
     const filler = await this.record(attempts, payout, rawTransaction, 'filler');
     if (!filler) return;
-    await this.deps.ledger.raiseReservation(payout.subscriptionId, worstCaseCost([...roundOf(attempts, payout.nonce, payout.from), filler]));
+    const round = roundOf(attempts, payout.nonce, payout.from);
+    await this.deps.ledger.raiseReservation(round[0]!, worstCaseCost([...round, filler]));
     this.log.error(
       { refundId: payout.refundId, nonce: payout.nonce, txHash: payout.txHash, filler: filler.txHash },
       `payout ${payout.txHash} cannot be sent (insufficient funds): nonce ${payout.nonce} is filled with a zero-value transfer so later payouts are not blocked; the refund will fail once the filler is final`,
@@ -231,7 +232,7 @@ export class PayoutWatcher {
     if (!this.holdsKeyOf(newest)) return false;
     const replacement = replacementFees(feesOf(newest), suggestedFees(market.baseFeePerGas, market.priorityFeePerGas), this.treasury.feeBumpPercent, this.treasury.maxFeePerGasWei);
     if (replacement.kind === 'at_cap') {
-      await this.stuckAtCap(newest);
+      await this.stuckAtCap(round, newest);
       return false;
     }
     const previous = Transaction.from(newest.rawTransaction);
@@ -247,7 +248,7 @@ export class PayoutWatcher {
     });
     const signed = await this.record(attempts, newest, rawTransaction, newest.kind);
     if (!signed) return false;
-    await this.deps.ledger.raiseReservation(newest.subscriptionId, worstCaseCost([...round, signed]));
+    await this.deps.ledger.raiseReservation(round[0]!, worstCaseCost([...round, signed]));
     this.log.warn(
       { refundId: newest.refundId, nonce: newest.nonce, replaces: newest.txHash, txHash: signed.txHash, maxFeePerGas: replacement.fees.maxFeePerGas.toString() },
       `payout not mined after ${this.treasury.stuckAfterMs} ms and outbid by the next block: replaced at the same nonce with higher fees`,
@@ -256,9 +257,9 @@ export class PayoutWatcher {
     return true;
   }
 
-  private async stuckAtCap(newest: PayoutAttemptRecord): Promise<void> {
+  private async stuckAtCap(round: readonly PayoutAttemptRecord[], newest: PayoutAttemptRecord): Promise<void> {
     const claim = await this.deps.ledger.findClaim(newest.subscriptionId);
-    if (!claim?.stuckSince) await this.deps.ledger.setStuck(newest.subscriptionId, new Date(this.now()));
+    if (!claim?.stuckSince) await this.deps.ledger.setStuck(round[0]!, new Date(this.now()));
     const cap = this.treasury.maxFeePerGasWei;
     await this.deps.alerts.raise(
       'treasury.payout_stuck',

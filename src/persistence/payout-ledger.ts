@@ -53,6 +53,8 @@ export interface PayoutClaim {
   status: ClaimStatus;
   /** The open round's nonce. */
   nonce: number | null;
+  /** The attempt number of the last round's first transaction (see `RoundRef`); null on claims opened before rounds were told apart by it. */
+  roundAttempt: number | null;
   /** Most the open round can take from the treasury: value plus gas at its highest max fee (wei), and tokens. */
   reservedWei: string;
   reservedTokens: string;
@@ -138,6 +140,7 @@ const claimSchema = new Schema<PayoutClaim>(
     tokenAddress: { type: String, default: null },
     status: { type: String, enum: ['in_flight', 'unpaid', 'confirmed', 'review'], required: true },
     nonce: { type: Number, default: null },
+    roundAttempt: { type: Number, default: null },
     reservedWei: { type: String, default: '0' },
     reservedTokens: { type: String, default: '0' },
     roundStartedAt: { type: Date, default: null },
@@ -183,6 +186,22 @@ const nonceReservationSchema = new Schema<NonceReservation>(
   { _id: String, subscriptionId: String, refundId: String, createdAt: Date },
   { collection: 'payoutnonces', versionKey: false },
 );
+/**
+ * One round of a payout, named by its first transaction: the wallet and nonce
+ * its transactions share, and that transaction's attempt number. A payout's
+ * rounds get ever higher attempt numbers, whichever wallet signs them.
+ */
+export type RoundRef = Pick<PayoutAttemptRecord, 'subscriptionId' | 'from' | 'nonce' | 'attempt'>;
+
+/**
+ * The claim, while it waits on `round`: a late write about an older round, or
+ * about another wallet's round at the same nonce number, changes nothing.
+ * (Claims opened before rounds were numbered: by nonce alone.)
+ */
+function claimWaitingOn(round: RoundRef) {
+  return { _id: round.subscriptionId, status: 'in_flight', nonce: round.nonce, $or: [{ roundAttempt: round.attempt }, { roundAttempt: null }] };
+}
+
 /**
  * The hour a payout's spend counts in, for PAYOUT_DAILY_LIMIT: per coin or
  * token paid (`assetKey`), never per symbol as a subscription spelled it.
@@ -383,22 +402,25 @@ export class PayoutLedger {
   }
 
   /**
-   * The claim now waits on a round at `nonce`, which may take up to the
-   * reserved amounts. A preparation that stalled after recording an older
-   * round (nonces only grow) opens nothing: the claim follows the newer round,
-   * and a settled claim never opens again.
+   * The claim now waits on `round`, which may take up to the reserved
+   * amounts. A preparation that stalled after recording an older round opens
+   * nothing: the claim follows the newer round (its first transaction has a
+   * higher attempt number; nonces do not tell, for a new treasury key starts
+   * again from 0), the round it waits on is not opened twice, and a settled
+   * claim never opens again.
    */
-  /** `from` is the round's signer: after a change of the treasury key, a claim's next round comes from another wallet than its first. */
-  async openRound(subscriptionId: string, round: { from: string; nonce: number; reservedWei: bigint; reservedTokens: bigint }): Promise<void> {
+  async openRound(round: RoundRef, reserved: { reservedWei: bigint; reservedTokens: bigint }): Promise<void> {
+    const newer = [{ roundAttempt: { $lt: round.attempt } }, { roundAttempt: null, nonce: null }, { roundAttempt: null, nonce: { $lte: round.nonce } }];
     await this.claims.updateOne(
-      { _id: subscriptionId, status: { $in: ['unpaid', 'in_flight'] }, $or: [{ nonce: null }, { nonce: { $lte: round.nonce } }] },
+      { _id: round.subscriptionId, status: { $in: ['unpaid', 'in_flight'] }, $or: newer },
       {
         $set: {
           status: 'in_flight',
           from: round.from,
           nonce: round.nonce,
-          reservedWei: round.reservedWei.toString(),
-          reservedTokens: round.reservedTokens.toString(),
+          roundAttempt: round.attempt,
+          reservedWei: reserved.reservedWei.toString(),
+          reservedTokens: reserved.reservedTokens.toString(),
           roundStartedAt: new Date(),
           stuckSince: null,
           failure: null,
@@ -408,32 +430,32 @@ export class PayoutLedger {
   }
 
   /** A replacement may cost more than the transaction it replaces. */
-  async raiseReservation(subscriptionId: string, reservedWei: bigint): Promise<void> {
-    await this.claims.updateOne({ _id: subscriptionId }, { $set: { reservedWei: reservedWei.toString() } });
+  async raiseReservation(round: RoundRef, reservedWei: bigint): Promise<void> {
+    await this.claims.updateOne(claimWaitingOn(round), { $set: { reservedWei: reservedWei.toString() } });
   }
 
-  async setStuck(subscriptionId: string, since: Date | null): Promise<void> {
-    await this.claims.updateOne({ _id: subscriptionId }, { $set: { stuckSince: since } });
+  async setStuck(round: RoundRef, since: Date | null): Promise<void> {
+    await this.claims.updateOne(claimWaitingOn(round), { $set: { stuckSince: since } });
   }
 
   async countBroadcast(attemptId: string, refusal: string | null = null): Promise<void> {
     await this.attempts.updateOne({ _id: attemptId }, { $inc: { broadcasts: refusal ? 0 : 1 }, $set: { lastBroadcastError: refusal } });
   }
 
-  /** Annotates the transactions of a round with what the chain said of them. */
-  async markRound(subscriptionId: string, nonce: number, status: Exclude<AttemptStatus, 'signed' | 'confirmed'>, failure: string): Promise<void> {
-    await this.attempts.updateMany({ subscriptionId, nonce, status: 'signed' }, { $set: { status, failure } });
+  /** Annotates the transactions of a round (one wallet's, at one nonce) with what the chain said of them. */
+  async markRound(round: Pick<RoundRef, 'subscriptionId' | 'from' | 'nonce'>, status: Exclude<AttemptStatus, 'signed' | 'confirmed'>, failure: string): Promise<void> {
+    await this.attempts.updateMany({ subscriptionId: round.subscriptionId, from: round.from, nonce: round.nonce, status: 'signed' }, { $set: { status, failure } });
   }
 
   /** The round is proven unpaid (reverted, moved nothing, or its nonce went to another transaction at depth). */
-  async closeRoundUnpaid(subscriptionId: string, nonce: number, status: 'reverted' | 'no_transfer' | 'dropped', failure: string): Promise<void> {
-    await this.markRound(subscriptionId, nonce, status, failure);
-    await this.claims.updateOne({ _id: subscriptionId, nonce }, { $set: { status: 'unpaid', nonce: null, reservedWei: '0', reservedTokens: '0', stuckSince: null, failure } });
+  async closeRoundUnpaid(round: RoundRef, status: 'reverted' | 'no_transfer' | 'dropped', failure: string): Promise<void> {
+    await this.markRound(round, status, failure);
+    await this.claims.updateOne(claimWaitingOn(round), { $set: { status: 'unpaid', nonce: null, reservedWei: '0', reservedTokens: '0', stuckSince: null, failure } });
   }
 
   async markConfirmed(attempt: PayoutAttemptRecord, block: { number: number; hash: string }): Promise<void> {
     await this.attempts.updateOne({ _id: attempt._id }, { $set: { status: 'confirmed', blockNumber: block.number, blockHash: block.hash } });
-    await this.markRound(attempt.subscriptionId, attempt.nonce, 'replaced', `transaction ${attempt.txHash} at the same nonce was mined`);
+    await this.markRound(attempt, 'replaced', `transaction ${attempt.txHash} at the same nonce was mined`);
     await this.claims.updateOne(
       { _id: attempt.subscriptionId },
       { $set: { status: 'confirmed', txHash: attempt.txHash, blockNumber: block.number, confirmedAt: new Date(), reservedWei: '0', reservedTokens: '0', stuckSince: null } },

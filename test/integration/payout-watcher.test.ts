@@ -84,7 +84,7 @@ describe('the payout watcher', () => {
       signedAtBlock: await chain.blockNumber(),
     });
     await s.ledger.raiseNextNonce(chainId, from, nonce + 1);
-    await s.ledger.openRound(subscriptionId, { from, nonce, reservedWei: amount + 21_000n * offered.maxFeePerGas, reservedTokens: 0n });
+    await s.ledger.openRound(attempt, { reservedWei: amount + 21_000n * offered.maxFeePerGas, reservedTokens: 0n });
     return { attempt, to, amount };
   }
 

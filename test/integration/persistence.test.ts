@@ -283,18 +283,49 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
       const ledger = new PayoutLedger(connection);
       const subscriptionId = `late-${Date.now()}`;
       await ledger.claim(subscriptionId, { refundId: 'r-late', chainId: 31337, from: '0xa', to: '0xb', amount: '1', tokenAddress: null });
-      // Round 4 was recorded, proven unpaid and closed; round 9, signed by a new treasury key, is open now.
-      await ledger.openRound(subscriptionId, { from: '0xa', nonce: 4, reservedWei: 10n, reservedTokens: 0n });
-      await ledger.closeRoundUnpaid(subscriptionId, 4, 'dropped', 'never mined');
-      await ledger.openRound(subscriptionId, { from: '0xc', nonce: 9, reservedWei: 20n, reservedTokens: 0n });
+      // Round 4 was recorded, proven unpaid and closed; round 9 is open now.
+      const older = { subscriptionId, from: '0xa', nonce: 4, attempt: 1 };
+      const newer = { subscriptionId, from: '0xa', nonce: 9, attempt: 2 };
+      await ledger.openRound(older, { reservedWei: 10n, reservedTokens: 0n });
+      await ledger.closeRoundUnpaid(older, 'dropped', 'never mined');
+      await ledger.openRound(newer, { reservedWei: 20n, reservedTokens: 0n });
       // The stalled preparation of round 4 wakes up and opens it.
-      await ledger.openRound(subscriptionId, { from: '0xa', nonce: 4, reservedWei: 10n, reservedTokens: 0n });
-      expect(await ledger.findClaim(subscriptionId)).toMatchObject({ status: 'in_flight', from: '0xc', nonce: 9, reservedWei: '20' });
-      expect((await ledger.openClaims(31337, '0xc')).map((claim) => claim._id)).toEqual([subscriptionId]);
+      await ledger.openRound(older, { reservedWei: 10n, reservedTokens: 0n });
+      expect(await ledger.findClaim(subscriptionId)).toMatchObject({ status: 'in_flight', nonce: 9, roundAttempt: 2, reservedWei: '20' });
       // Nor does a settled claim ever open again.
-      await ledger.markConfirmed({ _id: `${subscriptionId}:2`, subscriptionId, nonce: 9, txHash: '0xpaid' } as never, { number: 5, hash: '0xblock' });
-      await ledger.openRound(subscriptionId, { from: '0xc', nonce: 9, reservedWei: 20n, reservedTokens: 0n });
+      await ledger.markConfirmed({ _id: `${subscriptionId}:2`, ...newer, txHash: '0xpaid' } as never, { number: 5, hash: '0xblock' });
+      await ledger.openRound(newer, { reservedWei: 20n, reservedTokens: 0n });
       expect(await ledger.findClaim(subscriptionId)).toMatchObject({ status: 'confirmed', reservedWei: '0' });
+    });
+
+    test('after a change of treasury key the new wallet starts again at low nonces: late writes about the old wallet\'s rounds leave the new round alone', async () => {
+      const ledger = new PayoutLedger(connection);
+      const subscriptionId = `rekeyed-${Date.now()}`;
+      await ledger.claim(subscriptionId, { refundId: 'r-rekeyed', chainId: 31337, from: '0xold', to: '0xb', amount: '1', tokenAddress: null });
+      const attempt = (number: number, from: string, nonce: number) => ({
+        _id: `${subscriptionId}:${number}`, subscriptionId, refundId: 'r-rekeyed', attempt: number, kind: 'payout' as const, chainId: 31337, from, to: '0xb',
+        amount: '1', tokenAddress: null, nonce, rawTransaction: '0x', txHash: `0x${number}`, signedAtBlock: 1,
+      });
+      // The old wallet's rounds at nonces 0 and 500 were proven unpaid; the new wallet's first round, at nonce 0, is open.
+      const oldAtZero = await ledger.recordAttempt(attempt(1, '0xold', 0));
+      await ledger.openRound(oldAtZero, { reservedWei: 1n, reservedTokens: 0n });
+      await ledger.closeRoundUnpaid(oldAtZero, 'dropped', 'cancelled by the old key holder');
+      const oldAt500 = await ledger.recordAttempt(attempt(2, '0xold', 500));
+      await ledger.openRound(oldAt500, { reservedWei: 5n, reservedTokens: 0n });
+      await ledger.closeRoundUnpaid(oldAt500, 'dropped', 'cancelled by the old key holder');
+      const fresh = await ledger.recordAttempt(attempt(3, '0xnew', 0));
+      await ledger.openRound(fresh, { reservedWei: 30n, reservedTokens: 0n });
+
+      // A preparation that judged the round at 500 open on a lagging node, then stalled, opens it late.
+      await ledger.openRound(oldAt500, { reservedWei: 5n, reservedTokens: 0n });
+      // A watcher of the old round at nonce 0, cut off from Temporal but not from the store, finishes late.
+      await ledger.raiseReservation(oldAtZero, 99n);
+      await ledger.setStuck(oldAtZero, new Date());
+      await ledger.closeRoundUnpaid(oldAtZero, 'dropped', 'cancelled by the old key holder');
+
+      expect(await ledger.findClaim(subscriptionId)).toMatchObject({ status: 'in_flight', from: '0xnew', nonce: 0, roundAttempt: 3, reservedWei: '30', stuckSince: null });
+      expect((await ledger.openClaims(31337, '0xnew')).map((claim) => claim._id)).toEqual([subscriptionId]);
+      expect((await ledger.attemptsOf(subscriptionId)).map(({ attempt: number, status }) => [number, status])).toEqual([[1, 'dropped'], [2, 'dropped'], [3, 'signed']]);
     });
   });
 });
