@@ -1,4 +1,4 @@
-import { allHandlersFinished, CancellationScope, condition, isCancellation, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, CancellationScope, condition, isCancellation, patched, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { PayoutRequest } from '../src/domain/payout';
 import type { PreparedRefund, RefundSubject } from '../src/domain/prepared-refund';
 import type { PayoutDetails, Refund } from '../src/domain/refund';
@@ -18,6 +18,8 @@ const DEFAULT_TIMINGS: RefundTimings = {
   notificationMaxAttempts: 8,
   notificationInitialIntervalMs: 2_000,
 };
+/** Beyond an attempt's own timeout: the worker's clock may run a little slower than the server's. */
+const PREPARATION_CLOCK_MARGIN_MS = 5_000;
 
 /**
  * One refund, from request to payout: check and compute -> record -> wait for
@@ -55,6 +57,7 @@ export async function proRataRefundWorkflow(input: RefundWorkflowInput): Promise
 /** The steps of one refund run, in the order the workflow above takes them. */
 class RefundRun {
   readonly activities: RefundActivityProxies;
+  private readonly timings: RefundTimings;
   private readonly refund: RefundState;
   private readonly inbox: RefundInbox;
   private readonly notifier: RefundNotifier;
@@ -62,7 +65,8 @@ class RefundRun {
   private cancelRequested = false;
 
   constructor(private readonly input: RefundWorkflowInput) {
-    this.activities = refundActivities({ ...DEFAULT_TIMINGS, ...input.timings });
+    this.timings = { ...DEFAULT_TIMINGS, ...input.timings };
+    this.activities = refundActivities(this.timings);
     this.refund = new RefundState(input.refundId, this.activities.records);
     this.inbox = new RefundInbox(input.refundId, this.refund);
     this.inbox.listen();
@@ -186,12 +190,20 @@ class RefundRun {
    * A reset run may be told to reject or cancel a refund that the run before it
    * had approved: an attempt of that run's payout may have signed since. Money
    * that may be on its way is followed through; the record never says rejected
-   * or cancelled while it moves.
+   * or cancelled while it moves. A payout claimed for the refund since this run
+   * looked (`paymentAlreadyUnderway`), with nothing signed yet, is an attempt of
+   * the run before that is still preparing: it may sign until its own timeout,
+   * and records nothing after it, so the close waits that long and looks again.
    */
   async followPayoutBeforeClosing(decision: Exclude<Decision, { kind: 'approve' }>): Promise<Decision> {
     const info = workflowInfo();
     if (info.runId === info.originalExecutionRunId || !patched('reset-close-follows-open-round')) return decision;
-    const round = await this.activities.records.openPayoutRound({ subscriptionId: this.input.subscriptionId, refundId: this.input.refundId });
+    const payout = { subscriptionId: this.input.subscriptionId, refundId: this.input.refundId };
+    let round = await this.activities.records.openPayoutRound(payout);
+    if (!round && patched('reset-close-waits-out-preparation') && (await this.activities.records.payoutStarted(payout)).started) {
+      await sleep(this.timings.payoutPrepareTimeoutMs + PREPARATION_CLOCK_MARGIN_MS);
+      round = await this.activities.records.openPayoutRound(payout);
+    }
     if (!round) return decision;
     return { kind: 'approve', by: 'system', note: `payout ${round.txHash} was signed by the run before the reset: it is followed through instead of the ${decision.kind} by ${decision.by}` };
   }
