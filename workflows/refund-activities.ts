@@ -20,6 +20,7 @@ export type RecordActivities = Pick<
   | 'payoutDestination'
   | 'payoutStarted'
   | 'openPayoutRound'
+  | 'releaseUnsignedClaim'
   | 'autoApprovalAllowed'
   | 'closedWithoutPayout'
 >;
