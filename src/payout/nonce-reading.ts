@@ -13,13 +13,15 @@ import { getAddress, type JsonRpcProvider, type TransactionReceipt } from 'ether
 
 export interface Candidate {
   txHash: string;
-  /** Head block when it was signed: the search for the transaction at the nonce starts a little before it. */
-  signedAtBlock: number | null;
 }
 
 export type NonceReading<C extends Candidate = Candidate> =
-  /** Nothing at this nonce is mined, as far as this node can tell. */
-  | { kind: 'unmined'; note?: string }
+  /**
+   * Nothing at this nonce is mined, as far as this node can tell. `nonceSpent`:
+   * the node counts the nonce as used, but the transaction at it was not found
+   * (a lagging node, or one that keeps no state as old as that transaction).
+   */
+  | { kind: 'unmined'; note?: string; nonceSpent?: true }
   /** One of our candidates is mined in a canonical block. */
   | { kind: 'mined'; candidate: C; receipt: TransactionReceipt; depth: number; final: boolean }
   /** A transaction that is none of our candidates is mined at the nonce. */
@@ -45,9 +47,8 @@ export async function readNonce<C extends Candidate>(provider: JsonRpcProvider, 
   // This node says the nonce is used, yet no candidate's receipt was seen: a lagging
   // node answered one of the calls, or another transaction took the nonce. Find it.
   const head = await provider.getBlockNumber();
-  const lowest = Math.min(...input.candidates.map((candidate) => candidate.signedAtBlock ?? 0), head);
-  const found = await findTransactionAtNonce(provider, input.from, input.nonce, Math.max(0, lowest - 1), head);
-  if (!found) return { kind: 'unmined', note: `nonce ${input.nonce} reads as used, but no transaction at it was found yet` };
+  const found = await findTransactionAtNonce(provider, input.from, input.nonce, head);
+  if (!found) return { kind: 'unmined', note: `nonce ${input.nonce} reads as used, but no transaction at it was found yet`, nonceSpent: true };
   if (input.candidates.some((candidate) => candidate.txHash.toLowerCase() === found.hash.toLowerCase())) {
     return { kind: 'unmined', note: `our transaction ${found.hash} is in block ${found.blockNumber}; its receipt is not served yet` };
   }
@@ -73,28 +74,25 @@ async function canonicalHash(provider: JsonRpcProvider, blockNumber: number): Pr
 
 /**
  * The transaction of `from` at `nonce`: the first block whose nonce count passes
- * it holds it. Binary search on historical nonce counts from `low` (widened
- * downwards if needed) to `head`. Null when the view is inconsistent or the
- * node has no state that old (a non-archive node): the caller keeps waiting.
+ * it holds it. Found by historical nonce counts, stepping down from `head` by
+ * doubling steps, then halving the range: a node that keeps only recent state
+ * (not an archive node; geth keeps 128 blocks) still finds a transaction mined
+ * lately, which is when a watcher looks. Null when the view is inconsistent or
+ * the node has no state that old: the caller keeps waiting.
  */
-export async function findTransactionAtNonce(
-  provider: JsonRpcProvider,
-  from: string,
-  nonce: number,
-  low: number,
-  head: number,
-): Promise<{ hash: string; blockNumber: number; blockHash: string } | null> {
+export async function findTransactionAtNonce(provider: JsonRpcProvider, from: string, nonce: number, head: number): Promise<{ hash: string; blockNumber: number; blockHash: string } | null> {
   try {
     const countAt = (block: number) => provider.getTransactionCount(from, block);
     if ((await countAt(head)) <= nonce) return null;
-    let lo = Math.max(0, Math.min(low, head));
-    let width = Math.max(1, head - lo);
-    while ((await countAt(lo)) > nonce) {
-      if (lo === 0) return null;
-      lo = Math.max(0, lo - width);
-      width *= 2;
+    let hi = head;
+    let lo = head;
+    for (let step = 1; ; step *= 2) {
+      if (hi === 0) return null; // used at genesis: nothing to find
+      lo = Math.max(0, hi - step);
+      if ((await countAt(lo)) <= nonce) break;
+      hi = lo;
     }
-    let hi = head; // countAt(lo) <= nonce < countAt(hi)
+    // countAt(lo) <= nonce < countAt(hi)
     while (hi - lo > 1) {
       const mid = Math.floor((lo + hi) / 2);
       if ((await countAt(mid)) > nonce) hi = mid;

@@ -20,7 +20,8 @@ export interface PayoutDeps {
  */
 export type RoundState =
   /** Nothing final yet: keep watching (and broadcasting). */
-  | { kind: 'open'; minedDepth: number | null; note?: string }
+  /** `nonceSpent`: the node counts the nonce as used, yet no transaction at it was found (see readNonce). */
+  | { kind: 'open'; minedDepth: number | null; note?: string; nonceSpent?: true }
   | { kind: 'paid'; attempt: PayoutAttemptRecord; blockNumber: number; confirmations: number }
   /** Proven at finality depth: the nonce is spent and nothing was paid. */
   | { kind: 'unpaid'; status: 'reverted' | 'no_transfer' | 'dropped'; reason: string };
@@ -64,7 +65,7 @@ export async function judgeRound({ ledger, treasury, logger }: PayoutDeps, round
   const log = logger.child({ refundId: first.refundId, nonce: first.nonce });
   switch (reading.kind) {
     case 'unmined':
-      return { kind: 'open', minedDepth: null, note: reading.note };
+      return { kind: 'open', minedDepth: null, note: reading.note, ...(reading.nonceSpent ? { nonceSpent: true as const } : {}) };
     case 'taken': {
       if (!reading.final) return { kind: 'open', minedDepth: null, note: `nonce ${first.nonce} is held by ${reading.txHash}, ${reading.depth} deep` };
       const reason = `nonce ${first.nonce} went to transaction ${reading.txHash} in block ${reading.blockNumber}, ${reading.depth} blocks deep; none of this payout's transactions can be mined`;

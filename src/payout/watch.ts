@@ -131,6 +131,7 @@ export class PayoutWatcher {
         if (this.now() - newest.createdAt.getTime() >= this.treasury.stuckAfterMs) {
           const minedCount = await this.treasury.provider.getTransactionCount(at.from, 'latest');
           if (minedCount <= nonce && !this.holdsKeyOf(newest)) await this.alertOldWallet(round, `it is not mined after ${this.treasury.stuckAfterMs} ms`);
+          if (state.nonceSpent) await this.alertNonceNotFound(newest);
           if (minedCount === nonce) {
             if (await this.replaceIfOutbid(attempts, round)) lastBroadcastAt = this.now();
           } else if (minedCount < nonce && refusal !== 'nonce_gap') {
@@ -255,6 +256,16 @@ export class PayoutWatcher {
     );
     await this.broadcast(signed);
     return true;
+  }
+
+  /** The nonce is spent on chain but the transaction at it stays out of sight: only a person (or an archive node) can tell what paid it. */
+  private async alertNonceNotFound(newest: PayoutAttemptRecord): Promise<void> {
+    await this.deps.alerts.raise(
+      'treasury.payout_stuck',
+      roundKey(this.treasury.chainId, newest),
+      `payout ${newest.txHash} of refund ${newest.refundId} is not mined, and the node counts nonce ${newest.nonce} of ${newest.from} as used, yet the transaction at that nonce cannot be found: the node may keep no state as old as that transaction (not an archive node). Point BLOCKCHAIN_RPC_URL at an archive node, or look the nonce up on a block explorer; the payout waits and is never signed again until its nonce is explained`,
+      { refundId: newest.refundId, subscriptionId: newest.subscriptionId, from: newest.from, nonce: newest.nonce, txHash: newest.txHash },
+    );
   }
 
   private async stuckAtCap(round: readonly PayoutAttemptRecord[], newest: PayoutAttemptRecord): Promise<void> {

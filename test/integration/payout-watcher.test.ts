@@ -1,6 +1,6 @@
 import { ethers } from 'ethers';
 import { Types } from 'mongoose';
-import { PASS } from '../support/rpc-proxy';
+import { PASS, pruningState } from '../support/rpc-proxy';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { waitFor } from '../support/wait';
@@ -222,6 +222,35 @@ describe('the payout watcher', () => {
     expect((await s.ledger.attemptsOf(refund.subscriptionId))[0]).toMatchObject({ nonce: first.nonce, status: 'dropped' });
     const transfers = await chain.nativeTransfersTo(refund.wallet, fromBlock);
     expect(transfers.map((transfer) => transfer.value)).toEqual([refund.amount]);
+    expect(await openAlertTypes(s)).not.toContain('treasury.payout_stuck');
+  }, 180_000);
+
+  test('a nonce taken by a transaction the node cannot find (it keeps no old state) is alerted, and nothing is signed again until it is found', async () => {
+    const s = await start({ PAYOUT_STUCK_AFTER_MS: '1000' });
+    const refund = await requestRefund(s);
+    const fromBlock = await chain.blockNumber();
+    await chain.rpc('evm_setAutomine', [false]);
+    await s.refundClient.approve(refund.ref, { by: 'admin-1' });
+    const first = await firstBroadcast(s, refund.subscriptionId);
+
+    // The node answers nonce counts for its newest block only; the key holder takes the payout's nonce by hand.
+    chain.proxy.intercept(pruningState(1));
+    const key = new ethers.Wallet(s.env.TREASURY_PRIVATE_KEY, chain.provider);
+    const cancel = await key.signTransaction({ to: key.address, value: 0n, nonce: first.nonce, gasLimit: 21_000n, chainId: 31337, type: 2, maxFeePerGas: 300n * GWEI, maxPriorityFeePerGas: 10n * GWEI });
+    await chain.rpc('eth_sendRawTransaction', [cancel]);
+    await chain.mine(3);
+    const alert = await webhookAlert(s, 'treasury.payout_stuck');
+    expect(alert).toMatchObject({ nonce: first.nonce, txHash: first.txHash });
+    expect(String(alert.message)).toMatch(/counts nonce \d+ of 0x[0-9a-fA-F]{40} as used, yet the transaction at that nonce cannot be found/);
+    expect(await s.ledger.attemptsOf(refund.subscriptionId)).toHaveLength(1);
+
+    // An archive node behind the same URL: the transaction at the nonce is found, and the payout goes out at a new one.
+    chain.proxy.intercept(null);
+    await chain.rpc('evm_setAutomine', [true]);
+    await chain.rpc('evm_setIntervalMining', [1]);
+    await expect(s.refundClient.result(refund.ref)).resolves.toMatchObject({ outcome: 'completed' });
+    expect((await s.ledger.attemptsOf(refund.subscriptionId))[0]).toMatchObject({ nonce: first.nonce, status: 'dropped' });
+    expect((await chain.nativeTransfersTo(refund.wallet, fromBlock)).map((transfer) => transfer.value)).toEqual([refund.amount]);
     expect(await openAlertTypes(s)).not.toContain('treasury.payout_stuck');
   }, 180_000);
 

@@ -17,6 +17,17 @@ export type Interceptor = (call: RpcCall, forward: (call: RpcCall) => Promise<un
 
 export const PASS: Interception = { pass: true };
 
+/** A node that, like geth by default, answers account state (nonce counts, balances) only for its last `kept` blocks ("missing trie node"). */
+export function pruningState(kept: number): Interceptor {
+  return async (call, forward) => {
+    if (call.method !== 'eth_getTransactionCount' && call.method !== 'eth_getBalance') return PASS;
+    const tag = call.params[1];
+    if (typeof tag !== 'string' || !tag.startsWith('0x')) return PASS;
+    const head = Number(await forward({ method: 'eth_blockNumber', params: [] }));
+    return Number(tag) < head - kept + 1 ? { error: { code: -32000, message: 'missing trie node (state is not available)' } } : PASS;
+  };
+}
+
 export interface RpcProxy {
   url: string;
   /** Calls seen, by method (intercepted or not). */
