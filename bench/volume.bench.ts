@@ -5,6 +5,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { mintToken } from '../src/api/auth';
 import type { BenchOptions, BenchOutcome } from '../src/cli/bench';
 import { startLocalServices, type LocalServices } from '../src/dev/services';
@@ -172,23 +173,27 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
         { name: 'status', paths: ['/api/status'] },
       ];
       log(`reads start once the worker is idle (under 10 % of a core for 2 s): it was after ${(settling / 1000).toFixed(1)} s`);
-      log(`${'endpoint'.padEnd(15)} ${RATES.map((rate) => `${`${rate}/s asked: served`.padStart(22)} ${'p50'.padStart(8)} ${'p99'.padStart(8)}`).join('  ')}   round trips/req (store, Temporal)`);
+      log(`${'endpoint'.padEnd(15)} ${RATES.map((rate) => `${`${rate}/s asked: served`.padStart(22)} ${'p50'.padStart(8)} ${'p99'.padStart(8)}`).join('  ')}   round trips/req (store, Temporal); at ${RATES[0]}/s, the longest event-loop stall and GC pause of this process (API and load generator)`);
       for (const endpoint of endpoints) {
         const cells: string[] = [];
         let trips = '';
+        let stalls = '';
         for (const rate of RATES) {
           const before = counters.snapshot();
+          const pauses = watchPauses();
           const result = await fixedRate(baseUrl, admin, endpoint.paths, rate, plan.readSeconds);
+          const paused = pauses.stop();
           const after = counters.snapshot();
           cells.push(`${result.served.toFixed(0).padStart(22)} ${ms(result.p50).padStart(8)} ${ms(result.p99).padStart(8)}${result.failures ? ` (${result.failures} non-2xx/errors!)` : ''}`);
           if (rate === RATES[0]) {
             trips = `${((after.store - before.store) / Math.max(result.requests, 1)).toFixed(2)}, ${((after.temporal - before.temporal) / Math.max(result.requests, 1)).toFixed(2)}`;
+            stalls = `; loop ${ms(paused.loopMaxMs)}, GC ${ms(paused.gcMaxMs)}`;
             const entry = growth.get(endpoint.name) ?? { first: result.p99, last: result.p99 };
             entry.last = result.p99;
             growth.set(endpoint.name, entry);
           }
         }
-        log(`${endpoint.name.padEnd(15)} ${cells.join('  ')}   ${trips}`);
+        log(`${endpoint.name.padEnd(15)} ${cells.join('  ')}   ${trips}${stalls}`);
       }
       const postEntry = growth.get('POST (8 in flight)') ?? { first: eight.latency.p99, last: eight.latency.p99 };
       postEntry.last = eight.latency.p99;
@@ -392,6 +397,24 @@ async function fixedRate(baseUrl: string, token: string, paths: string[], rate: 
   });
   const answered = result['1xx'] + result['2xx'] + result['3xx'] + result['4xx'] + result['5xx'];
   return { served: answered / result.duration, p50: result.latency.p50, p99: result.latency.p99, failures: result.non2xx + result.errors, requests: answered };
+}
+
+/** The longest event-loop stall and GC pause of this process while it runs: what a p99 outlier may come from besides the store. */
+function watchPauses(): { stop(): { loopMaxMs: number; gcMaxMs: number } } {
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
+  let gcMaxMs = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcMaxMs = Math.max(gcMaxMs, entry.duration);
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  return {
+    stop() {
+      loop.disable();
+      gc.disconnect();
+      return { loopMaxMs: loop.max / 1e6, gcMaxMs };
+    },
+  };
 }
 
 // --- the engine ceiling ----------------------------------------------------
