@@ -119,17 +119,6 @@ export function createPayoutActivities({ ledger, store, alerts, subscriptions, t
     return { ...summaryOf(newest), status: 'signed', blockNumber: null };
   }
 
-  /**
-   * Called by a reset run that closes the refund after waiting out every
-   * preparation of the run before it: a payout that run claimed but never
-   * signed no longer holds the subscription.
-   */
-  async function releaseUnsignedClaim(input: { subscriptionId: string; refundId: string }): Promise<{ released: boolean }> {
-    const released = await ledger.releaseUnsignedClaim(input.subscriptionId, input.refundId);
-    if (released) log.info({ refundId: input.refundId, subscriptionId: input.subscriptionId }, 'payout claimed by a preparation of the run before a reset, never signed: released with the refund closed');
-    return { released };
-  }
-
   /** PAYOUT_MAX_AMOUNT: above it a refund waits for an admin even when its auto-approve timer ends. */
   async function autoApprovalAllowed(input: { amount: string; currency: Currency }): Promise<{ allowed: boolean; reason: string | null }> {
     const limit = limitFor(limits.maxAmount, input.currency);
@@ -139,7 +128,7 @@ export function createPayoutActivities({ ledger, store, alerts, subscriptions, t
     return { allowed: false, reason };
   }
 
-  return { preparePayout, confirmPayout, payoutDestination, payoutStarted, openPayoutRound, releaseUnsignedClaim, autoApprovalAllowed };
+  return { preparePayout, confirmPayout, payoutDestination, payoutStarted, openPayoutRound, autoApprovalAllowed };
 }
 
 /** How often a preparation tells Temporal it is alive (the SDK sends at most one heartbeat per 80 % of the heartbeat timeout). */

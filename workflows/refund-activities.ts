@@ -20,7 +20,6 @@ export type RecordActivities = Pick<
   | 'payoutDestination'
   | 'payoutStarted'
   | 'openPayoutRound'
-  | 'releaseUnsignedClaim'
   | 'autoApprovalAllowed'
   | 'closedWithoutPayout'
 >;

@@ -203,8 +203,6 @@ class RefundRun {
     if (!round && patched('reset-close-waits-out-preparation') && (await this.activities.records.payoutStarted(payout)).started) {
       await sleep(this.timings.payoutPrepareTimeoutMs + PREPARATION_CLOCK_MARGIN_MS);
       round = await this.activities.records.openPayoutRound(payout);
-      // Nothing was signed: the claim must not keep the subscription from a later refund.
-      if (!round) await this.activities.records.releaseUnsignedClaim(payout);
     }
     if (!round) return decision;
     return { kind: 'approve', by: 'system', note: `payout ${round.txHash} was signed by the run before the reset: it is followed through instead of the ${decision.kind} by ${decision.by}` };

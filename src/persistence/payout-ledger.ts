@@ -300,18 +300,6 @@ export class PayoutLedger {
     return existing;
   }
 
-  /**
-   * Unbinds the subscription's payout from `refundId` when nothing was ever
-   * signed for it, so that another refund of the subscription can be paid.
-   * Only for a refund that is closed and whose every preparation is past its
-   * timeout: none can record a transaction any more. False if one was signed.
-   */
-  async releaseUnsignedClaim(subscriptionId: string, refundId: string): Promise<boolean> {
-    if ((await this.attempts.exists({ subscriptionId })) !== null) return false;
-    const result = await this.claims.deleteOne({ _id: subscriptionId, refundId, status: 'unpaid', nonce: null });
-    return result.deletedCount === 1;
-  }
-
   findClaim(subscriptionId: string): Promise<PayoutClaim | null> {
     return this.claims.findById(subscriptionId).lean();
   }

@@ -47,7 +47,6 @@ export function fakeActivities(script: Scripted = {}) {
     payoutStarted: record('payoutStarted', () => script.payoutStarted ?? { started: false, txHash: null }),
     autoApprovalAllowed: record('autoApprovalAllowed', () => script.autoApprovalAllowed ?? { allowed: true, reason: null }),
     openPayoutRound: record('openPayoutRound', () => openRounds.shift() ?? null),
-    releaseUnsignedClaim: record('releaseUnsignedClaim', () => ({ released: true })),
   } as unknown as RecordActivities;
   const payouts = {
     preparePayout: record('preparePayout', () => {
