@@ -190,17 +190,18 @@ class RefundRun {
    * A reset run may be told to reject or cancel a refund that the run before it
    * had approved: an attempt of that run's payout may have signed since. Money
    * that may be on its way is followed through; the record never says rejected
-   * or cancelled while it moves. A payout claimed for the refund since this run
-   * looked (`paymentAlreadyUnderway`), with nothing signed yet, is an attempt of
-   * the run before that is still preparing: it may sign until its own timeout,
-   * and records nothing after it, so the close waits that long and looks again.
+   * or cancelled while it moves. With nothing signed yet, an attempt of the run
+   * before may still be preparing, whether it has claimed the payout or not: it
+   * may sign until its own timeout and records nothing after it, so the close
+   * waits that long and looks again. (Every attempt of that run started before
+   * the reset; when the reset was is not known here, so the wait is whole.)
    */
   async followPayoutBeforeClosing(decision: Exclude<Decision, { kind: 'approve' }>): Promise<Decision> {
     const info = workflowInfo();
     if (info.runId === info.originalExecutionRunId || !patched('reset-close-follows-open-round')) return decision;
     const payout = { subscriptionId: this.input.subscriptionId, refundId: this.input.refundId };
     let round = await this.activities.records.openPayoutRound(payout);
-    if (!round && patched('reset-close-waits-out-preparation') && (await this.activities.records.payoutStarted(payout)).started) {
+    if (!round && patched('reset-close-waits-out-preparation')) {
       await sleep(this.timings.payoutPrepareTimeoutMs + PREPARATION_CLOCK_MARGIN_MS);
       round = await this.activities.records.openPayoutRound(payout);
     }

@@ -85,6 +85,7 @@ export class PayoutPreparer {
     if (amount === 0n) throw new PayoutFailure('InvalidAmount', 'refund amount is zero: nothing to pay');
     const token = request.currency.tokenAddress ? getAddress(request.currency.tokenAddress) : null;
     await this.verifyCurrency(request.currency, token);
+    hooks.stillCurrent(); // an attempt Temporal gave up on claims nothing: its workflow may have closed the refund meanwhile
     await this.claim(request, to, token);
 
     for (;;) {

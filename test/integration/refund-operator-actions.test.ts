@@ -224,35 +224,47 @@ describe('operator actions on refund workflows', () => {
     expect(await chain.provider.getBalance(later.wallet)).toBe(later.amount);
   }, 180_000);
 
-  test('a reset run told to reject, when a preparation of the run before it claimed the payout after the new run looked, waits it out: what it signs is followed through, paid once', async () => {
+  test.each(['before the reject', 'after the closing run looked for a round'] as const)('a reset run told to reject waits out a preparation of the run before it that claims the payout %s: what it signs is followed through, paid once', async (when) => {
     // The refund's preparations time out after 10 s, so the wait is short.
     const client = new RefundWorkflowClient(stack.client, { ...refundPolicySettings(stack.config), timings: { payoutHeartbeatTimeoutMs: 5_000, payoutPrepareTimeoutMs: 10_000 } });
     const subscription = await stack.insertSubscription();
     const started = await client.start({ subscriptionId: subscription.subscriptionId, requestedBy: String(subscription.doc.userId) });
     if (started.kind !== 'started' || started.state.phase !== 'registered') throw new Error(`not started: ${JSON.stringify(started)}`);
     const ref = { subscriptionId: subscription.subscriptionId, refundId: started.refundId };
+    const amount = BigInt(started.state.refund.amount);
     const later = await requestRefund();
     const fromBlock = await chain.blockNumber();
     const workflowId = refundWorkflowId(subscription.subscriptionId);
     const newRunId = await resetToFirstWorkflowTask(workflowId, started.runId);
     await waitFor(() => activityCompleted(workflowId, newRunId, 'payoutStarted'), { what: 'the new run asked whether a payout was under way', timeoutMs: 60_000 });
 
-    // Only now does the old run's preparation (approved before the reset, slow to start) claim the payout; it waits for a gas estimate.
-    let holding = true;
+    // The old run's preparation (approved before the reset, slow to start: it has not claimed yet) claims the payout, then waits for a gas estimate.
     const held: (() => void)[] = [];
     chain.proxy.intercept(async (call) => {
-      if (call.method === 'eth_estimateGas' && holding) await new Promise<void>((resolve) => held.push(resolve));
+      if (call.method === 'eth_estimateGas') await new Promise<void>((resolve) => held.push(resolve));
       return PASS;
     });
     const request = { refundId: ref.refundId, subscriptionId: ref.subscriptionId, to: subscription.wallet, amount: started.state.refund.amount, currency: started.state.refund.currency };
-    const oldAttempt = activityEnvironment({ startToCloseTimeoutMs: 10_000, heartbeatTimeoutMs: 5_000 }).run(stack.activities.preparePayout, request).catch((error: Error) => error);
-    await waitFor(() => (held.length > 0 ? true : undefined), { what: 'the old preparation waiting for its gas estimate' });
-    expect(await stack.ledger.findClaim(ref.subscriptionId)).toMatchObject({ refundId: ref.refundId, status: 'unpaid' });
-
-    // An admin rejects the refund, pending again; the new run looks for a round to follow before closing it. Then the old attempt signs.
+    const oldPreparation = () => activityEnvironment({ startToCloseTimeoutMs: 10_000, heartbeatTimeoutMs: 5_000 }).run(stack.activities.preparePayout, request).catch((error: Error) => error);
+    const claimed = async () => {
+      await waitFor(() => (held.length > 0 ? true : undefined), { what: 'the old preparation waiting for its gas estimate' });
+      expect(await stack.ledger.findClaim(ref.subscriptionId)).toMatchObject({ refundId: ref.refundId, status: 'unpaid' });
+    };
+    let oldAttempt: Promise<unknown> | undefined;
+    if (when === 'before the reject') {
+      oldAttempt = oldPreparation();
+      await claimed();
+    }
+    // An admin rejects the refund, pending again; the new run looks for a round to follow before closing it.
     const rejected = client.reject(ref, { by: 'admin-2', reason: 'approved by mistake' }).catch((error: Error) => error);
     await waitFor(() => activityCompleted(workflowId, newRunId, 'openPayoutRound'), { what: 'the new run looking for a round before closing' });
-    holding = false;
+    if (!oldAttempt) {
+      await waitFor(() => closeUnderWay(workflowId, newRunId), { what: 'the new run closing the refund, or waiting before it does' });
+      oldAttempt = oldPreparation();
+      await claimed();
+    }
+    // Then the old attempt signs.
+    chain.proxy.intercept(null);
     for (const resume of held.splice(0)) resume();
     expect(await oldAttempt).toMatchObject({ status: 'signed', attempt: 1 });
 
@@ -264,9 +276,18 @@ describe('operator actions on refund workflows', () => {
     const record = await stack.refunds.findById(ref.refundId);
     expect(record).toMatchObject({ refundStatus: 'completed', decidedBy: 'system' });
     expect(record!.statusHistory.find((change) => change.status === 'approved')!.note).toMatch(/signed by the run before the reset: it is followed through instead of the reject by admin-2/);
-    expect((await chain.nativeTransfersTo(subscription.wallet, fromBlock)).map((transfer) => transfer.value)).toEqual([BigInt(started.state.refund.amount)]);
+    expect((await chain.nativeTransfersTo(subscription.wallet, fromBlock)).map((transfer) => transfer.value)).toEqual([amount]);
     expect((await stack.ledger.attemptsOf(ref.subscriptionId)).map((attempt) => attempt.status)).toEqual(['confirmed']);
   }, 180_000);
+
+  /** Whether the run, having looked for a round to follow before closing, has ended or started a timer since (the wait before closing). */
+  async function closeUnderWay(workflowId: string, runId: string): Promise<true | undefined> {
+    const { EventType } = temporal.api.enums.v1;
+    const events = (await stack.client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+    const looked = events.findIndex((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'openPayoutRound');
+    const since = looked < 0 ? [] : events.slice(looked).map((event) => event.eventType);
+    return since.includes(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED) || since.includes(EventType.EVENT_TYPE_TIMER_STARTED) ? true : undefined;
+  }
 
   /** Whether the run's history shows the named activity completed. */
   async function activityCompleted(workflowId: string, runId: string, activityType: string): Promise<true | undefined> {
