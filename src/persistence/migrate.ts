@@ -38,7 +38,6 @@ export const COLLECTIONS = [
   'sweepruns',
   'refundevents',
   'refundstatsnapshots',
-  'migrations',
 ];
 
 export interface MigrationReport {

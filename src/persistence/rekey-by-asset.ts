@@ -2,11 +2,11 @@ import type { Collection, Db } from 'mongodb';
 import { ADDRESS_PATTERN } from '../domain/currency';
 import { isDuplicateKey } from './errors';
 
-/** The marker of this one-time pass: the spend entries it reads cannot be narrowed by an index. */
-const DONE = 'spend-and-alerts-by-asset';
 const DAY_MS = 24 * 3_600_000;
 /** Alerts whose key names a currency (the others name a wallet and nonce). */
 const CURRENCY_ALERTS = ['treasury.low_balance', 'treasury.daily_limit'];
+/** The low-balance alert about gas (`<chainId>:gas`, src/payout/watch.ts) names no currency. */
+const GAS_ALERT = 'gas';
 
 interface SpendEntry {
   _id: string;
@@ -17,36 +17,39 @@ interface SpendEntry {
 /**
  * Before `assetKey`, PAYOUT_DAILY_LIMIT's spend and the treasury's currency
  * alerts were keyed by the symbol as each subscription spelled it (`ETH`,
- * `eth`; a token as `SYMBOL:address`). Once per store, this counts the last
- * day's spend again under its coin's key, so the limit still sees what was
- * paid just before the upgrade, and moves open low-balance and daily-limit
- * alerts to their coin's key, so they clear. Every write can be made again.
- * Returns how many entries and alerts it moved.
+ * `eth`; a token as `SYMBOL:address`). This moves the last day's spend to its
+ * coin's key, so the limit still sees what was paid just before the upgrade,
+ * and open low-balance and daily-limit alerts likewise, so they clear. Each
+ * move inserts the new document, then deletes the old one: a run that stops
+ * half-way is finished by the next, and a run after workers of the previous
+ * version have stopped moves what they wrote meanwhile. It reads every spend
+ * entry (their keys cannot be narrowed by an index). Returns what it moved.
  */
 export async function rekeyByAsset(db: Db, now: Date): Promise<number> {
-  const migrations = db.collection<{ _id: string; at: Date }>('migrations');
-  if (await migrations.findOne({ _id: DONE })) return 0;
   const entries = db.collection<SpendEntry>('payoutspendentries');
   let moved = 0;
-  const countAgain = async (oldBucket: string, spendId: string, amount: string) => {
+  const move = async (oldBucket: string, spendId: string, amount: string, remove: () => Promise<unknown>) => {
     const legacy = legacyKey(oldBucket, { hour: true });
     if (!legacy || now.getTime() - Date.parse(`${legacy.hour}:00:00Z`) >= DAY_MS) return;
     const bucket = `${legacy.prefix}:${legacy.hour}`;
-    if (await insertOnce(entries, { _id: `${bucket}/${spendId}`, bucket, amount })) moved += 1;
+    await insertOnce(entries, { _id: `${bucket}/${spendId}`, bucket, amount });
+    await remove();
+    moved += 1;
   };
-  for await (const entry of entries.find({})) await countAgain(entry.bucket, entry._id.slice(entry.bucket.length + 1), entry.amount);
+  for await (const entry of entries.find({})) await move(entry.bucket, entry._id.slice(entry.bucket.length + 1), entry.amount, () => entries.deleteOne({ _id: entry._id }));
   // Hours written before spend entries existed hold one total each.
-  for await (const total of db.collection<{ _id: string; amount: string }>('payoutspend').find({})) await countAgain(total._id, `total:${total._id}`, total.amount);
+  const totals = db.collection<{ _id: string; amount: string }>('payoutspend');
+  for await (const total of totals.find({})) await move(total._id, `total:${total._id}`, total.amount, () => totals.deleteOne({ _id: total._id }));
 
   const alerts = db.collection<{ _id: string; type: string; key: string }>('treasuryalerts');
   for await (const alert of alerts.find({ type: { $in: CURRENCY_ALERTS } })) {
+    if (alert.key.endsWith(`:${GAS_ALERT}`)) continue;
     const legacy = legacyKey(alert.key, { hour: false });
     if (!legacy) continue;
     await insertOnce(alerts, { ...alert, _id: `${alert.type}:${legacy.prefix}`, key: legacy.prefix });
     await alerts.deleteOne({ _id: alert._id });
     moved += 1;
   }
-  await insertOnce(migrations, { _id: DONE, at: now });
   return moved;
 }
 

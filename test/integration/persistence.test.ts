@@ -75,7 +75,10 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
           { _id: `31337:ETH:${hour(30)}/s4:1`, bucket: `31337:ETH:${hour(30)}`, amount: '1000' }, // out of the window: left
         ]);
         await db.collection<{ _id: string; amount: string }>('payoutspend').insertOne({ _id: `31337:Eth:${hour(0)}`, amount: '11' });
-        await db.collection<{ _id: string; [field: string]: unknown }>('treasuryalerts').insertOne({ _id: 'treasury.daily_limit:31337:ETH', type: 'treasury.daily_limit', key: '31337:ETH', message: 'limit', details: {}, since: new Date() });
+        const alerts = db.collection<{ _id: string; [field: string]: unknown }>('treasuryalerts');
+        await alerts.insertOne({ _id: 'treasury.daily_limit:31337:ETH', type: 'treasury.daily_limit', key: '31337:ETH', message: 'limit', details: {}, since: new Date() });
+        // Raised when the treasury cannot pay gas: it names no currency, and keeps its key.
+        await alerts.insertOne({ _id: 'treasury.low_balance:31337:gas', type: 'treasury.low_balance', key: '31337:gas', message: 'gas', details: {}, since: new Date() });
 
         const first = await migrate(older);
         expect(first.rekeyedByAsset).toBe(5);
@@ -84,10 +87,18 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
         expect(await ledger.spentIn([spendBucketKey(31337, native, new Date())])).toBe(23n);
         expect(await ledger.spentIn([spendBucketKey(31337, { tokenAddress: usdc }, new Date(Date.now() - 3 * 3_600_000))])).toBe(9n);
         expect(await ledger.spentIn([spendBucketKey(31337, native, new Date(Date.now() - 30 * 3_600_000))])).toBe(0n);
-        expect(await db.collection('treasuryalerts').find({}).project({ _id: 1, key: 1 }).toArray()).toEqual([{ _id: 'treasury.daily_limit:31337:native', key: '31337:native' }]);
+        const alertKeys = async () => (await alerts.find({}).project({ _id: 1, key: 1 }).toArray()).sort((a, b) => a._id.localeCompare(b._id));
+        expect(await alertKeys()).toEqual([{ _id: 'treasury.daily_limit:31337:native', key: '31337:native' }, { _id: 'treasury.low_balance:31337:gas', key: '31337:gas' }]);
+        // Moved, not copied: nothing is counted twice, and only the old hour keeps its old key.
+        expect((await db.collection('payoutspendentries').find({}).toArray()).map((entry) => entry.bucket).filter((bucket) => !/:(native|0x[0-9a-f]{40}):/.test(bucket))).toEqual([`31337:ETH:${hour(30)}`]);
+        expect(await db.collection('payoutspend').countDocuments()).toBe(0);
 
         expect((await migrate(older)).rekeyedByAsset).toBe(0);
         expect(await ledger.spentIn([spendBucketKey(31337, native, new Date())])).toBe(23n);
+        // A worker of the previous version, still running during the upgrade, wrote by symbol after it: the next run moves that too.
+        await db.collection<{ _id: string; bucket: string; amount: string }>('payoutspendentries').insertOne({ _id: `31337:ETH:${hour(0)}/s5:1`, bucket: `31337:ETH:${hour(0)}`, amount: '100' });
+        expect((await migrate(older)).rekeyedByAsset).toBe(1);
+        expect(await ledger.spentIn([spendBucketKey(31337, native, new Date())])).toBe(123n);
       } finally {
         await older.db?.dropDatabase();
         await older.close();
