@@ -196,10 +196,11 @@ export type RoundRef = Pick<PayoutAttemptRecord, 'subscriptionId' | 'from' | 'no
 /**
  * The claim, while it waits on `round`: a late write about an older round, or
  * about another wallet's round at the same nonce number, changes nothing.
- * (Claims opened before rounds were numbered: by nonce alone.)
+ * (A claim a worker of the previous version opened, by nonce alone, may name
+ * an older round than the one at its nonce, or none.)
  */
 function claimWaitingOn(round: RoundRef) {
-  return { _id: round.subscriptionId, status: 'in_flight', nonce: round.nonce, $or: [{ roundAttempt: round.attempt }, { roundAttempt: null }] };
+  return { _id: round.subscriptionId, status: 'in_flight', nonce: round.nonce, $or: [{ roundAttempt: { $lte: round.attempt } }, { roundAttempt: null }] };
 }
 
 /**

@@ -338,6 +338,22 @@ describe('MongoDB persistence (real MongoDB-protocol server)', () => {
       expect((await ledger.openClaims(31337, '0xnew')).map((claim) => claim._id)).toEqual([subscriptionId]);
       expect((await ledger.attemptsOf(subscriptionId)).map(({ attempt: number, status }) => [number, status])).toEqual([[1, 'dropped'], [2, 'dropped'], [3, 'signed']]);
     });
+
+    test('a claim a worker of the previous version moved to a newer round (by nonce alone) is still found at that round', async () => {
+      const ledger = new PayoutLedger(connection);
+      const subscriptionId = `mixed-${Date.now()}`;
+      await ledger.claim(subscriptionId, { refundId: 'r-mixed', chainId: 31337, from: '0xa', to: '0xb', amount: '1', tokenAddress: null });
+      const first = { subscriptionId, from: '0xa', nonce: 4, attempt: 1 };
+      await ledger.openRound(first, { reservedWei: 10n, reservedTokens: 0n });
+      // Round 4 proven unpaid by an old worker (which knew no roundAttempt), and round 9 opened by one, the same way.
+      await connection.db!.collection('payouts').updateOne({ _id: subscriptionId as never }, { $set: { status: 'in_flight', nonce: 9, reservedWei: '20' } });
+      const second = { subscriptionId, from: '0xa', nonce: 9, attempt: 2 };
+      await ledger.raiseReservation(second, 30n);
+      await ledger.setStuck(second, new Date(0));
+      expect(await ledger.findClaim(subscriptionId)).toMatchObject({ status: 'in_flight', nonce: 9, reservedWei: '30', stuckSince: new Date(0) });
+      await ledger.closeRoundUnpaid(second, 'reverted', 'mined, moved nothing');
+      expect(await ledger.findClaim(subscriptionId)).toMatchObject({ status: 'unpaid', nonce: null, reservedWei: '0' });
+    });
   });
 });
 
