@@ -94,6 +94,8 @@ export class PayoutWatcher {
     let lastBroadcastAt = 0;
     let wasMined = false;
     let refusals = 0;
+    /** Since when every reading found the nonce spent and no transaction at it (one reading from a lagging node proves nothing). */
+    let spentUnseenSince: number | null = null;
     // On a chain that mines on arrival the first broadcast is mined before it returns: read again at
     // once, then after FIRST_POLL_MS, doubling up to pollIntervalMs.
     let pause = 0;
@@ -113,6 +115,7 @@ export class PayoutWatcher {
         throw new PayoutFailure(state.status === 'reverted' ? 'PayoutReverted' : 'TokenTransferFailed', `${state.reason}; nothing was paid`);
       }
 
+      spentUnseenSince = state.nonceSpent ? (spentUnseenSince ?? this.now()) : null;
       if (state.minedDepth !== null) {
         wasMined = true;
       } else {
@@ -131,7 +134,7 @@ export class PayoutWatcher {
         if (this.now() - newest.createdAt.getTime() >= this.treasury.stuckAfterMs) {
           const minedCount = await this.treasury.provider.getTransactionCount(at.from, 'latest');
           if (minedCount <= nonce && !this.holdsKeyOf(newest)) await this.alertOldWallet(round, `it is not mined after ${this.treasury.stuckAfterMs} ms`);
-          if (state.nonceSpent) await this.alertNonceNotFound(newest);
+          if (spentUnseenSince !== null && this.now() - spentUnseenSince >= this.treasury.stuckAfterMs) await this.alertNonceNotFound(newest);
           if (minedCount === nonce) {
             if (await this.replaceIfOutbid(attempts, round)) lastBroadcastAt = this.now();
           } else if (minedCount < nonce && refusal !== 'nonce_gap') {
