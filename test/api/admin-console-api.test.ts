@@ -243,6 +243,22 @@ describe('admin console: the API side', () => {
       expect((await laggingPost('unpause', 'lag')).body).toMatchObject({ paused: false, note: 'unpaused by console-admin: lag' });
     });
 
+    test('a description that fails right after the action (seen in a full local run) is asked for again', async () => {
+      await ensureSweepSchedule(api.client, { taskQueue: api.config.temporal.taskQueue, intervalMs: 3_600_000 });
+      let failNext = false;
+      const failingPost = await withSweep({
+        pause: (note: string) => ((failNext = true), api.sweep.pause(note)),
+        unpause: (note: string) => ((failNext = true), api.sweep.unpause(note)),
+        status: async () => {
+          if (!failNext) return api.sweep.status();
+          failNext = false;
+          return { ...(await api.sweep.status()), paused: null, note: null, nextRunAt: null, error: 'Deadline exceeded' };
+        },
+      });
+      expect((await failingPost('pause', 'flaky')).body).toMatchObject({ paused: true, note: 'paused by console-admin: flaky' });
+      expect((await failingPost('unpause', 'flaky')).body).toMatchObject({ paused: false, note: 'unpaused by console-admin: flaky' });
+    });
+
     test('each pause and unpause answers with the state it left, however quickly they follow each other', async () => {
       await ensureSweepSchedule(api.client, { taskQueue: api.config.temporal.taskQueue, intervalMs: 3_600_000 });
       // Temporal applies a schedule change through the schedule's own workflow: a description asked for at once may not show it yet.
@@ -257,7 +273,7 @@ describe('admin console: the API side', () => {
       const longest = 'n'.repeat(1000);
       const paused = await post('pause', { note: longest });
       expect(paused.status).toBe(200);
-      expect(paused.body.note).toMatch(/^paused by console-admin: n+/);
+      expect(paused.body).toMatchObject({ paused: true, note: expect.stringMatching(/^paused by console-admin: n+/) });
       expect(paused.body.note.length).toBeLessThanOrEqual(1000);
       const unpaused = await post('unpause', { note: longest });
       expect(unpaused.status).toBe(200);

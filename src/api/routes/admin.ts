@@ -72,10 +72,10 @@ function knownChainId(network: string): number | null {
 /**
  * The schedule as a pause or unpause left it. Temporal applies the change
  * through the schedule's own workflow, so a description that does not show it
- * yet is asked for again, until the admin action's own deadline (not
- * /api/status's 2 s probe: an admin who just acted should see the result even
- * when Temporal is slow). Past it, the last description answers. The status
- * probe is read anew by its next caller.
+ * yet, or that failed (the action itself succeeded), is asked for again, until
+ * the admin action's own deadline (not /api/status's 2 s probe: an admin who
+ * just acted should see the result even when Temporal is slow). Past it, the
+ * last description answers. The status probe is read anew by its next caller.
  */
 async function scheduleAfterAction(services: Parameters<Handlers['pauseSweep']>[1], expected: { paused: boolean; note: string }): Promise<SweepStatusView> {
   services.health.schedule.invalidate();
@@ -83,7 +83,7 @@ async function scheduleAfterAction(services: Parameters<Handlers['pauseSweep']>[
   for (;;) {
     const status = await sweepStatusWithin(services, Math.max(deadline - Date.now(), 1));
     const shown = status.paused === expected.paused && status.note === expected.note;
-    if (shown || status.paused === null || Date.now() >= deadline) return status;
+    if (shown || Date.now() >= deadline) return status;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
