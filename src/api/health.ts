@@ -81,7 +81,7 @@ export type SweepStatusView = z.input<typeof SweepStatusSchema>;
 
 /** SweepControl.status() as JSON, or an answer saying it is unknown when Temporal (or MongoDB) does not answer within `timeoutMs`. */
 export async function sweepStatusWithin(services: Pick<ApiServices, 'sweep' | 'config'>, timeoutMs = 5_000): Promise<SweepStatusView> {
-  const status = await within(services.sweep.status(), timeoutMs).catch(
+  const status = await within(services.sweep.status(timeoutMs), timeoutMs).catch(
     (): SweepStatus => ({
       scheduleId: services.sweep.scheduleId,
       intervalMs: services.config.refunds.scheduleIntervalMs,

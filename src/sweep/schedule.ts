@@ -95,11 +95,12 @@ export class SweepControl {
     return stored;
   }
 
-  async status(): Promise<SweepStatus> {
+  /** The schedule as Temporal describes it within `describeWithinMs`; `paused: null` and `error` when it does not. */
+  async status(describeWithinMs = 5_000): Promise<SweepStatus> {
     const lastRun = await latestSweepRun(this.mongo).catch(() => null);
     const base = { scheduleId: this.scheduleId, intervalMs: this.settings.intervalMs, lastRun };
     try {
-      const description = await this.client.withDeadline(Date.now() + 5_000, () => this.client.schedule.getHandle(this.scheduleId).describe());
+      const description = await this.client.withDeadline(Date.now() + describeWithinMs, () => this.client.schedule.getHandle(this.scheduleId).describe());
       return {
         ...base,
         paused: description.state.paused,

@@ -273,6 +273,7 @@ describe('admin console: the API side', () => {
       const longest = 'n'.repeat(1000);
       const paused = await post('pause', { note: longest });
       expect(paused.status).toBe(200);
+      expect(paused.body.error).toBeUndefined();
       expect(paused.body).toMatchObject({ paused: true, note: expect.stringMatching(/^paused by console-admin: n+/) });
       expect(paused.body.note.length).toBeLessThanOrEqual(1000);
       const unpaused = await post('unpause', { note: longest });

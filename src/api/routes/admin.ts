@@ -88,4 +88,4 @@ async function scheduleAfterAction(services: Parameters<Handlers['pauseSweep']>[
   }
 }
 
-const ADMIN_ACTION_DESCRIBE_MS = 10_000;
+const ADMIN_ACTION_DESCRIBE_MS = 20_000;
