@@ -274,12 +274,12 @@ export async function run(log: (line: string) => void, options: BenchOptions = {
 interface SeededSubscriptions {
   /** Cancelled subscriptions reserved for refunds through the API, used in order. */
   forApi: { subscriptionId: string; userId: string; creatorId: string }[];
-  /** Active ones, to hang bulk-created refunds on. */
-  active: { subscriptionId: string; userId: string; creatorId: string; doc: ReturnType<typeof subscriptionDoc> }[];
 }
 
 async function seedSubscriptions(stack: RefundStack, total: number, reserved: number, owed: number): Promise<SeededSubscriptions> {
-  const seeded: SeededSubscriptions = { forApi: [], active: [] };
+  // Only what the API is asked for is kept: this process is also the API under test, and whatever else it holds
+  // lengthens the API's GC pauses (93 600 seeded documents kept here once made a 75 ms pause in a read round).
+  const seeded: SeededSubscriptions = { forApi: [] };
   const wallet = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
   for (let start = 0; start < total; start += 1_000) {
     const batch = Array.from({ length: Math.min(1_000, total - start) }, (_, j) => {
@@ -292,7 +292,6 @@ async function seedSubscriptions(stack: RefundStack, total: number, reserved: nu
       const doc = subscriptionDoc({ userId, creatorId, userWalletAddress: wallet, status: owedOne ? 'cancelled' : 'active', cancelledAt: owedOne ? new Date() : null });
       const entry = { subscriptionId: doc._id.toHexString(), userId, creatorId };
       if (forApi) seeded.forApi.push(entry);
-      else if (!owedOne) seeded.active.push({ ...entry, doc });
       return doc;
     });
     await stack.subscriptions.insertMany(batch, { ordered: false });
