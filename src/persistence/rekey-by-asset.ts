@@ -68,12 +68,11 @@ function legacyKey(key: string, { hour }: { hour: boolean }): { prefix: string; 
   return { prefix: `${chainId}:${token ?? 'native'}`, hour: hourText };
 }
 
-async function insertOnce<T extends { _id: string }>(collection: Collection<T>, document: T): Promise<boolean> {
+/** Inserts `document` unless a run before this one already did. */
+async function insertOnce<T extends { _id: string }>(collection: Collection<T>, document: T): Promise<void> {
   try {
     await collection.insertOne(document as Parameters<Collection<T>['insertOne']>[0]);
-    return true;
   } catch (error) {
-    if (isDuplicateKey(error)) return false;
-    throw error;
+    if (!isDuplicateKey(error)) throw error;
   }
 }
