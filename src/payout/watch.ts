@@ -6,6 +6,7 @@ import { limitFor, type CurrencyLimit } from '../domain/currency-limits';
 import { isDuplicateKey } from '../persistence/errors';
 import type { PayoutAttemptRecord } from '../persistence/payout-ledger';
 import type { TreasuryStore } from '../persistence/treasury-store';
+import { BlockedQueue, clearBlockedQueueAlerts } from './blocked-queue';
 import { classifyBroadcastError, describe, type BroadcastRefusal } from './broadcast-errors';
 import { PayoutFailure } from './failures';
 import { initialFees, outbid, replacementFees, suggestedFees } from './fees';
@@ -58,6 +59,9 @@ const FIRST_POLL_MS = 100;
  *   its fees are outbid by the next block: a payout queued behind an earlier
  *   nonce is not underpriced, and raising its fees would only waste gas; at the
  *   fee cap it alerts (`treasury.payout_stuck`) and waits;
+ * - when the nonce it waits behind is not mined for `stuckAfterMs` (its own
+ *   watcher gone, or a transaction of the key signed elsewhere), it alerts
+ *   (`treasury.payout_stuck`, keyed by that nonce: see `BlockedQueue`);
  * - when the node refuses it for insufficient funds and has none of the round's
  *   transactions, fills the nonce with a zero-value self-transfer so the
  *   payouts queued behind it can be mined;
@@ -96,6 +100,7 @@ export class PayoutWatcher {
     let refusals = 0;
     /** Since when every reading found the nonce spent and no transaction at it (one reading from a lagging node proves nothing). */
     let spentUnseenSince: number | null = null;
+    let queue: BlockedQueue | undefined;
     // On a chain that mines on arrival the first broadcast is mined before it returns: read again at
     // once, then after FIRST_POLL_MS, doubling up to pollIntervalMs.
     let pause = 0;
@@ -135,6 +140,8 @@ export class PayoutWatcher {
           const minedCount = await this.treasury.provider.getTransactionCount(at.from, 'latest');
           if (minedCount <= nonce && !this.holdsKeyOf(newest)) await this.alertOldWallet(round, `it is not mined after ${this.treasury.stuckAfterMs} ms`);
           if (spentUnseenSince !== null && this.now() - spentUnseenSince >= this.treasury.stuckAfterMs) await this.alertNonceNotFound(newest);
+          queue ??= new BlockedQueue(this.deps, newest, () => this.now());
+          await queue.observe(minedCount);
           if (minedCount === nonce) {
             if (await this.replaceIfOutbid(attempts, round)) lastBroadcastAt = this.now();
           } else if (minedCount < nonce && refusal !== 'nonce_gap') {
@@ -394,6 +401,8 @@ export class PayoutWatcher {
     await this.deps.alerts.clear('treasury.old_wallet_payout', key, message);
     await this.deps.alerts.clear('treasury.payout_refused', key, message);
     if (round.some((attempt) => attempt.kind === 'filler')) await this.clearGasAlert(`nonce ${newest.nonce} has its verdict`);
+    // A payout that waited this long may have waited behind an earlier nonce: the chain has mined that one too now.
+    if (this.now() - round[0]!.createdAt.getTime() >= this.treasury.stuckAfterMs) await clearBlockedQueueAlerts(this.deps, newest.from, newest.nonce + 1);
   }
 
   /** The treasury could not pay the gas to fill a nonce; it now could. */

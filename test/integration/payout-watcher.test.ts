@@ -145,32 +145,42 @@ describe('the payout watcher', () => {
     expect(await openAlertTypes(s)).not.toContain('treasury.payout_refused');
   }, 180_000);
 
-  test('a payout queued behind a blocked earlier nonce is not replaced: it is mined as first signed once the earlier one goes through', async () => {
+  test('payouts queued behind an earlier nonce nothing moves are not replaced: one alert names that nonce, and they are mined as first signed once it goes through', async () => {
     const s = await start({ PAYOUT_STUCK_AFTER_MS: '1000' });
     const baseFee = (await chain.provider.getBlock('pending'))!.baseFeePerGas!;
     // The earlier payout offers less than the base fee: the node refuses it, and nothing watches it to replace it.
     const earlier = await signedButNeverSent(s, { maxFeePerGas: baseFee / 2n, maxPriorityFeePerGas: baseFee / 4n });
     const broadcasts = watchBroadcasts();
-    const refund = await requestRefund(s);
+    const refunds = [await requestRefund(s), await requestRefund(s)];
     const fromBlock = await chain.blockNumber();
 
-    await s.refundClient.approve(refund.ref, { by: 'admin-1' });
-    const first = await firstBroadcast(s, refund.subscriptionId);
-    expect(first.nonce).toBe(earlier.attempt.nonce + 1);
-    // Well past PAYOUT_STUCK_AFTER_MS: the watcher has sent the earlier nonce again several times.
+    for (const refund of refunds) await s.refundClient.approve(refund.ref, { by: 'admin-1' });
+    const firsts = await Promise.all(refunds.map((refund) => firstBroadcast(s, refund.subscriptionId)));
+    expect(firsts.map((first) => first.nonce).sort((a, b) => a - b)).toEqual([earlier.attempt.nonce + 1, earlier.attempt.nonce + 2]);
+    // Well past PAYOUT_STUCK_AFTER_MS: the watchers have sent the earlier nonce again several times.
     await waitFor(() => (broadcasts.sentTimes(earlier.attempt.txHash) >= 3 ? true : undefined), { what: 'the earlier nonce sent again three times', timeoutMs: 60_000 });
-    expect((await s.ledger.attemptsOf(refund.subscriptionId)).map((attempt) => attempt.txHash)).toEqual([first.txHash]);
-    expect(await openAlertTypes(s)).not.toContain('treasury.payout_stuck');
+    const alert = await webhookAlert(s, 'treasury.payout_stuck');
+    expect(alert).toMatchObject({ blockedNonce: earlier.attempt.nonce, blockingRefundId: earlier.attempt.refundId, blockingTxHash: earlier.attempt.txHash });
+    expect(refunds.map((refund) => refund.refundId)).toContain(alert.refundId);
+    expect(String(alert.message)).toMatch(new RegExp(`wait behind nonce ${earlier.attempt.nonce}, .*refund ${earlier.attempt.refundId}`));
+    // Both waiting payouts saw it; a person is told once, and neither payout is replaced.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(s.webhooks.requests.filter((request) => (request.json as { type?: string })?.type === 'treasury.payout_stuck')).toHaveLength(1);
+    expect((await s.treasuryStore.openAlerts()).map((open) => [open.type, open.details.blockedNonce])).toEqual([['treasury.payout_stuck', earlier.attempt.nonce]]);
+    for (const [i, refund] of refunds.entries()) expect((await s.ledger.attemptsOf(refund.subscriptionId)).map((attempt) => attempt.txHash)).toEqual([firsts[i]!.txHash]);
 
-    // Fees fall under what the earlier payout offers: it is accepted, and the one behind it follows.
+    // Fees fall under what the earlier payout offers: it is accepted, the ones behind it follow, and the alert closes.
     await chain.rpc('anvil_setNextBlockBaseFeePerGas', [ethers.toQuantity(baseFee / 8n)]);
     await chain.mine(1);
     await chain.rpc('evm_setIntervalMining', [1]);
-    await expect(s.refundClient.result(refund.ref)).resolves.toMatchObject({ outcome: 'completed' });
-    const transfers = await chain.nativeTransfersTo(refund.wallet, fromBlock);
-    expect(transfers.map((transfer) => [transfer.value, transfer.hash])).toEqual([[refund.amount, first.txHash]]);
+    for (const [i, refund] of refunds.entries()) {
+      await expect(s.refundClient.result(refund.ref)).resolves.toMatchObject({ outcome: 'completed' });
+      const transfers = await chain.nativeTransfersTo(refund.wallet, fromBlock);
+      expect(transfers.map((transfer) => [transfer.value, transfer.hash])).toEqual([[refund.amount, firsts[i]!.txHash]]);
+      expect((await s.ledger.attemptsOf(refund.subscriptionId)).map((attempt) => attempt.txHash)).toEqual([firsts[i]!.txHash]);
+    }
     expect(await chain.provider.getBalance(earlier.to)).toBe(earlier.amount);
-    expect((await s.ledger.attemptsOf(refund.subscriptionId)).map((attempt) => attempt.txHash)).toEqual([first.txHash]);
+    expect(await openAlertTypes(s)).not.toContain('treasury.payout_stuck');
   }, 180_000);
 
   test('a filler replaced with higher fees is the one sent again, not the first filler', async () => {
