@@ -31,6 +31,9 @@ export function assetKey(currency: Pick<Currency, 'tokenAddress'>): string {
   return currency.tokenAddress ? currency.tokenAddress.toLowerCase() : 'native';
 }
 
+/** Keys the low-balance alert about paying gas at all (filling a nonce) where `assetKey` keys a currency's. */
+export const GAS_ALERT_ASSET = 'gas';
+
 /** A stable key for grouping totals: the symbol plus the token contract (two tokens may share a symbol). */
 export function currencyKey(currency: Currency): string {
   return currency.tokenAddress ? `${currency.symbol}:${currency.tokenAddress.toLowerCase()}` : currency.symbol;

@@ -1,9 +1,9 @@
 import { Contract, Transaction } from 'ethers';
 import { ERC20_INTERFACE } from '../chain/erc20';
 import { formatAmount } from '../domain/amount';
-import { assetKey, type Currency } from '../domain/currency';
+import { assetKey, GAS_ALERT_ASSET, type Currency } from '../domain/currency';
 import { limitFor, type CurrencyLimit } from '../domain/currency-limits';
-import { isDuplicateKey } from '../persistence/errors';
+import { createUnlessExists } from '../persistence/errors';
 import type { PayoutAttemptRecord } from '../persistence/payout-ledger';
 import type { TreasuryStore } from '../persistence/treasury-store';
 import { BlockedQueue, clearBlockedQueueAlerts } from './blocked-queue';
@@ -295,8 +295,9 @@ export class PayoutWatcher {
     const signer = Transaction.from(rawTransaction).from;
     if (!signer || !sameAddress(signer, of.from)) throw new Error(`refusing to record a transaction signed by ${signer} in a round of ${of.from}: it would be another payment, not a replacement`);
     const number = attempts.filter((attempt) => attempt.subscriptionId === of.subscriptionId).length + 1;
-    try {
-      return await this.deps.ledger.recordAttempt({
+    const signedAtBlock = await this.treasury.provider.getBlockNumber();
+    return createUnlessExists(() =>
+      this.deps.ledger.recordAttempt({
         _id: `${of.subscriptionId}:${number}`,
         subscriptionId: of.subscriptionId,
         refundId: of.refundId,
@@ -310,12 +311,9 @@ export class PayoutWatcher {
         nonce: of.nonce,
         rawTransaction,
         txHash: Transaction.from(rawTransaction).hash!,
-        signedAtBlock: await this.treasury.provider.getBlockNumber(),
-      });
-    } catch (error) {
-      if (isDuplicateKey(error)) return null;
-      throw error;
-    }
+        signedAtBlock,
+      }),
+    );
   }
 
   /**
@@ -424,7 +422,7 @@ function sendable(round: readonly PayoutAttemptRecord[]): PayoutAttemptRecord {
 
 /** `treasury.low_balance` raised because a nonce could not even be filled (the currency's own is keyed by currency). */
 function gasAlertKey(chainId: number): string {
-  return `${chainId}:gas`;
+  return `${chainId}:${GAS_ALERT_ASSET}`;
 }
 
 /** Alerts about one round are keyed by its wallet and nonce. */

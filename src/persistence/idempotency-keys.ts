@@ -1,5 +1,5 @@
 import { Schema, type Connection, type Model } from 'mongoose';
-import { isDuplicateKey } from './errors';
+import { createUnlessExists } from './errors';
 
 /**
  * `idempotencykeys`: the first answer to each (caller, route, Idempotency-Key),
@@ -91,13 +91,10 @@ export class IdempotencyKeys {
       }
       const generation = latest ? latest.generation + 1 : 0;
       const id = `${scope}:${String(generation).padStart(GENERATION_DIGITS, '0')}`;
-      try {
-        await this.keys.create({ _id: id, scope, generation, fingerprint, state: 'in_progress', createdAt: this.now(), completedAt: null, response: null });
+      if (await createUnlessExists(() => this.keys.create({ _id: id, scope, generation, fingerprint, state: 'in_progress', createdAt: this.now(), completedAt: null, response: null }))) {
         return { kind: 'claimed', claim: { id } };
-      } catch (error) {
-        if (!isDuplicateKey(error)) throw error;
-        // another request claimed this generation first: look again
       }
+      // another request claimed this generation first: look again
     }
     return { kind: 'in-progress' };
   }

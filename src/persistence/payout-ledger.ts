@@ -2,7 +2,7 @@ import { Schema, type Connection, type Model } from 'mongoose';
 import crypto from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { assetKey, type Currency } from '../domain/currency';
-import { isDuplicateKey } from './errors';
+import { createUnlessExists } from './errors';
 
 /**
  * The payout ledger is what makes "paid at most once" hold. Every guarantee
@@ -289,12 +289,8 @@ export class PayoutLedger {
 
   /** Binds the subscription's payout to `refundId`, once, forever. Returns the claim (new or existing). */
   async claim(subscriptionId: string, details: ClaimDetails): Promise<PayoutClaim> {
-    try {
-      const created = await this.claims.create({ _id: subscriptionId, ...details, status: 'unpaid' });
-      return created.toObject();
-    } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
-    }
+    const created = await createUnlessExists(() => this.claims.create({ _id: subscriptionId, ...details, status: 'unpaid' }));
+    if (created) return created.toObject();
     const existing = await this.claims.findById(subscriptionId).lean();
     if (!existing) throw new Error(`payout claim of ${subscriptionId} vanished`);
     if (existing.refundId !== details.refundId) throw new PayoutClaimedByAnotherRefund(subscriptionId, existing.refundId);
@@ -352,13 +348,7 @@ export class PayoutLedger {
 
   /** Gives `nonce` to the subscription's payout; false when another payout already has it. */
   async reserveNonce(chainId: number, from: string, nonce: number, owner: { subscriptionId: string; refundId: string }): Promise<boolean> {
-    try {
-      await this.nonceReservations.create({ _id: `${walletKey(chainId, from)}:${nonce}`, ...owner, createdAt: new Date() });
-      return true;
-    } catch (error) {
-      if (isDuplicateKey(error)) return false;
-      throw error;
-    }
+    return (await createUnlessExists(() => this.nonceReservations.create({ _id: `${walletKey(chainId, from)}:${nonce}`, ...owner, createdAt: new Date() }))) !== null;
   }
 
   /** Gives a nonce back that no recorded transaction uses (only under the wallet lock): a write that failed may still have been stored. */
@@ -482,11 +472,7 @@ export class PayoutLedger {
 
   /** Counts a signed payout (`spendId`: its first transaction's attempt id) in an hour's spend, once however often it is written. */
   async recordSpend(bucket: string, spendId: string, amount: bigint): Promise<void> {
-    try {
-      await this.spendEntries.create({ _id: `${bucket}/${spendId}`, bucket, amount: amount.toString() });
-    } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
-    }
+    await createUnlessExists(() => this.spendEntries.create({ _id: `${bucket}/${spendId}`, bucket, amount: amount.toString() }));
   }
 
   /**
@@ -515,12 +501,7 @@ export class PayoutLedger {
     let pause = 5;
     let seen = null as { holding: string; since: number } | null;
     for (;;) {
-      try {
-        await this.locks.create({ _id: wallet, owner, token, leaseUntil: new Date(Date.now() + leaseMs) });
-        break;
-      } catch (error) {
-        if (!isDuplicateKey(error)) throw error;
-      }
+      if (await createUnlessExists(() => this.locks.create({ _id: wallet, owner, token, leaseUntil: new Date(Date.now() + leaseMs) }))) break;
       const holder = await this.locks.findById(wallet).lean();
       if (holder) {
         const holding = `${holder.owner}/${holder.token ?? ''}/${holder.leaseUntil.getTime()}`;

@@ -3,7 +3,7 @@ import { currencyKey, type Currency } from '../domain/currency';
 import { parseAmount } from '../domain/amount';
 import type { NotificationFailure, Refund } from '../domain/refund';
 import { BLOCKING_STATUSES, canTransition, isTerminal, REFUND_STATUSES, type RefundStatus, type StatusChange } from '../domain/refund-status';
-import { isDuplicateKey } from './errors';
+import { createUnlessExists, isDuplicateKey } from './errors';
 import { compareOrder, RefundEventLog, type OwnerEntry, type OwnerKey, type RefundEventInput, type RefundStats } from './refund-events';
 import {
   notificationFailureModel,
@@ -156,11 +156,7 @@ export class RefundRepository {
 
   /** Records a notification that failed for good; recording the same one again is a no-op. */
   async addNotificationFailure(refundId: string, failure: NotificationFailure): Promise<void> {
-    try {
-      await this.notificationFailures.create({ _id: `${refundId}:${failure.eventId}:${failure.channel}:${failure.recipient}`, refundId, ...failure });
-    } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
-    }
+    await createUnlessExists(() => this.notificationFailures.create({ _id: `${refundId}:${failure.eventId}:${failure.channel}:${failure.recipient}`, refundId, ...failure }));
     const record = await this.refunds.findById(refundId).lean();
     if (record) await this.events.append({ ...eventOf(toView(record), record.createdAt, 'notificationFailure', `${refundId}:failure:${failure.eventId}:${failure.channel}:${failure.recipient}`, null, record.refundStatus) });
   }

@@ -1,12 +1,10 @@
 import type { Collection, Db } from 'mongodb';
-import { ADDRESS_PATTERN } from '../domain/currency';
-import { isDuplicateKey } from './errors';
+import { ADDRESS_PATTERN, GAS_ALERT_ASSET } from '../domain/currency';
+import { createUnlessExists } from './errors';
 
 const DAY_MS = 24 * 3_600_000;
 /** Alerts whose key names a currency (the others name a wallet and nonce). */
 const CURRENCY_ALERTS = ['treasury.low_balance', 'treasury.daily_limit'];
-/** The low-balance alert about gas (`<chainId>:gas`, src/payout/watch.ts) names no currency. */
-const GAS_ALERT = 'gas';
 
 interface SpendEntry {
   _id: string;
@@ -43,7 +41,7 @@ export async function rekeyByAsset(db: Db, now: Date): Promise<number> {
 
   const alerts = db.collection<{ _id: string; type: string; key: string }>('treasuryalerts');
   for await (const alert of alerts.find({ type: { $in: CURRENCY_ALERTS } })) {
-    if (alert.key.endsWith(`:${GAS_ALERT}`)) continue;
+    if (alert.key.endsWith(`:${GAS_ALERT_ASSET}`)) continue; // names no currency
     const legacy = legacyKey(alert.key, { hour: false });
     if (!legacy) continue;
     await insertOnce(alerts, { ...alert, _id: `${alert.type}:${legacy.prefix}`, key: legacy.prefix });
@@ -70,9 +68,5 @@ function legacyKey(key: string, { hour }: { hour: boolean }): { prefix: string; 
 
 /** Inserts `document` unless a run before this one already did. */
 async function insertOnce<T extends { _id: string }>(collection: Collection<T>, document: T): Promise<void> {
-  try {
-    await collection.insertOne(document as Parameters<Collection<T>['insertOne']>[0]);
-  } catch (error) {
-    if (!isDuplicateKey(error)) throw error;
-  }
+  await createUnlessExists(() => collection.insertOne(document as Parameters<Collection<T>['insertOne']>[0]));
 }

@@ -1,7 +1,7 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { Currency } from '../domain/currency';
 import type { TreasuryEventType } from '../notifications/events';
-import { isDuplicateKey } from './errors';
+import { createUnlessExists } from './errors';
 
 /**
  * What operators see of the treasury, kept beside the payout ledger:
@@ -78,11 +78,7 @@ export class TreasuryStore {
   }
 
   async recordCurrency(chainId: number, currency: Currency): Promise<void> {
-    try {
-      await this.currencies.create({ _id: currencyId(chainId, currency.tokenAddress), chainId, ...currency, verifiedAt: new Date() });
-    } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
-    }
+    await createUnlessExists(() => this.currencies.create({ _id: currencyId(chainId, currency.tokenAddress), chainId, ...currency, verifiedAt: new Date() }));
   }
 
   /** Currencies paid on the chain so far (the native coin included once it was paid). */
@@ -92,13 +88,8 @@ export class TreasuryStore {
 
   /** Opens the alert; false when it is already open (someone else alerted this episode). */
   async raiseAlert(alert: Omit<TreasuryAlertRecord, '_id' | 'since'>): Promise<TreasuryAlertRecord | null> {
-    try {
-      const created = await this.alertRecords.create({ _id: `${alert.type}:${alert.key}`, ...alert, since: new Date() });
-      return created.toObject();
-    } catch (error) {
-      if (isDuplicateKey(error)) return null;
-      throw error;
-    }
+    const created = await createUnlessExists(() => this.alertRecords.create({ _id: `${alert.type}:${alert.key}`, ...alert, since: new Date() }));
+    return created?.toObject() ?? null;
   }
 
   /** Closes the alert; true when it was open. */
