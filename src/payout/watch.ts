@@ -140,13 +140,13 @@ export class PayoutWatcher {
           const minedCount = await this.treasury.provider.getTransactionCount(at.from, 'latest');
           if (minedCount <= nonce && !this.holdsKeyOf(newest)) await this.alertOldWallet(round, `it is not mined after ${this.treasury.stuckAfterMs} ms`);
           if (spentUnseenSince !== null && this.now() - spentUnseenSince >= this.treasury.stuckAfterMs) await this.alertNonceNotFound(newest);
-          queue ??= new BlockedQueue(this.deps, newest, () => this.now());
-          await queue.observe(minedCount);
           if (minedCount === nonce) {
             if (await this.replaceIfOutbid(attempts, round)) lastBroadcastAt = this.now();
           } else if (minedCount < nonce && refusal !== 'nonce_gap') {
             await this.helpEarlierNonces(at); // it waits behind them: they are what is stuck
           }
+          queue ??= new BlockedQueue(this.deps, newest, () => this.now());
+          await queue.observe(minedCount).catch((error: unknown) => this.log.warn({ refundId: newest.refundId, nonce, error: describe(error) }, 'could not check the payouts queue behind an earlier nonce; checking again next time'));
         }
       }
 
@@ -399,8 +399,8 @@ export class PayoutWatcher {
     await this.deps.alerts.clear('treasury.old_wallet_payout', key, message);
     await this.deps.alerts.clear('treasury.payout_refused', key, message);
     if (round.some((attempt) => attempt.kind === 'filler')) await this.clearGasAlert(`nonce ${newest.nonce} has its verdict`);
-    // A payout that waited this long may have waited behind an earlier nonce: the chain has mined that one too now.
-    if (this.now() - round[0]!.createdAt.getTime() >= this.treasury.stuckAfterMs) await clearBlockedQueueAlerts(this.deps, newest.from, newest.nonce + 1);
+    // Any earlier nonce payouts waited behind is mined too now (even if the watchers that saw it stuck are gone).
+    await clearBlockedQueueAlerts(this.deps, newest.from, newest.nonce + 1);
   }
 
   /** The treasury could not pay the gas to fill a nonce; it now could. */

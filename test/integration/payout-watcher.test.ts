@@ -1,5 +1,9 @@
 import { ethers } from 'ethers';
 import { Types } from 'mongoose';
+import { createLogger } from '../../src/logger';
+import { BlockedQueue } from '../../src/payout/blocked-queue';
+import { TreasuryAlerts } from '../../src/payout/treasury-alerts';
+import type { PayoutAttemptRecord } from '../../src/persistence/payout-ledger';
 import { PASS, pruningState } from '../support/rpc-proxy';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
@@ -182,6 +186,26 @@ describe('the payout watcher', () => {
     expect(await chain.provider.getBalance(earlier.to)).toBe(earlier.amount);
     expect(await openAlertTypes(s)).not.toContain('treasury.payout_stuck');
   }, 180_000);
+
+  test('an alert about a blocking nonce that a stopped watcher left open closes at the next reading that finds that nonce mined, and no other alert does', async () => {
+    const s = await start();
+    const logger = createLogger('silent');
+    const deps = { ledger: s.ledger, treasury: s.treasury, logger, store: s.treasuryStore, alerts: new TreasuryAlerts(s.treasuryStore, async () => undefined, logger) };
+    const { chainId, address } = s.treasury;
+    const wallet = address.toLowerCase();
+    const keys = {
+      minedSince: `${chainId}:${wallet}:3:blocks-queue`,
+      stillBlocking: `${chainId}:${wallet}:5:blocks-queue`,
+      feeCapOfThatNonce: `${chainId}:${address}:3`,
+      otherWallet: `${chainId}:${ethers.Wallet.createRandom().address.toLowerCase()}:3:blocks-queue`,
+    };
+    for (const key of Object.values(keys)) await s.treasuryStore.raiseAlert({ type: 'treasury.payout_stuck', key, message: 'left open', details: {} });
+
+    const waiting = { from: address, nonce: 9, refundId: 'rf_waiting', subscriptionId: 'waiting', txHash: '0x01' } as PayoutAttemptRecord;
+    await new BlockedQueue(deps, waiting, () => Date.now()).observe(5);
+
+    expect((await s.treasuryStore.openAlerts()).map((alert) => alert.key).sort()).toEqual([keys.stillBlocking, keys.feeCapOfThatNonce, keys.otherWallet].sort());
+  }, 60_000);
 
   test('a filler replaced with higher fees is the one sent again, not the first filler', async () => {
     const s = await start({ PAYOUT_STUCK_AFTER_MS: '1000' });
