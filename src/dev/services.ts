@@ -106,7 +106,12 @@ export async function startLocalServices(options: LocalServicesOptions = {}): Pr
     } else {
       backend = ['-data-dir', path.join(dataDir, 'mongo')];
     }
-    parts.push(await startFerretdb(ferretdb, ports.mongo, backend, storeDescription, options, logDir, log));
+    try {
+      parts.push(await startFerretdb(ferretdb, ports.mongo, backend, storeDescription, options, logDir, log));
+    } catch (error) {
+      await Promise.all(parts.map((part) => part.process?.stop()));
+      throw error;
+    }
     return parts;
   };
   const starters: Record<ServiceName, () => Promise<Started[]>> = {
@@ -114,14 +119,19 @@ export async function startLocalServices(options: LocalServicesOptions = {}): Pr
     anvil: async () => [await startAnvil(ports.anvil, options, dataDir, logDir, log)],
     store: startStore,
   };
-  try {
-    const [temporal, anvil, store] = await Promise.all([starters.temporal(), starters.anvil(), starters.store()]);
-    Object.assign(byName, { temporal, anvil, store });
+  // Every start is let finish, so that when one fails the others, which may be up by then, are stopped too.
+  const names = ['temporal', 'anvil', 'store'] as const;
+  const outcomes = await Promise.allSettled(names.map((name) => starters[name]()));
+  outcomes.forEach((outcome, i) => {
+    if (outcome.status !== 'fulfilled') return;
+    byName[names[i]!] = outcome.value;
     // Stopped in reverse: FerretDB before PostgreSQL.
-    started.push(...temporal, ...anvil, ...store);
-  } catch (error) {
+    started.push(...outcome.value);
+  });
+  const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failed) {
     await stopAll();
-    throw error;
+    throw failed.reason;
   }
 
   const signalGroup = (name: ServiceName, signal: NodeJS.Signals) => {

@@ -1,4 +1,6 @@
+import net from 'node:net';
 import mongoose from 'mongoose';
+import { freePort, isListening } from '../../src/dev/processes';
 import { localStore, startLocalServices } from '../../src/dev/services';
 import { uniqueMongoUri } from '../support/services';
 import { waitFor } from '../support/wait';
@@ -34,6 +36,25 @@ describe('local store backends', () => {
       await connection.close();
     }
   });
+
+  test('when one service cannot start, the ones that did are stopped: nothing is left running', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    // Temporal's Web UI port is taken: the dev server exits during its start-up, after anvil and the store are up.
+    const ports = { temporalUi: (taken.address() as net.AddressInfo).port, anvil: await freePort(), mongo: await freePort() };
+    try {
+      await expect(startLocalServices({ store: 'sqlite', webUi: true, ports, log: () => undefined })).rejects.toThrow(/Temporal dev server exited during start-up[\s\S]*address already in use/);
+      expect(await isListening(ports.anvil)).toBe(false);
+      expect(await isListening(ports.mongo)).toBe(false);
+
+      // FerretDB's port is taken: it fails after PostgreSQL, under it, is up.
+      const storePorts = { mongo: (taken.address() as net.AddressInfo).port, postgres: await freePort() };
+      await expect(startLocalServices({ store: 'postgresql', ports: storePorts, log: () => undefined })).rejects.toThrow(/is already in use/);
+      expect(await isListening(storePorts.postgres)).toBe(false);
+    } finally {
+      taken.close();
+    }
+  }, 120_000);
 
   test('the SQLite fallback starts and serves reads and writes', async () => {
     const services = await startLocalServices({ store: 'sqlite', log: () => undefined });
