@@ -1,6 +1,6 @@
 import { formatAmount } from '../domain/amount';
 import type { PayoutAttemptRecord } from '../persistence/payout-ledger';
-import type { TreasuryStore } from '../persistence/treasury-store';
+import type { TreasuryAlertRecord, TreasuryStore } from '../persistence/treasury-store';
 import { feesOf, nextBlockMarket, roundOf, sameAddress, type PayoutDeps } from './rounds';
 import type { TreasuryAlerts } from './treasury-alerts';
 
@@ -88,10 +88,14 @@ export class BlockedQueue {
   }
 }
 
-/** Closes the alerts about nonces of `from` below `minedCount`: the chain has mined them, so nothing waits behind them any more. */
-export async function clearBlockedQueueAlerts(deps: BlockedQueueDeps, from: string, minedCount: number): Promise<void> {
+/**
+ * Closes the alerts about nonces of `from` below `minedCount`: the chain has
+ * mined them, so nothing waits behind them any more. `open`: the open alerts,
+ * when the caller has just read them.
+ */
+export async function clearBlockedQueueAlerts(deps: BlockedQueueDeps, from: string, minedCount: number, open?: readonly TreasuryAlertRecord[]): Promise<void> {
   const { chainId } = deps.treasury;
-  for (const alert of await deps.store.openAlerts()) {
+  for (const alert of open ?? (await deps.store.openAlerts())) {
     if (alert.type !== 'treasury.payout_stuck') continue;
     const nonce = blockedNonceOf(alert.key, chainId, from);
     if (nonce !== null && nonce < minedCount) await deps.alerts.clear('treasury.payout_stuck', alert.key, `nonce ${nonce} of ${from} is mined: the payouts behind it move again`);

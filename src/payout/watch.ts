@@ -45,6 +45,8 @@ export class WatchTimeout extends Error {
 }
 
 const GAS_OF_A_PLAIN_TRANSFER = 21_000n;
+/** Alerts the watcher raises about one round, keyed by it (`roundKey`). */
+const ROUND_ALERTS: ReadonlySet<string> = new Set(['treasury.payout_stuck', 'treasury.old_wallet_payout', 'treasury.payout_refused']);
 const EARLIER_NONCES_HELPED = 5;
 /** Consecutive refusals of a round's broadcast, of a kind the watcher cannot act on, before a person is told. */
 const REFUSALS_BEFORE_ALERT = 3;
@@ -395,12 +397,12 @@ export class PayoutWatcher {
     const newest = round.at(-1)!;
     const key = roundKey(this.treasury.chainId, newest);
     const message = `payout of ${newest.from} at nonce ${newest.nonce} has its verdict`;
-    await this.deps.alerts.clear('treasury.payout_stuck', key, message);
-    await this.deps.alerts.clear('treasury.old_wallet_payout', key, message);
-    await this.deps.alerts.clear('treasury.payout_refused', key, message);
+    // One read of the open alerts rather than a delete for each kind the round may have raised: almost always none is open.
+    const open = await this.deps.store.openAlerts();
+    for (const alert of open) if (alert.key === key && ROUND_ALERTS.has(alert.type)) await this.deps.alerts.clear(alert.type, key, message);
     if (round.some((attempt) => attempt.kind === 'filler')) await this.clearGasAlert(`nonce ${newest.nonce} has its verdict`);
     // Any earlier nonce payouts waited behind is mined too now (even if the watchers that saw it stuck are gone).
-    await clearBlockedQueueAlerts(this.deps, newest.from, newest.nonce + 1);
+    await clearBlockedQueueAlerts(this.deps, newest.from, newest.nonce + 1, open);
   }
 
   /** The treasury could not pay the gas to fill a nonce; it now could. */
