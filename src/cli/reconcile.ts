@@ -65,8 +65,8 @@ export function describe(report: ReconcileReport): string[] {
     `refunds checked    ${report.refunds.checked}${statuses ? ` (${statuses})` : ''}; ${report.refunds.withWorkflow} compared with their workflow`,
     `chain              ${report.chainId}, finality depth ${report.confirmations}`,
     report.outflows
-      ? `treasury outflows  ${report.outflows.transactions} transaction(s) from ${report.treasury} in blocks ${report.outflows.fromBlock}..${report.outflows.toBlock}, ${report.outflows.unknown} not signed by this service`
-      : 'treasury outflows  not checked: no worker has announced the treasury wallet yet',
+      ? `treasury outflows  ${report.outflows.transactions} transaction(s) from ${report.outflows.wallets.join(', ')} in blocks ${report.outflows.fromBlock}..${report.outflows.toBlock}, ${report.outflows.unknown} not signed by this service, ${report.outflows.internal} between treasury wallets not signed by it`
+      : 'treasury outflows  not checked: no worker has announced the treasury wallet yet, and the ledger has signed nothing',
     `differences        ${report.differences.length}`,
   ];
   for (const difference of report.differences) {

@@ -324,6 +324,11 @@ export class PayoutLedger {
     return this.attempts.find({ chainId, from }).lean();
   }
 
+  /** Every wallet that signed a transaction of this ledger on the chain (the treasury keys used so far). */
+  walletsOf(chainId: number): Promise<string[]> {
+    return this.attempts.distinct('from', { chainId });
+  }
+
   /** The highest nonce this service ever signed for the wallet, or -1. */
   async highestNonce(chainId: number, from: string): Promise<number> {
     const latest = await this.attempts.findOne({ chainId, from }, { nonce: 1 }).sort({ nonce: -1 }).lean();

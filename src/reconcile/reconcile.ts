@@ -44,7 +44,13 @@ export interface ReconcileReport {
   treasury: string | null;
   confirmations: number;
   refunds: { checked: number; byStatus: Partial<Record<RefundStatus, number>>; withWorkflow: number };
-  outflows: { fromBlock: number; toBlock: number; transactions: number; unknown: number } | null;
+  /**
+   * What every treasury wallet sent (the current one and each the ledger signed
+   * with before): `unknown`, transactions the service did not sign that left the
+   * treasury; `internal`, ones it did not sign between treasury wallets (a
+   * nonce cancelled by hand, an old wallet's funds moved to the new one).
+   */
+  outflows: { wallets: string[]; fromBlock: number; toBlock: number; transactions: number; unknown: number; internal: number } | null;
   differences: Difference[];
 }
 
@@ -114,7 +120,7 @@ export async function reconcile(deps: ReconcileDeps, options: ReconcileOptions =
     await checkChain(deps, refund, note);
   }
 
-  const outflows = deps.treasury ? await checkOutflows(deps, deps.treasury, options, note) : null;
+  const outflows = await checkOutflows(deps, options, note);
   return {
     checkedAt: new Date().toISOString(),
     chainId: deps.chainId,
@@ -206,26 +212,44 @@ async function paidAttempt(deps: ReconcileDeps, attempts: PayoutAttemptRecord[])
   return null;
 }
 
-/** Every transaction the treasury sent in the block range is one this service signed. */
-async function checkOutflows(deps: ReconcileDeps, treasury: string, options: ReconcileOptions, note: Note) {
-  const signed = await deps.ledger.attemptsOfWallet(deps.chainId, treasury);
+/**
+ * Every transaction a treasury wallet sent in the block range that moved
+ * anything out of the treasury is one this service signed: the current
+ * wallet's, and those of every earlier key the ledger signed with (a key
+ * rotated out may still be used by someone). One between treasury wallets
+ * takes nothing out: the RUNBOOK has the key's holder send such transactions
+ * (a 0-value transfer to itself to take a nonce; an old wallet's funds moved to
+ * the new one); they are counted, not reported. Null when there is no wallet
+ * to check yet.
+ */
+async function checkOutflows(deps: ReconcileDeps, options: ReconcileOptions, note: Note) {
+  const wallets = [...new Set([...(deps.treasury ? [deps.treasury] : []), ...(await deps.ledger.walletsOf(deps.chainId))].map((wallet) => getAddress(wallet)))];
+  if (wallets.length === 0) return null;
+  const signed = (await Promise.all(wallets.map((wallet) => deps.ledger.attemptsOfWallet(deps.chainId, wallet)))).flat();
   const known = new Set(signed.map((attempt) => attempt.txHash.toLowerCase()));
   const firstSigned = signed.reduce((min, attempt) => Math.min(min, attempt.signedAtBlock ?? 0), Number.POSITIVE_INFINITY);
   const toBlock = options.toBlock ?? (await deps.provider.getBlockNumber());
   const fromBlock = options.fromBlock ?? (Number.isFinite(firstSigned) ? Math.max(0, firstSigned - 1) : toBlock);
-  const sender = getAddress(treasury);
+  const senders = new Set(wallets);
   let transactions = 0;
   let unknown = 0;
+  let internal = 0;
   for (let number = fromBlock; number <= toBlock; number += 1) {
     if ((number - fromBlock) % 1000 === 999) options.progress?.(`treasury outflows: block ${number} of ${toBlock}`);
     const block = await deps.provider.getBlock(number, true);
     for (const tx of block?.prefetchedTransactions ?? []) {
-      if (getAddress(tx.from) !== sender) continue;
+      const sender = getAddress(tx.from);
+      if (!senders.has(sender)) continue;
       transactions += 1;
       if (known.has(tx.hash.toLowerCase())) continue;
+      if (tx.to && senders.has(getAddress(tx.to))) {
+        internal += 1;
+        continue;
+      }
       unknown += 1;
-      note({ kind: 'unknown_outflow', txHash: tx.hash, detail: `block ${number}, nonce ${tx.nonce}, ${tx.value} wei to ${tx.to ?? '(contract creation)'}` });
+      const whose = deps.treasury && sender === getAddress(deps.treasury) ? '' : ` from ${sender}, a previous treasury key`;
+      note({ kind: 'unknown_outflow', txHash: tx.hash, detail: `block ${number}, nonce ${tx.nonce}, ${tx.value} wei to ${tx.to ?? '(contract creation)'}${whose}` });
     }
   }
-  return { fromBlock, toBlock, transactions, unknown };
+  return { wallets, fromBlock, toBlock, transactions, unknown, internal };
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { ethers } from 'ethers';
+import { Types } from 'mongoose';
 import { reconcile, type ReconcileDeps } from '../../src/reconcile/reconcile';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
@@ -105,6 +106,44 @@ describe('reconciling the books', () => {
     expect(transfers.map((transfer) => transfer.hash)).toEqual([attempt!.txHash]);
     expect((await reconcile(deps)).differences.filter((found) => found.refundId === ref.refundId)).toEqual([]);
   }, 120_000);
+
+  test('the wallets of earlier treasury keys are checked too: what one sent that the ledger did not sign is reported', async () => {
+    // A key the service paid with before TREASURY_PRIVATE_KEY changed: the ledger holds a payout it signed.
+    const previous = ethers.Wallet.createRandom().connect(chain.provider);
+    await chain.rpc('anvil_setBalance', [previous.address, ethers.toQuantity(10n ** 18n)]);
+    const subscriptionId = new Types.ObjectId().toHexString();
+    const signedAtBlock = await chain.blockNumber();
+    const rawTransaction = await previous.signTransaction(await previous.populateTransaction({ to: ethers.Wallet.createRandom().address, value: 1000n }));
+    const payout = await stack.ledger.recordAttempt({
+      _id: `${subscriptionId}:1`,
+      subscriptionId,
+      refundId: `rf_${subscriptionId}`,
+      attempt: 1,
+      kind: 'payout',
+      chainId: 31337,
+      from: previous.address,
+      to: ethers.Transaction.from(rawTransaction).to!,
+      amount: '1000',
+      tokenAddress: null,
+      nonce: 0,
+      rawTransaction,
+      txHash: ethers.Transaction.from(rawTransaction).hash!,
+      signedAtBlock,
+    });
+    await (await chain.provider.broadcastTransaction(rawTransaction)).wait();
+    // Its holder moves what is left to the new wallet and takes a nonce with a 0-value transfer to itself, as the RUNBOOK says.
+    await (await previous.sendTransaction({ to: stack.treasury.address, value: 10n ** 17n })).wait();
+    await (await previous.sendTransaction({ to: previous.address, value: 0n })).wait();
+    // Then someone else uses that key.
+    const stranger = await (await previous.sendTransaction({ to: ethers.Wallet.createRandom().address, value: 1n })).wait();
+
+    const report = await reconcile(deps);
+    expect(report.outflows?.wallets).toEqual(expect.arrayContaining([stack.treasury.address, previous.address]));
+    const outflows = report.differences.filter((difference) => difference.kind === 'unknown_outflow').map((difference) => [difference.txHash, difference.detail]);
+    expect(outflows).toContainEqual([stranger!.hash, expect.stringContaining(`from ${previous.address}, a previous treasury key`)]);
+    expect(outflows.map(([hash]) => hash)).not.toContain(payout.txHash);
+    expect(report.outflows).toMatchObject({ unknown: outflows.length, internal: 2 });
+  }, 60_000);
 });
 
 function runCommand(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
