@@ -104,7 +104,7 @@ export const ENV_DOCS: Record<keyof Env, EnvDoc & { group: (typeof GROUPS)[numbe
   PAYOUT_STUCK_AFTER_MS: {
     group: 'Payout safety (defaults per network: docs/PAYOUTS.md)',
     readBy: 'worker',
-    details: 'a payout not mined after this long is replaced at the same nonce with bumped fees (1 s to 24 h)',
+    details: 'a payout not mined after this long is replaced at the same nonce with bumped fees; payouts queued this long behind an earlier nonce the chain does not mine raise `treasury.payout_stuck` (1 s to 24 h)',
     shownDefault: 'per network: 15 s on anvil, 3 min on mainnet',
   },
   PAYOUT_FEE_BUMP_PERCENT: {
