@@ -41,11 +41,20 @@ export function startProcess(name: string, command: string, args: string[], logF
   const stop = async (timeoutMs = 10_000) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    // The watchdog's group holds the service too: killing only the watchdog would leave it running.
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), timeoutMs);
     await exited;
     clearTimeout(timer);
   };
   return { name, child, logFile, stop, exited };
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid) process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal); // the group is gone already
+  }
 }
 
 export function logTail(file: string, lines = 25): string {
@@ -103,5 +112,7 @@ export async function waitUntilReady(what: string, probe: () => Promise<unknown>
     }
   }
   const tail = options.process ? `\nLast output (${options.process.logFile}):\n${logTail(options.process.logFile)}` : '';
+  // Nobody else holds the process yet: left running, it would outlive the start-up that gave up on it.
+  await options.process?.stop();
   throw new Error(`${what} was not ready after ${options.timeoutMs} ms: ${String(lastError)}${tail}`);
 }

@@ -145,9 +145,11 @@ export async function startLocalServices(options: LocalServicesOptions = {}): Pr
     },
     async restart(name) {
       const fresh = await starters[name]();
+      // In the place of the parts it replaces: stopAll's order (FerretDB before PostgreSQL) holds after a restart.
+      const at = Math.min(...byName[name].map((part) => started.indexOf(part)).filter((index) => index >= 0), started.length);
       for (const part of byName[name]) started.splice(started.indexOf(part), 1);
+      started.splice(at, 0, ...fresh);
       byName[name] = fresh;
-      started.push(...fresh);
     },
     freeze(name, frozen) {
       signalGroup(name, frozen ? 'SIGSTOP' : 'SIGCONT');

@@ -1,6 +1,9 @@
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import mongoose from 'mongoose';
-import { freePort, isListening } from '../../src/dev/processes';
+import { freePort, isListening, startProcess, waitUntilReady } from '../../src/dev/processes';
 import { localStore, startLocalServices } from '../../src/dev/services';
 import { uniqueMongoUri } from '../support/services';
 import { waitFor } from '../support/wait';
@@ -55,6 +58,13 @@ describe('local store backends', () => {
       taken.close();
     }
   }, 120_000);
+
+  test('a service that never becomes ready is stopped when the wait for it gives up', async () => {
+    const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'never-ready-')), 'out.log');
+    const child = startProcess('never-ready', 'sleep', ['600'], log);
+    await expect(waitUntilReady('never-ready', () => Promise.reject(new Error('not yet')), { timeoutMs: 500, process: child })).rejects.toThrow(/was not ready after 500 ms/);
+    expect(child.child.exitCode !== null || child.child.signalCode !== null).toBe(true);
+  }, 30_000);
 
   test('the SQLite fallback starts and serves reads and writes', async () => {
     const services = await startLocalServices({ store: 'sqlite', log: () => undefined });
