@@ -65,10 +65,13 @@ export function describe(report: ReconcileReport): string[] {
     `refunds checked    ${report.refunds.checked}${statuses ? ` (${statuses})` : ''}; ${report.refunds.withWorkflow} compared with their workflow`,
     `chain              ${report.chainId}, finality depth ${report.confirmations}`,
     report.outflows
-      ? `treasury outflows  ${report.outflows.transactions} transaction(s) from ${report.outflows.wallets.join(', ')} in blocks ${report.outflows.fromBlock}..${report.outflows.toBlock}, ${report.outflows.unknown} not signed by this service, ${report.outflows.internal} between treasury wallets not signed by it`
+      ? `treasury outflows  ${report.outflows.transactions} transaction(s) from ${report.outflows.wallets.join(', ')} in blocks ${report.outflows.fromBlock}..${report.outflows.toBlock}, ${report.outflows.unknown} not signed by this service, ${report.outflows.internal.length} plain transfer(s) between treasury wallets not signed by it (listed below)`
       : 'treasury outflows  not checked: no worker has announced the treasury wallet yet, and the ledger has signed nothing',
     `differences        ${report.differences.length}`,
   ];
+  for (const transfer of report.outflows?.internal ?? []) {
+    lines.push(`  between treasury wallets: ${transfer.txHash} (block ${transfer.block}) ${transfer.valueWei} wei from ${transfer.from} to ${transfer.to}, gas ${transfer.feeWei} wei`);
+  }
   for (const difference of report.differences) {
     const subject = [difference.refundId, difference.txHash].filter(Boolean).join(' ');
     lines.push('', `- ${difference.kind}${subject ? ` (${subject})` : ''}: ${difference.detail}`, `  do: ${difference.action}`);

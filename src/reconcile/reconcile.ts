@@ -1,5 +1,5 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { getAddress, type JsonRpcProvider } from 'ethers';
+import { getAddress, type JsonRpcProvider, type TransactionResponse } from 'ethers';
 import { Types, type Connection } from 'mongoose';
 import type { Refund } from '../domain/refund';
 import { isTerminal, type RefundStatus } from '../domain/refund-status';
@@ -46,11 +46,12 @@ export interface ReconcileReport {
   refunds: { checked: number; byStatus: Partial<Record<RefundStatus, number>>; withWorkflow: number };
   /**
    * What every treasury wallet sent (the current one and each the ledger signed
-   * with before): `unknown`, transactions the service did not sign that left the
-   * treasury; `internal`, ones it did not sign between treasury wallets (a
-   * nonce cancelled by hand, an old wallet's funds moved to the new one).
+   * with before): `unknown`, transactions the service did not sign (each also a
+   * difference); `internal`, plain transfers it did not sign that stay in the
+   * treasury (a nonce taken by hand, an old wallet's funds moved to the new
+   * one), listed for review.
    */
-  outflows: { wallets: string[]; fromBlock: number; toBlock: number; transactions: number; unknown: number; internal: number } | null;
+  outflows: { wallets: string[]; fromBlock: number; toBlock: number; transactions: number; unknown: number; internal: InternalTransfer[] } | null;
   differences: Difference[];
 }
 
@@ -213,17 +214,20 @@ async function paidAttempt(deps: ReconcileDeps, attempts: PayoutAttemptRecord[])
 }
 
 /**
- * Every transaction a treasury wallet sent in the block range that moved
- * anything out of the treasury is one this service signed: the current
- * wallet's, and those of every earlier key the ledger signed with (a key
- * rotated out may still be used by someone). One between treasury wallets
- * takes nothing out: the RUNBOOK has the key's holder send such transactions
- * (a 0-value transfer to itself to take a nonce; an old wallet's funds moved to
- * the new one); they are counted, not reported. Null when there is no wallet
- * to check yet.
+ * Every transaction a treasury wallet sent in the block range is one this
+ * service signed: the current wallet's, and those of every earlier key the
+ * ledger signed with (a key rotated out may still be used by someone). Two
+ * kinds of transaction the RUNBOOK has the key's holder send are listed apart
+ * (`internal`) instead: a wallet's plain transfer to itself (a nonce taken by
+ * hand) and an earlier key's plain transfer to the current wallet (its funds
+ * moved over). "Plain": no data, no code delegation (EIP-7702), to a wallet
+ * without code at that block; anything else, or a transfer towards an earlier
+ * key, could move funds on and is an `unknown_outflow`. Null when there is no
+ * wallet to check yet.
  */
 async function checkOutflows(deps: ReconcileDeps, options: ReconcileOptions, note: Note) {
-  const wallets = [...new Set([...(deps.treasury ? [deps.treasury] : []), ...(await deps.ledger.walletsOf(deps.chainId))].map((wallet) => getAddress(wallet)))];
+  const current = deps.treasury ? getAddress(deps.treasury) : null;
+  const wallets = [...new Set([...(current ? [current] : []), ...(await deps.ledger.walletsOf(deps.chainId)).map((wallet) => getAddress(wallet))])];
   if (wallets.length === 0) return null;
   const signed = (await Promise.all(wallets.map((wallet) => deps.ledger.attemptsOfWallet(deps.chainId, wallet)))).flat();
   const known = new Set(signed.map((attempt) => attempt.txHash.toLowerCase()));
@@ -233,7 +237,7 @@ async function checkOutflows(deps: ReconcileDeps, options: ReconcileOptions, not
   const senders = new Set(wallets);
   let transactions = 0;
   let unknown = 0;
-  let internal = 0;
+  const internal: InternalTransfer[] = [];
   for (let number = fromBlock; number <= toBlock; number += 1) {
     if ((number - fromBlock) % 1000 === 999) options.progress?.(`treasury outflows: block ${number} of ${toBlock}`);
     const block = await deps.provider.getBlock(number, true);
@@ -242,14 +246,38 @@ async function checkOutflows(deps: ReconcileDeps, options: ReconcileOptions, not
       if (!senders.has(sender)) continue;
       transactions += 1;
       if (known.has(tx.hash.toLowerCase())) continue;
-      if (tx.to && senders.has(getAddress(tx.to))) {
-        internal += 1;
+      const transfer = await plainTransferWithin(deps, tx, sender, current, number);
+      if (transfer) {
+        internal.push(transfer);
         continue;
       }
       unknown += 1;
-      const whose = deps.treasury && sender === getAddress(deps.treasury) ? '' : ` from ${sender}, a previous treasury key`;
+      const whose = sender === current ? '' : current ? ` from ${sender}, a previous treasury key` : ` from ${sender}`;
       note({ kind: 'unknown_outflow', txHash: tx.hash, detail: `block ${number}, nonce ${tx.nonce}, ${tx.value} wei to ${tx.to ?? '(contract creation)'}${whose}` });
     }
   }
   return { wallets, fromBlock, toBlock, transactions, unknown, internal };
+}
+
+export interface InternalTransfer {
+  txHash: string;
+  block: number;
+  from: string;
+  to: string;
+  valueWei: string;
+  /** What it cost in gas: the one thing such a transfer takes out of the treasury. */
+  feeWei: string;
+}
+
+/** The transfer as an internal one (see checkOutflows), or null when it is not one. */
+async function plainTransferWithin(deps: ReconcileDeps, tx: TransactionResponse, sender: string, current: string | null, block: number): Promise<InternalTransfer | null> {
+  if (!tx.to || tx.data !== '0x' || tx.type === 4 || (tx.authorizationList?.length ?? 0) > 0) return null;
+  const to = getAddress(tx.to);
+  if (to !== sender && to !== current) return null;
+  // A wallet with code (a delegation) runs it when paid, and that code may send the value on; a node without that block's state cannot tell.
+  const code = await deps.provider.getCode(to, block).catch(() => null);
+  if (code !== '0x') return null;
+  const receipt = await deps.provider.getTransactionReceipt(tx.hash);
+  if (!receipt) return null;
+  return { txHash: tx.hash, block, from: sender, to, valueWei: tx.value.toString(), feeWei: receipt.fee.toString() };
 }

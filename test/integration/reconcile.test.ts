@@ -134,15 +134,24 @@ describe('reconciling the books', () => {
     // Its holder moves what is left to the new wallet and takes a nonce with a 0-value transfer to itself, as the RUNBOOK says.
     await (await previous.sendTransaction({ to: stack.treasury.address, value: 10n ** 17n })).wait();
     await (await previous.sendTransaction({ to: previous.address, value: 0n })).wait();
-    // Then someone else uses that key.
+    // Then someone else uses that key; and transfers that could carry funds on are not taken for moves within the treasury.
     const stranger = await (await previous.sendTransaction({ to: ethers.Wallet.createRandom().address, value: 1n })).wait();
+    const withData = await (await previous.sendTransaction({ to: previous.address, value: 0n, data: '0x01' })).wait();
+    const treasuryKey = new ethers.Wallet(stack.env.TREASURY_PRIVATE_KEY, chain.provider);
+    const towardsOldKey = await (await treasuryKey.sendTransaction({ to: previous.address, value: 1n })).wait();
 
     const report = await reconcile(deps);
     expect(report.outflows?.wallets).toEqual(expect.arrayContaining([stack.treasury.address, previous.address]));
     const outflows = report.differences.filter((difference) => difference.kind === 'unknown_outflow').map((difference) => [difference.txHash, difference.detail]);
     expect(outflows).toContainEqual([stranger!.hash, expect.stringContaining(`from ${previous.address}, a previous treasury key`)]);
+    expect(outflows).toContainEqual([withData!.hash, expect.stringContaining(`from ${previous.address}, a previous treasury key`)]);
+    expect(outflows).toContainEqual([towardsOldKey!.hash, expect.not.stringContaining('previous treasury key')]);
     expect(outflows.map(([hash]) => hash)).not.toContain(payout.txHash);
-    expect(report.outflows).toMatchObject({ unknown: outflows.length, internal: 2 });
+    expect(report.outflows?.unknown).toBe(outflows.length);
+    expect(report.outflows?.internal.map((transfer) => [transfer.from, transfer.to, transfer.valueWei])).toEqual([
+      [previous.address, stack.treasury.address, String(10n ** 17n)],
+      [previous.address, previous.address, '0'],
+    ]);
   }, 60_000);
 });
 
