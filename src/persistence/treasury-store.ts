@@ -86,7 +86,7 @@ export class TreasuryStore {
     return this.currencies.find({ chainId }).lean();
   }
 
-  /** Opens the alert; false when it is already open (someone else alerted this episode). */
+  /** Opens the alert; null when it is already open (someone else alerted this episode). */
   async raiseAlert(alert: Omit<TreasuryAlertRecord, '_id' | 'since'>): Promise<TreasuryAlertRecord | null> {
     const created = await createUnlessExists(() => this.alertRecords.create({ _id: `${alert.type}:${alert.key}`, ...alert, since: new Date() }));
     return created?.toObject() ?? null;
