@@ -319,14 +319,9 @@ export class PayoutLedger {
     return this.attempts.find({ subscriptionId }).sort({ attempt: 1 }).lean();
   }
 
-  /** Outgoing transactions of a wallet this service signed, for reconciliation. */
-  attemptsOfWallet(chainId: number, from: string): Promise<PayoutAttemptRecord[]> {
-    return this.attempts.find({ chainId, from }).lean();
-  }
-
-  /** Every wallet that signed a transaction of this ledger on the chain (the treasury keys used so far). */
-  walletsOf(chainId: number): Promise<string[]> {
-    return this.attempts.distinct('from', { chainId });
+  /** Every transaction this ledger signed on the chain, with whichever treasury key. */
+  attemptsOnChain(chainId: number): Promise<PayoutAttemptRecord[]> {
+    return this.attempts.find({ chainId }).lean();
   }
 
   /** The highest nonce this service ever signed for the wallet, or -1. */

@@ -227,9 +227,9 @@ async function paidAttempt(deps: ReconcileDeps, attempts: PayoutAttemptRecord[])
  */
 async function checkOutflows(deps: ReconcileDeps, options: ReconcileOptions, note: Note) {
   const current = deps.treasury ? getAddress(deps.treasury) : null;
-  const wallets = [...new Set([...(current ? [current] : []), ...(await deps.ledger.walletsOf(deps.chainId)).map((wallet) => getAddress(wallet))])];
+  const signed = await deps.ledger.attemptsOnChain(deps.chainId);
+  const wallets = [...new Set([...(current ? [current] : []), ...signed.map((attempt) => getAddress(attempt.from))])];
   if (wallets.length === 0) return null;
-  const signed = (await Promise.all(wallets.map((wallet) => deps.ledger.attemptsOfWallet(deps.chainId, wallet)))).flat();
   const known = new Set(signed.map((attempt) => attempt.txHash.toLowerCase()));
   const firstSigned = signed.reduce((min, attempt) => Math.min(min, attempt.signedAtBlock ?? 0), Number.POSITIVE_INFINITY);
   const toBlock = options.toBlock ?? (await deps.provider.getBlockNumber());
