@@ -9,7 +9,7 @@ import { createLogger, type Logger } from '../logger';
 import { connectMongo } from '../persistence/mongo';
 import { TreasuryStore } from '../persistence/treasury-store';
 import { flushSentry, initSentry, reportError } from '../observability/sentry';
-import { ensureSweepSchedule } from '../sweep/schedule';
+import { ensureSweepSchedule, SweepScheduleNotUpdated } from '../sweep/schedule';
 import { connectClient, connectWorkerConnection } from './connection';
 import { RefundWorkflowClient, refundPolicySettings } from './refund-client';
 import { buildWorkflowBundleFile } from './bundle-workflows';
@@ -38,8 +38,16 @@ async function main(): Promise<void> {
   // So the API can report the treasury without its key.
   await untilConnected('MongoDB', () => new TreasuryStore(mongo).recordAccount(treasury.chainId, treasury.address), logger);
 
-  const schedule = await untilConnected('Temporal', () => ensureSweepSchedule(client, { taskQueue: config.temporal.taskQueue, intervalMs: config.refunds.scheduleIntervalMs }), logger);
-  root.child({ component: 'Scheduler' }).info({ intervalMs: config.refunds.scheduleIntervalMs }, `sweep schedule ${schedule}`);
+  const scheduler = root.child({ component: 'Scheduler' });
+  // A schedule another process keeps changing is reported, not a reason to stop paying refunds.
+  const schedule = await untilConnected('Temporal', () => ensureSweepSchedule(client, { taskQueue: config.temporal.taskQueue, intervalMs: config.refunds.scheduleIntervalMs }), logger).catch(
+    (error: unknown) => {
+      if (!(error instanceof SweepScheduleNotUpdated)) throw error;
+      scheduler.error({ intervalMs: config.refunds.scheduleIntervalMs }, error.message);
+      return 'not updated';
+    },
+  );
+  scheduler.info({ intervalMs: config.refunds.scheduleIntervalMs }, `sweep schedule ${schedule}`);
 
   const refundClient = new RefundWorkflowClient(client, refundPolicySettings(config));
   const activities = createActivities({ config, connection: mongo, treasury, logger: root, workerId, refundClient });
@@ -73,7 +81,7 @@ async function untilConnected<T>(what: string, connect: () => Promise<T>, logger
     try {
       return await connect();
     } catch (error) {
-      if (error instanceof WrongNetworkError) throw error;
+      if (error instanceof WrongNetworkError || error instanceof SweepScheduleNotUpdated) throw error;
       const waitMs = Math.min(15_000, 500 * 2 ** Math.min(attempt, 5));
       logger.warn({ dependency: what, attempt, retryInMs: waitMs, error: (error as Error).message.slice(0, 300) }, `${what} cannot be reached yet: waiting for it`);
       await new Promise((resolve) => setTimeout(resolve, waitMs));

@@ -108,6 +108,52 @@ describe('periodic sweep on a Temporal Schedule (real stack)', () => {
     }
   });
 
+  test('a deploy that finds the schedule as configured leaves it alone', async () => {
+    const taskQueue = uniqueName('sweep-unchanged');
+    const handle = stack.client.schedule.getHandle(sweepScheduleId(taskQueue));
+    try {
+      expect(await ensureSweepSchedule(stack.client, { taskQueue, intervalMs: HOUR })).toBe('created');
+      const updatedAt = (await handle.describe()).info.lastUpdatedAt;
+      expect(await ensureSweepSchedule(stack.client, { taskQueue, intervalMs: HOUR })).toBe('unchanged');
+      expect((await handle.describe()).info.lastUpdatedAt).toEqual(updatedAt);
+    } finally {
+      await handle.delete().catch(() => undefined);
+    }
+  });
+
+  test('an operator pause sent while a deploy brings the schedule up to date is kept, however the two interleave', async () => {
+    // Temporal's scheduler applies a pause before a full update handled in the same workflow task, and the
+    // SDK's update sends the state it described without its conflict token: either way a pause got lost.
+    const taskQueue = uniqueName('sweep-deploy-race');
+    const handle = stack.client.schedule.getHandle(sweepScheduleId(taskQueue));
+    try {
+      await ensureSweepSchedule(stack.client, { taskQueue, intervalMs: HOUR });
+      const lost: string[] = [];
+      for (let round = 1; round <= 8; round += 1) {
+        const intervalMs = HOUR + round * 60_000;
+        const note = `paused by ops: round ${round}`;
+        const deploy = () => ensureSweepSchedule(stack.client, { taskQueue, intervalMs });
+        const pause = () => sleep(round * 3).then(() => handle.pause(note));
+        if (round % 2 === 0) await Promise.all([deploy(), pause()]);
+        else await deploy().then(pause);
+        const shown = await waitFor(() => handle.describe(), {
+          until: (description) => description.state.paused && description.spec.intervals?.[0]?.every === intervalMs,
+          what: `round ${round}: the pause and the new interval`,
+          timeoutMs: 5_000,
+          intervalMs: 100,
+        }).catch(() => handle.describe());
+        if (!(shown.state.paused && shown.state.note === note && shown.spec.intervals?.[0]?.every === intervalMs)) {
+          lost.push(`round ${round}: paused ${shown.state.paused}, note "${shown.state.note}", every ${shown.spec.intervals?.[0]?.every}`);
+        }
+        await handle.unpause('unpaused by ops');
+        await waitFor(() => handle.describe(), { until: (description) => !description.state.paused, what: 'the unpause', timeoutMs: 5_000, intervalMs: 100 });
+      }
+      expect(lost).toEqual([]);
+    } finally {
+      await handle.delete().catch(() => undefined);
+    }
+  });
+
   test('reconciliation repairs records that drifted from their workflow', async () => {
     const terminated = await stack.insertSubscription();
     const started = await stack.refundClient.start({ subscriptionId: terminated.subscriptionId, requestedBy: 'user-1' });
