@@ -3,13 +3,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { consoleBuildDir, serveConsole } from '../../src/api/console';
+import { scheduleAfterAction } from '../../src/api/routes/admin';
 import { ConsoleSettingsSchema, RefundSearchSchema, SweepStatusSchema } from '../../src/api/schemas';
 import type { Refund } from '../../src/domain/refund';
 import { buildConsole } from '../../src/dev/console-build';
 import { ensureSweepSchedule, type SweepControl } from '../../src/sweep/schedule';
 import { refundView, subscriptionDoc } from '../support/fixtures';
 import { testLogger } from '../support/logging';
-import { waitFor } from '../support/wait';
+import { sleep, waitFor } from '../support/wait';
 import { startApiStack, type ApiStack } from './support/api-stack';
 import { apiClient, listen } from './support/http';
 
@@ -258,6 +259,22 @@ describe('admin console: the API side', () => {
       });
       expect((await failingPost('pause', 'flaky')).body).toMatchObject({ paused: true, note: 'paused by console-admin: flaky' });
       expect((await failingPost('unpause', 'flaky')).body).toMatchObject({ paused: false, note: 'unpaused by console-admin: flaky' });
+    });
+
+    test('a description that never shows the action answers, at the deadline, the last one Temporal gave, not an attempt left no time', async () => {
+      await ensureSweepSchedule(api.client, { taskQueue: api.config.temporal.taskQueue, intervalMs: 3_600_000 });
+      // The real schedule, described 400 ms late and never showing the pause: the last attempt before the deadline has less time than that.
+      const sweep = Object.assign(Object.create(api.sweep) as SweepControl, {
+        status: async (describeWithinMs?: number) => {
+          const described = await api.sweep.status(describeWithinMs);
+          await sleep(400);
+          return { ...described, paused: false, note: 'as before the pause' };
+        },
+      });
+      const services = { sweep, config: api.config, health: { schedule: { invalidate: () => undefined } } } as unknown as Parameters<typeof scheduleAfterAction>[0];
+      const answer = await scheduleAfterAction(services, { paused: true, note: 'paused by console-admin: never shown' }, 1_500);
+      expect(answer).toMatchObject({ paused: false, note: 'as before the pause' });
+      expect(answer.error).toBeUndefined();
     });
 
     test('each pause and unpause answers with the state it left, however quickly they follow each other', async () => {

@@ -77,13 +77,19 @@ function knownChainId(network: string): number | null {
  * just acted should see the result even when Temporal is slow). Past it, the
  * last description answers. The status probe is read anew by its next caller.
  */
-async function scheduleAfterAction(services: Parameters<Handlers['pauseSweep']>[1], expected: { paused: boolean; note: string }): Promise<SweepStatusView> {
+export async function scheduleAfterAction(
+  services: Parameters<Handlers['pauseSweep']>[1],
+  expected: { paused: boolean; note: string },
+  describeForMs = ADMIN_ACTION_DESCRIBE_MS,
+): Promise<SweepStatusView> {
   services.health.schedule.invalidate();
-  const deadline = Date.now() + ADMIN_ACTION_DESCRIBE_MS;
+  const deadline = Date.now() + describeForMs;
+  let lastDescribed: SweepStatusView | undefined;
   for (;;) {
     const status = await sweepStatusWithin(services, Math.max(deadline - Date.now(), 1));
-    const shown = status.paused === expected.paused && status.note === expected.note;
-    if (shown || Date.now() >= deadline) return status;
+    if (status.paused === expected.paused && status.note === expected.note) return status;
+    if (status.paused !== null) lastDescribed = status;
+    if (Date.now() >= deadline) return lastDescribed ?? status;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
