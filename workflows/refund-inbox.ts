@@ -16,7 +16,8 @@ import {
 } from './refund-messages';
 import type { RefundState } from './refund-state';
 
-export type Decision = { kind: 'approve'; by: string; note?: string } | { kind: 'reject'; by: string; reason: string } | { kind: 'cancel'; by: string };
+/** `followsPayout`: an approval the workflow takes itself because a payout of this refund was already signed. */
+export type Decision = { kind: 'approve'; by: string; note?: string; followsPayout?: true } | { kind: 'reject'; by: string; reason: string } | { kind: 'cancel'; by: string };
 
 /**
  * Everything the refund workflow hears from outside: the query, the

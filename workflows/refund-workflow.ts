@@ -46,6 +46,8 @@ export async function proRataRefundWorkflow(input: RefundWorkflowInput): Promise
   return CancellationScope.nonCancellable(async () => {
     const decision = asked.kind === 'approve' ? asked : await run.followPayoutBeforeClosing(asked);
     if (decision.kind !== 'approve') return run.close(decision);
+    const closedBeforeApproval = decision.followsPayout ? null : await run.closedBeforeApproval();
+    if (closedBeforeApproval) return closedBeforeApproval;
     await run.approve(decision);
     const outcome = await run.payUntilSettled();
     if (outcome === 'failed') return run.finish('failed');
@@ -81,11 +83,24 @@ class RefundRun {
    * A run reset (from the Web UI or CLI) of a refund that was rejected or
    * cancelled ends as it ended: the reset erased the decision from the history,
    * and without it the auto-approval timer would pay the refund. A new request
-   * is the way to refund the subscription again.
+   * is the way to refund the subscription again. Looked at in the run's first
+   * task, for a reset to it, and again before an approval, for a reset to a
+   * later task: that replays the first task as the run before took it, without
+   * looking (the record may also have been closed since, e.g. cancelled by the
+   * sweep after a terminate).
    */
-  async closedBeforeReset(): Promise<RefundWorkflowResult | null> {
+  closedBeforeReset(): Promise<RefundWorkflowResult | null> {
+    return this.closedAsRecorded('reset-keeps-final-decision');
+  }
+
+  closedBeforeApproval(): Promise<RefundWorkflowResult | null> {
+    return this.closedAsRecorded('reset-approval-keeps-final-decision');
+  }
+
+  /** Only in a run a reset started, and only where it runs anew: a replayed task must take the same steps as the run before. */
+  private async closedAsRecorded(patchId: string): Promise<RefundWorkflowResult | null> {
     const info = workflowInfo();
-    if (info.runId === info.originalExecutionRunId || !patched('reset-keeps-final-decision')) return null;
+    if (info.runId === info.originalExecutionRunId || !patched(patchId)) return null;
     const closed = await this.activities.records.closedWithoutPayout({ refundId: this.input.refundId });
     if (!closed || (closed.refundStatus !== 'rejected' && closed.refundStatus !== 'cancelled')) return null;
     this.refund.set(closed);
@@ -183,7 +198,7 @@ class RefundRun {
     const info = workflowInfo();
     if (info.runId === info.originalExecutionRunId || !patched('reset-follows-payout')) return null;
     const payout = await this.activities.records.payoutStarted({ subscriptionId: this.input.subscriptionId, refundId: this.input.refundId });
-    return payout.started ? { kind: 'approve', by: 'system', note: `payout ${payout.txHash} was already under way when the workflow was reset` } : null;
+    return payout.started ? { kind: 'approve', by: 'system', note: `payout ${payout.txHash} was already under way when the workflow was reset`, followsPayout: true } : null;
   }
 
   /**
@@ -206,7 +221,12 @@ class RefundRun {
       round = await this.activities.records.openPayoutRound(payout);
     }
     if (!round) return decision;
-    return { kind: 'approve', by: 'system', note: `payout ${round.txHash} was signed by the run before the reset: it is followed through instead of the ${decision.kind} by ${decision.by}` };
+    return {
+      kind: 'approve',
+      by: 'system',
+      note: `payout ${round.txHash} was signed by the run before the reset: it is followed through instead of the ${decision.kind} by ${decision.by}`,
+      followsPayout: true,
+    };
   }
 
   /** Runs a wait in the cancellable root scope; a cancel request ends it instead of failing the workflow. */

@@ -74,14 +74,33 @@ describe('operator actions on refund workflows', () => {
 
   /** Resets the run to its first workflow task, as the Web UI's "Reset to first workflow task" does; returns the new run id. */
   async function resetToFirstWorkflowTask(workflowId: string, runId: string): Promise<string> {
-    const history = await stack.client.workflow.getHandle(workflowId, runId).fetchHistory();
-    const firstTask = history.events!.find((event) => event.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)!;
+    return resetToWorkflowTask(workflowId, runId, (tasks) => tasks[0]!);
+  }
+
+  /**
+   * Resets the run to one of its completed workflow tasks (`pick` chooses among them, oldest first, with the
+   * events after each), as the Web UI and `temporal workflow reset --event-id` do, optionally without
+   * re-applying the run's signals and updates; returns the new run id.
+   */
+  async function resetToWorkflowTask(
+    workflowId: string,
+    runId: string,
+    pick: (tasks: { eventId: Long; after: temporal.api.enums.v1.EventType[] }[]) => { eventId: Long },
+    options: { excludeSignalsAndUpdates?: boolean } = {},
+  ): Promise<string> {
+    const events = (await stack.client.workflow.getHandle(workflowId, runId).fetchHistory()).events!;
+    const tasks = events
+      .map((event, index) => ({ event, index }))
+      .filter(({ event }) => event.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+      .map(({ event, index }) => ({ eventId: event.eventId as Long, after: events.slice(index + 1).map((later) => later.eventType!) }));
+    const { ResetReapplyExcludeType } = temporal.api.enums.v1;
     const { runId: newRunId } = await stack.client.workflowService.resetWorkflowExecution({
       namespace: stack.config.temporal.namespace,
       workflowExecution: { workflowId, runId },
       reason: 'operator reset in a test',
-      workflowTaskFinishEventId: firstTask.eventId,
+      workflowTaskFinishEventId: pick(tasks).eventId,
       requestId: crypto.randomUUID(),
+      resetReapplyExcludeTypes: options.excludeSignalsAndUpdates ? [ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL, ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_UPDATE] : [],
     });
     return newRunId!;
   }
@@ -158,6 +177,43 @@ describe('operator actions on refund workflows', () => {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(refund.autoApproveAt) - Date.now()) + 200));
 
     const newRunId = await resetToFirstWorkflowTask(workflowId, refund.runId);
+    await expect(stack.client.workflow.getHandle(workflowId, newRunId).result()).resolves.toEqual({ refundId: refund.refundId, outcome: decision });
+    expect(await chain.provider.getBalance(refund.wallet)).toBe(0n);
+    expect(await stack.ledger.attemptsOf(refund.subscriptionId)).toHaveLength(0);
+    const record = await stack.refunds.findById(refund.refundId);
+    expect(record!.refundStatus).toBe(decision);
+    expect(record!.statusHistory.map((change) => change.status)).toEqual(['pending_approval', decision]);
+  }, 90_000);
+
+  test('a refund the sweep cancelled after its workflow was terminated stays cancelled when the run is reset to its last workflow task: nothing is paid', async () => {
+    const refund = await requestRefundApprovedByTimerAfter(3_000);
+    const workflowId = refundWorkflowId(refund.subscriptionId);
+    await stack.client.workflow.getHandle(workflowId, refund.runId).terminate('operator ended it in the Web UI');
+    await activityEnvironment().run(stack.activities.reconcileRefundRecords, { afterId: null, limit: 100 });
+    expect((await stack.refunds.findById(refund.refundId))!.refundStatus).toBe('cancelled');
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(refund.autoApproveAt) - Date.now()) + 200));
+
+    // The operator undoes the terminate the usual way: every task but the last is replayed, the timer's among them.
+    const newRunId = await resetToWorkflowTask(workflowId, refund.runId, (tasks) => tasks[tasks.length - 1]!);
+    await expect(stack.client.workflow.getHandle(workflowId, newRunId).result()).resolves.toEqual({ refundId: refund.refundId, outcome: 'cancelled' });
+    expect(await chain.provider.getBalance(refund.wallet)).toBe(0n);
+    expect(await stack.ledger.attemptsOf(refund.subscriptionId)).toHaveLength(0);
+    expect((await stack.refunds.findById(refund.refundId))!.refundStatus).toBe('cancelled');
+    expect(await subscription(refund.subscriptionId)).toMatchObject({ isRefundApplied: false });
+  }, 90_000);
+
+  test.each(['rejected', 'cancelled'] as const)('a reset of a refund %s, to the task that took the decision in and without its updates, keeps it so: nothing is paid', async (decision) => {
+    const refund = await requestRefundApprovedByTimerAfter(3_000);
+    if (decision === 'rejected') await stack.refundClient.reject(refund.ref, { by: 'admin-1', reason: 'duplicate' });
+    else await stack.refundClient.cancel(refund.ref, { by: String(refund.doc.userId) });
+    const workflowId = refundWorkflowId(refund.subscriptionId);
+    await expect(stack.client.workflow.getHandle(workflowId, refund.runId).result()).resolves.toEqual({ refundId: refund.refundId, outcome: decision });
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(refund.autoApproveAt) - Date.now()) + 200));
+
+    const { EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: accepted, EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: signaled } = temporal.api.enums.v1.EventType;
+    // The last task followed by an accepted update or a signal took the decision in (the first one took in the API's registration).
+    const tookDecision = (tasks: { eventId: Long; after: temporal.api.enums.v1.EventType[] }[]) => tasks.filter((task) => task.after[0] === accepted || task.after[0] === signaled).at(-1)!;
+    const newRunId = await resetToWorkflowTask(workflowId, refund.runId, tookDecision, { excludeSignalsAndUpdates: true });
     await expect(stack.client.workflow.getHandle(workflowId, newRunId).result()).resolves.toEqual({ refundId: refund.refundId, outcome: decision });
     expect(await chain.provider.getBalance(refund.wallet)).toBe(0n);
     expect(await stack.ledger.attemptsOf(refund.subscriptionId)).toHaveLength(0);
