@@ -1,5 +1,5 @@
 import { Contract, getAddress, type JsonRpcProvider, type TransactionReceipt } from 'ethers';
-import { ERC20_INTERFACE, transferredTo } from '../chain/erc20';
+import { ERC20_INTERFACE, sumOf, tokenTransfers, TRANSFER_TOPIC } from '../chain/erc20';
 
 /**
  * What a mined payout transaction delivered to the recipient. A successful
@@ -26,15 +26,27 @@ export async function judgeDelivery(provider: JsonRpcProvider, target: DeliveryT
   if (!target.tokenAddress) return { kind: 'paid' }; // the protocol moves the value of a successful transaction, exactly
 
   const expected = BigInt(target.amount);
-  const logged = transferredTo(receipt.logs, target.tokenAddress, target.to);
+  const to = getAddress(target.to);
+  const ours = tokenTransfers(receipt.logs, target.tokenAddress);
+  const logged = sumOf(ours.filter((transfer) => transfer.to === to));
   const change = await balanceChange(provider, target, receipt.blockNumber);
   if (change === null) return judgedByLogs(logged, expected);
 
   if (change === expected && (logged === expected || logged === 0n)) return { kind: 'paid' }; // some tokens log nothing
-  // Someone else paid the recipient in the same block: the logs of our transaction decide.
-  if (logged === expected && change > expected) return { kind: 'paid' };
-  if (change <= 0n && logged === 0n) return { kind: 'nothing', reason: `token ${target.tokenAddress} moved nothing to ${target.to} in block ${receipt.blockNumber}` };
+  // Other transactions of the block moved the recipient's tokens too (a payment to it, or its own spending):
+  // where the token's logs over the whole block account for the balance change, this transaction's logs decide.
+  if (logged === expected && (await loggedNetInBlock(provider, target, receipt.blockHash)) === change) return { kind: 'paid' };
+  // Tokens that left the treasury for someone else make it a difference for a person, never "nothing was paid".
+  const sentElsewhere = ours.some((transfer) => transfer.from === getAddress(receipt.from) && transfer.to !== to);
+  if (change <= 0n && logged === 0n && !sentElsewhere) return { kind: 'nothing', reason: `token ${target.tokenAddress} moved nothing to ${target.to} in block ${receipt.blockNumber}` };
   return { kind: 'different', delivered: change > 0n ? change : logged, expected };
+}
+
+/** What the token's Transfer logs of the whole block moved to the recipient, net of what they moved from it. */
+async function loggedNetInBlock(provider: JsonRpcProvider, target: DeliveryTarget, blockHash: string): Promise<bigint> {
+  const transfers = tokenTransfers(await provider.getLogs({ blockHash, address: target.tokenAddress!, topics: [TRANSFER_TOPIC] }), target.tokenAddress!);
+  const to = getAddress(target.to);
+  return sumOf(transfers.filter((transfer) => transfer.to === to)) - sumOf(transfers.filter((transfer) => transfer.from === to));
 }
 
 /**

@@ -1,7 +1,7 @@
 import { ethers } from 'ethers';
 import { judgeDelivery } from '../../src/payout/delivery';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
-import { deployFeeOnTransferToken, deployTestToken } from '../support/erc20';
+import { deployFeeOnTransferToken, deployOddToken, deployTestToken } from '../support/erc20';
 
 /**
  * What a token payout delivered is judged at finality depth. Most RPC nodes
@@ -70,5 +70,63 @@ describe('judging a token payout on a node that keeps only recent state', () => 
     const receipt = await sendAndBury(token, to, 1_000n);
     chain.proxy.intercept((call) => (call.method === 'eth_call' ? { error: { code: -32000, message: 'upstream unavailable' } } : { pass: true }));
     await expect(judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).rejects.toThrow(); // ethers reports the refusal as a CALL_EXCEPTION
+  });
+});
+
+/** What else happens in the payout's block, or in its own logs, must not change the verdict on what the payout delivered. */
+describe('judging a token payout among other transfers', () => {
+  const PHRASE = 'test test test test test test test test test test test junk';
+  let chain: DedicatedChain;
+  let service: ethers.JsonRpcProvider;
+  let treasury: ethers.NonceManager;
+
+  beforeAll(async () => {
+    chain = await startDedicatedChain();
+    const network = ethers.Network.from(31337);
+    service = new ethers.JsonRpcProvider(chain.proxy.url, network, { staticNetwork: network, cacheTimeout: -1 });
+    treasury = new ethers.NonceManager(ethers.Wallet.fromPhrase(PHRASE).connect(chain.provider));
+  }, 60_000);
+  afterAll(async () => {
+    service?.destroy();
+    await chain?.stop();
+  });
+  afterEach(() => chain.rpc('evm_setAutomine', [true]));
+
+  /** A funded wallet of anvil's own, to act as a recipient that sends transactions. */
+  function anvilWallet(index: number) {
+    return new ethers.NonceManager(ethers.HDNodeWallet.fromPhrase(PHRASE, undefined, `m/44'/60'/0'/0/${index}`).connect(chain.provider));
+  }
+
+  test('the recipient spends tokens it already held in the payout\'s block: the payout is judged paid, not short', async () => {
+    const token = await deployTestToken(treasury);
+    const recipient = anvilWallet(3);
+    const to = await recipient.getAddress();
+    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+    await (await token.getFunction('mint')(to, 999n)).wait();
+
+    await chain.rpc('evm_setAutomine', [false]);
+    const payout = await token.getFunction('transfer')(to, 1_000n);
+    await (token.connect(recipient) as ethers.Contract).getFunction('transfer')(ethers.Wallet.createRandom().address, 999n);
+    await chain.mine(1);
+    const receipt = (await payout.wait()) as ethers.TransactionReceipt;
+
+    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toEqual({ kind: 'paid' });
+  });
+
+  test('a token that also logs an ERC-721 shaped Transfer (hybrid tokens) is judged by its ERC-20 logs and balances', async () => {
+    const token = await deployOddToken(treasury, { mode: 'hybrid' });
+    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+    const to = ethers.Wallet.createRandom().address;
+    const receipt = (await (await token.getFunction('transfer')(to, 1_000n)).wait()) as ethers.TransactionReceipt;
+    expect(receipt.logs).toHaveLength(2);
+    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toEqual({ kind: 'paid' });
+  });
+
+  test('a token that sent the treasury\'s tokens somewhere else is a difference for a person, never "nothing was paid" (which an admin may retry)', async () => {
+    const token = await deployOddToken(treasury, { mode: 'redirecting', sink: ethers.Wallet.createRandom().address });
+    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+    const to = ethers.Wallet.createRandom().address;
+    const receipt = (await (await token.getFunction('transfer')(to, 1_000n)).wait()) as ethers.TransactionReceipt;
+    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toEqual({ kind: 'different', delivered: 0n, expected: 1000n });
   });
 });

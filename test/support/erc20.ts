@@ -53,7 +53,7 @@ interface Solc {
 let compiled: Record<string, CompiledContract> | undefined;
 
 /** Compiles TestToken.sol with solc-js (offline, bundled compiler); once per process. */
-export function compileTestToken(name: 'TestToken' | 'FeeOnTransferToken' = 'TestToken'): CompiledContract {
+export function compileTestToken(name: 'TestToken' | 'FeeOnTransferToken' | 'OddToken' = 'TestToken'): CompiledContract {
   compiled ??= compileAll();
   const contract = compiled[name];
   if (!contract) throw new Error(`solc produced no ${name} contract`);
@@ -86,6 +86,17 @@ function compileAll(): Record<string, CompiledContract> {
 export async function deployFeeOnTransferToken(signer: ethers.Signer, options: { feeBps: number; feeCollector: string; decimals?: number; symbol?: string }): Promise<ethers.Contract> {
   const { abi, bytecode } = compileTestToken('FeeOnTransferToken');
   const deployed = await new ethers.ContractFactory(abi, bytecode, signer).deploy('Fee Token', options.symbol ?? 'FEE', options.decimals ?? 18, options.feeBps, options.feeCollector);
+  await deployed.waitForDeployment();
+  return deployed as unknown as ethers.Contract;
+}
+
+/**
+ * Deploys a token whose transfer misbehaves: 'hybrid' also logs an ERC-721 shaped Transfer,
+ * 'redirecting' sends every transfer to `sink` instead of the recipient.
+ */
+export async function deployOddToken(signer: ethers.Signer, options: { mode: 'hybrid' | 'redirecting'; sink?: string }): Promise<ethers.Contract> {
+  const { abi, bytecode } = compileTestToken('OddToken');
+  const deployed = await new ethers.ContractFactory(abi, bytecode, signer).deploy(options.mode === 'hybrid' ? 1 : 2, options.sink ?? ethers.ZeroAddress);
   await deployed.waitForDeployment();
   return deployed as unknown as ethers.Contract;
 }

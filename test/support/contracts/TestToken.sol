@@ -109,3 +109,45 @@ contract FeeOnTransferToken {
         return true;
     }
 }
+
+/// @title OddToken: an ERC-20 whose `transfer` misbehaves in one of two ways seen
+///        in real tokens. Mode 1 (hybrid, ERC-404 style) also emits an ERC-721
+///        shaped Transfer (three indexed fields, no data) next to the ERC-20 one.
+///        Mode 2 (redirecting, e.g. a proxy upgraded by an attacker) sends the
+///        amount to `sink` instead of the recipient, and logs that.
+contract OddToken {
+    bytes32 private constant TRANSFER_TOPIC = keccak256("Transfer(address,address,uint256)");
+    uint8 public immutable mode;
+    address public immutable sink;
+    uint8 public constant decimals = 18;
+
+    mapping(address => uint256) public balanceOf;
+
+    event Transfer(address indexed from, address indexed to, uint256 value);
+
+    constructor(uint8 mode_, address sink_) {
+        mode = mode_;
+        sink = sink_;
+    }
+
+    function mint(address to, uint256 amount) external {
+        balanceOf[to] += amount;
+        emit Transfer(address(0), to, amount);
+    }
+
+    function transfer(address to, uint256 amount) external returns (bool) {
+        address receiver = mode == 2 ? sink : to;
+        require(balanceOf[msg.sender] >= amount, "OddToken: insufficient balance");
+        balanceOf[msg.sender] -= amount;
+        balanceOf[receiver] += amount;
+        emit Transfer(msg.sender, receiver, amount);
+        if (mode == 1) {
+            bytes32 topic = TRANSFER_TOPIC;
+            address from = msg.sender;
+            assembly {
+                log4(0, 0, topic, from, receiver, 1)
+            }
+        }
+        return true;
+    }
+}
