@@ -1,4 +1,4 @@
-import { Contract, getAddress, Transaction, ZeroAddress, type TransactionRequest } from 'ethers';
+import { Contract, getAddress, isError, Transaction, ZeroAddress, type TransactionRequest } from 'ethers';
 import { ERC20_INTERFACE } from '../chain/erc20';
 import { formatAmount, parseAmount } from '../domain/amount';
 import { assetKey, type Currency } from '../domain/currency';
@@ -369,20 +369,34 @@ export class PayoutPreparer {
   /** The transaction without its nonce (allocated under the lock), with gas and fees settled before taking it. */
   private async unsignedPayout(to: string, amount: bigint, token: string | null): Promise<Unsigned> {
     const call = token ? { to: token, value: 0n, data: ERC20_INTERFACE.encodeFunctionData('transfer', [to, amount]) } : { to, value: amount, data: '0x' };
-    const [gasLimit, suggested] = await Promise.all([this.estimateGas(call, token !== null, amount), currentFees(this.treasury)]);
+    const [gasLimit, suggested] = await Promise.all([this.estimateGas(call, token, amount, to), currentFees(this.treasury)]);
     return { call, value: call.value, gasLimit, fees: initialFees(suggested, this.treasury.maxFeePerGasWei) };
   }
 
-  private async estimateGas(call: { to: string; value: bigint; data: string }, isToken: boolean, amount: bigint): Promise<bigint> {
-    let estimate: bigint;
+  /**
+   * A transfer that reverts when simulated is refused before anything is signed
+   * (the treasury's token balance tells a lack of funds from a token or recipient
+   * that refuses it). A plain transfer the treasury cannot fund fails to estimate
+   * on some nodes: the funds check below says so in words. Any other error is the
+   * node not answering (ethers reports every JSON-RPC error of an estimate as a
+   * CALL_EXCEPTION, so a revert is told by its words): thrown, and asked again.
+   */
+  private async estimateGas(call: { to: string; value: bigint; data: string }, token: string | null, amount: bigint, to: string): Promise<bigint> {
     try {
-      estimate = await this.treasury.provider.estimateGas({ ...call, from: this.treasury.address });
+      const estimate = await this.treasury.provider.estimateGas({ ...call, from: this.treasury.address });
+      return !token && estimate === 21_000n ? estimate : (estimate * 125n) / 100n; // headroom for contracts
     } catch (error) {
-      // A plain transfer the treasury cannot fund fails to estimate: the funds check below says so in words.
-      if (!isToken) return 21_000n;
-      throw insufficient(`the token transfer of ${amount} cannot be estimated (${(error as Error).message.slice(0, 120)}); check the treasury's token balance`);
+      if (!token && isError(error, 'INSUFFICIENT_FUNDS')) return 21_000n;
+      const reverted = revertReason(error);
+      if (reverted === null) throw error;
+      if (token && (await this.tokenBalance(token)) < amount) throw insufficient(`the treasury holds less than the ${amount} of token ${token} this payout needs`);
+      const what = token ? `the transfer of ${amount} of token ${token} to ${to}` : `the payment of ${amount} wei to ${to}`;
+      throw new PayoutFailure('TransferRefused', `${what} reverts when simulated (${reverted}): nothing was signed; check the recipient and the token, then retry`);
     }
-    return !isToken && estimate === 21_000n ? estimate : (estimate * 125n) / 100n; // headroom for contracts
+  }
+
+  private async tokenBalance(token: string): Promise<bigint> {
+    return (await new Contract(token, ERC20_INTERFACE, this.treasury.provider).getFunction('balanceOf')(this.treasury.address)) as bigint;
   }
 
   private now(): Date {
@@ -460,6 +474,15 @@ function checkFunds(request: PayoutRequest, payout: { cost: bigint; amount: bigi
   if (nativeBalance - committed.wei < cost) {
     throw insufficient(`treasury holds ${formatAmount(nativeBalance, 18)} ${currency.symbol}${promised}; the refund needs ${formatAmount(amount, 18)} plus up to ${formatAmount(cost - amount, 18)} for gas`);
   }
+}
+
+/** The node's words when a simulated call reverted; null when the error is anything else (the node did not answer). */
+function revertReason(error: unknown): string | null {
+  if (!isError(error, 'CALL_EXCEPTION')) return null;
+  const said = (error.info as { error?: { message?: unknown } } | undefined)?.error?.message;
+  const words = typeof said === 'string' ? said : error.shortMessage;
+  if (error.data == null && !/revert/i.test(words)) return null;
+  return error.reason ? `${words}: ${error.reason}` : words;
 }
 
 function insufficient(message: string): PayoutFailure {

@@ -2,7 +2,7 @@ import type { ApplicationFailure } from '@temporalio/common';
 import { ethers } from 'ethers';
 import { Types } from 'mongoose';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
-import { deployFeeOnTransferToken, deployTestToken, tokenBalance } from '../support/erc20';
+import { deployFeeOnTransferToken, deployOddToken, deployTestToken, tokenBalance } from '../support/erc20';
 import { PASS } from '../support/rpc-proxy';
 import { startRefundStack, type RefundStack } from '../support/refund-stack';
 import { waitFor } from '../support/wait';
@@ -300,6 +300,56 @@ describe('treasury safety', () => {
     await expect(s.refundClient.retry(refund.ref, { by: 'admin-1' })).rejects.toThrow();
     expect(await tokenBalance(tokenAddress, refund.wallet, chain.provider)).toBe(delivered);
     expect(await s.ledger.attemptsOf(refund.subscriptionId)).toHaveLength(1);
+  }, 120_000);
+
+  test('a gas estimate the node fails to answer (a rate limit) is asked again: the token refund is paid, never parked as InsufficientFunds', async () => {
+    const s = await start();
+    const token = await deployTestToken(new ethers.Wallet(s.env.TREASURY_PRIVATE_KEY, chain.provider));
+    const tokenAddress = await token.getAddress();
+    await (await token.getFunction('mint')(s.treasury.address, 1_000n * ETH)).wait();
+    const refund = await requestRefund(s, { currency: { symbol: 'TEST', decimals: 18, tokenAddress } });
+    let refused = 0;
+    chain.proxy.intercept((call) => (call.method === 'eth_estimateGas' && refused++ === 0 ? { error: { code: -32005, message: 'rate limit exceeded' } } : PASS));
+
+    await s.refundClient.approve(refund.ref, { by: 'admin-1' });
+    const settled = await waitFor(async () => {
+      const record = await s.refunds.findById(refund.refundId);
+      return record && ['completed', 'failed'].includes(record.refundStatus) ? record : undefined;
+    }, { what: 'the refund completed or failed' });
+    expect(settled).toMatchObject({ refundStatus: 'completed', failureCode: null });
+    expect(refused).toBeGreaterThan(1);
+    expect(await tokenBalance(tokenAddress, refund.wallet, chain.provider)).toBe(refund.amount);
+    expect((await s.refunds.findById(refund.refundId))!.statusHistory.map((change) => change.status)).toEqual(['pending_approval', 'approved', 'processing', 'completed']);
+  }, 120_000);
+
+  test('a token that refuses the recipient (a blocklist) fails the refund with TransferRefused before anything is signed; a retry is allowed', async () => {
+    const s = await start();
+    const blocked = ethers.Wallet.createRandom().address;
+    const token = await deployOddToken(new ethers.Wallet(s.env.TREASURY_PRIVATE_KEY, chain.provider), { mode: 'blocklist', sink: blocked });
+    const tokenAddress = await token.getAddress();
+    await (await token.getFunction('mint')(s.treasury.address, 1_000n * ETH)).wait();
+    const refund = await requestRefund(s, { userWalletAddress: blocked, currency: { symbol: 'ODD', decimals: 18, tokenAddress } });
+
+    await s.refundClient.approve(refund.ref, { by: 'admin-1' });
+    const failed = await status(s, refund.refundId, 'failed');
+    expect(failed).toMatchObject({ failureCode: 'TransferRefused', retryable: true });
+    expect(failed.failureReason).toMatch(/reverts when simulated .*recipient is blocked/);
+    expect(await s.ledger.attemptsOf(refund.subscriptionId)).toEqual([]);
+  }, 120_000);
+
+  test('the native coin to a contract that refuses it fails with TransferRefused before anything is signed, instead of burning gas on a reverting transaction', async () => {
+    const s = await start();
+    const deployer = new ethers.Wallet(s.env.TREASURY_PRIVATE_KEY, chain.provider);
+    // Runtime code PUSH1 0 PUSH1 0 REVERT: every call and every payment reverts.
+    const refuser = (await (await deployer.sendTransaction({ data: '0x6005600c60003960056000f360006000fd' })).wait())!.contractAddress!;
+    const refund = await requestRefund(s, { userWalletAddress: refuser });
+    const fromBlock = await chain.blockNumber();
+
+    await s.refundClient.approve(refund.ref, { by: 'admin-1' });
+    const failed = await status(s, refund.refundId, 'failed');
+    expect(failed).toMatchObject({ failureCode: 'TransferRefused', retryable: true });
+    expect(await s.ledger.attemptsOf(refund.subscriptionId)).toEqual([]);
+    expect(await chain.blockNumber()).toBe(fromBlock); // nothing was sent
   }, 120_000);
 
   test('a refund whose currency decimals differ from the token\'s is refused before anything is signed', async () => {

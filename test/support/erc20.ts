@@ -92,11 +92,12 @@ export async function deployFeeOnTransferToken(signer: ethers.Signer, options: {
 
 /**
  * Deploys a token whose transfer misbehaves: 'hybrid' also logs an ERC-721 shaped Transfer,
- * 'redirecting' sends every transfer to `sink` instead of the recipient.
+ * 'redirecting' sends every transfer to `sink` instead of the recipient, 'blocklist' reverts transfers to `sink`.
  */
-export async function deployOddToken(signer: ethers.Signer, options: { mode: 'hybrid' | 'redirecting'; sink?: string }): Promise<ethers.Contract> {
+export async function deployOddToken(signer: ethers.Signer, options: { mode: 'hybrid' | 'redirecting' | 'blocklist'; sink?: string }): Promise<ethers.Contract> {
   const { abi, bytecode } = compileTestToken('OddToken');
-  const deployed = await new ethers.ContractFactory(abi, bytecode, signer).deploy(options.mode === 'hybrid' ? 1 : 2, options.sink ?? ethers.ZeroAddress);
+  const mode = { hybrid: 1, redirecting: 2, blocklist: 3 }[options.mode];
+  const deployed = await new ethers.ContractFactory(abi, bytecode, signer).deploy(mode, options.sink ?? ethers.ZeroAddress);
   await deployed.waitForDeployment();
   return deployed as unknown as ethers.Contract;
 }

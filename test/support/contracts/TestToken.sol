@@ -114,7 +114,8 @@ contract FeeOnTransferToken {
 ///        in real tokens. Mode 1 (hybrid, ERC-404 style) also emits an ERC-721
 ///        shaped Transfer (three indexed fields, no data) next to the ERC-20 one.
 ///        Mode 2 (redirecting, e.g. a proxy upgraded by an attacker) sends the
-///        amount to `sink` instead of the recipient, and logs that.
+///        amount to `sink` instead of the recipient, and logs that. Mode 3
+///        (blocklist, as USDC and USDT keep) reverts any transfer to `sink`.
 contract OddToken {
     bytes32 private constant TRANSFER_TOPIC = keccak256("Transfer(address,address,uint256)");
     uint8 public immutable mode;
@@ -136,6 +137,7 @@ contract OddToken {
     }
 
     function transfer(address to, uint256 amount) external returns (bool) {
+        require(mode != 3 || to != sink, "OddToken: recipient is blocked");
         address receiver = mode == 2 ? sink : to;
         require(balanceOf[msg.sender] >= amount, "OddToken: insufficient balance");
         balanceOf[msg.sender] -= amount;
