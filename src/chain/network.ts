@@ -1,3 +1,5 @@
+import type { Currency } from '../domain/currency';
+
 /** BLOCKCHAIN_NETWORK is a name or a chain id; both resolve to the id the provider must report. */
 const KNOWN_NETWORKS: Record<string, number> = {
   mainnet: 1,
@@ -36,6 +38,14 @@ const BLOCK_EXPLORERS: Record<number, string> = {
   8453: 'https://basescan.org',
   42161: 'https://arbiscan.io',
 };
+
+/** Native coins whose symbol is not ETH, by chain id. */
+const NATIVE_SYMBOLS: Record<number, string> = { 137: 'POL' };
+
+/** The chain's native coin, as named before a refund in it recorded its own spelling (every chain here uses 18 decimals). */
+export function nativeCoin(chainId: number): Currency {
+  return { symbol: NATIVE_SYMBOLS[chainId] ?? 'ETH', decimals: 18, tokenAddress: null };
+}
 
 export function blockExplorerUrl(chainId: number): string | null {
   return BLOCK_EXPLORERS[chainId] ?? null;

@@ -1,5 +1,6 @@
 import { Contract, type JsonRpcProvider } from 'ethers';
 import { ERC20_INTERFACE } from '../chain/erc20';
+import { nativeCoin } from '../chain/network';
 import { formatAmount } from '../domain/amount';
 import type { Currency } from '../domain/currency';
 import { limitFor, type CurrencyLimit } from '../domain/currency-limits';
@@ -54,7 +55,6 @@ export interface TreasuryMonitorDeps {
   now?: () => number;
 }
 
-const NATIVE: Currency = { symbol: 'ETH', decimals: 18, tokenAddress: null };
 /** A nonce missing from the node this long is a gap, not a transaction on its way. */
 const GAP_AFTER_MS = 30_000;
 
@@ -91,7 +91,7 @@ export class TreasuryMonitor {
     ]);
     const now = this.now();
     const oldest = claims.reduce<number | null>((min, claim) => (claim.roundStartedAt && (min === null || claim.roundStartedAt.getTime() < min) ? claim.roundStartedAt.getTime() : min), null);
-    const shown = currencies.some((currency) => currency.tokenAddress === null) ? currencies : [{ ...NATIVE }, ...currencies];
+    const shown = currencies.some((currency) => currency.tokenAddress === null) ? currencies : [nativeCoin(chainId), ...currencies];
     const balances = chain.reachable ? await Promise.all(shown.map((currency) => this.balance(account.address, currency))) : [];
     const pending = chain.reachable ? await this.probe(this.deps.provider.getTransactionCount(account.address, 'pending')) : null;
     const gapAt = pending !== null && pending < nextNonce ? claims.find((claim) => claim.nonce === pending) : undefined;

@@ -1,5 +1,6 @@
 import { Contract, Transaction } from 'ethers';
 import { ERC20_INTERFACE } from '../chain/erc20';
+import { nativeCoin } from '../chain/network';
 import { formatAmount } from '../domain/amount';
 import { assetKey, GAS_ALERT_ASSET, type Currency } from '../domain/currency';
 import { limitFor, type CurrencyLimit } from '../domain/currency-limits';
@@ -412,8 +413,11 @@ export class PayoutWatcher {
 
   private async afterPaid(attempt: PayoutAttemptRecord): Promise<void> {
     if (this.deps.lowBalance.length === 0) return;
-    const currency = await this.deps.store.findCurrency(this.treasury.chainId, attempt.tokenAddress);
+    const { chainId } = this.treasury;
+    const currency = await this.deps.store.findCurrency(chainId, attempt.tokenAddress);
     if (currency) await checkLowBalance(this.deps, currency);
+    // Every payout spends the native coin on gas: a treasury that pays only tokens runs low on it too.
+    if (attempt.tokenAddress) await checkLowBalance(this.deps, (await this.deps.store.findCurrency(chainId, null)) ?? nativeCoin(chainId));
   }
 }
 

@@ -420,4 +420,18 @@ describe('treasury safety', () => {
     expect((alerts[0]!.json as { data: { message: string; threshold: string } }).data).toMatchObject({ threshold: (9995n * ETH / 10n).toString() });
     expect((alerts[0]!.json as { data: { message: string } }).data.message).toMatch(/under TREASURY_LOW_BALANCE 999\.5: top it up/);
   }, 120_000);
+
+  test('a treasury that pays only tokens is told when the native coin that pays its gas runs under TREASURY_LOW_BALANCE', async () => {
+    const s = await start({ TREASURY_LOW_BALANCE: 'ETH=1' });
+    const token = await deployTestToken(new ethers.Wallet(s.env.TREASURY_PRIVATE_KEY, chain.provider));
+    const tokenAddress = await token.getAddress();
+    await (await token.getFunction('mint')(s.treasury.address, 1_000n * ETH)).wait();
+    await chain.rpc('anvil_setBalance', [s.treasury.address, ethers.toQuantity(ETH / 2n)]);
+    const refund = await requestRefund(s, { currency: { symbol: 'TEST', decimals: 18, tokenAddress } });
+
+    await s.refundClient.approve(refund.ref, { by: 'admin-1' });
+    await expect(s.refundClient.result(refund.ref)).resolves.toMatchObject({ outcome: 'completed' });
+    const alert = await waitFor(() => s.webhooks.requests.find((request) => (request.json as { type?: string })?.type === 'treasury.low_balance'), { what: 'the low-balance alert' });
+    expect((alert.json as { data: Record<string, unknown> }).data).toMatchObject({ currency: 'ETH', tokenAddress: null, threshold: ETH.toString() });
+  }, 120_000);
 });
