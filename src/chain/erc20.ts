@@ -1,4 +1,4 @@
-import { dataLength, getAddress, Interface, type Log } from 'ethers';
+import { AbiCoder, dataLength, getAddress, Interface, type Log } from 'ethers';
 
 export const ERC20_INTERFACE = new Interface([
   'function transfer(address to, uint256 amount) returns (bool)',
@@ -13,25 +13,49 @@ export interface TokenTransfer {
   from: string;
   to: string;
   value: bigint;
+  transactionHash: string;
 }
 
+/** `token`'s Transfer logs: those that move an amount, and how many carry its topic in a layout that cannot be read. */
+export interface TokenTransfers {
+  transfers: TokenTransfer[];
+  unreadable: number;
+}
+
+const LEGACY_TRANSFER = ['address', 'address', 'uint256'];
+
 /**
- * `token`'s ERC-20 Transfer logs among these logs. A log with the Transfer
- * topic in another layout (an ERC-721 shaped one, as hybrid tokens emit next
- * to their ERC-20 log: three indexed fields and no data) moves no amount and
- * is left out.
+ * `token`'s ERC-20 Transfer logs among these logs, indexed (from and to as
+ * topics) or not (all three in the data, as some older tokens log them). An
+ * ERC-721 shaped one (three indexed fields, no data), as hybrid tokens emit
+ * next to their ERC-20 log, moves no amount and is left out; any other layout
+ * is counted as unreadable.
  */
-export function tokenTransfers(logs: readonly Pick<Log, 'address' | 'topics' | 'data'>[], token: string): TokenTransfer[] {
+export function tokenTransfers(logs: readonly Pick<Log, 'address' | 'topics' | 'data' | 'transactionHash'>[], token: string): TokenTransfers {
   const transfers: TokenTransfer[] = [];
+  let unreadable = 0;
   for (const log of logs) {
     if (getAddress(log.address) !== getAddress(token) || log.topics[0] !== TRANSFER_TOPIC) continue;
-    if (log.topics.length !== 3 || dataLength(log.data) !== 32) continue;
-    const parsed = ERC20_INTERFACE.parseLog({ topics: [...log.topics], data: log.data })!;
-    transfers.push({ from: getAddress(parsed.args[0] as string), to: getAddress(parsed.args[1] as string), value: parsed.args[2] as bigint });
+    const { transactionHash } = log;
+    if (log.topics.length === 3 && dataLength(log.data) === 32) {
+      const parsed = ERC20_INTERFACE.parseLog({ topics: [...log.topics], data: log.data })!;
+      transfers.push({ from: getAddress(parsed.args[0] as string), to: getAddress(parsed.args[1] as string), value: parsed.args[2] as bigint, transactionHash });
+    } else if (log.topics.length === 1 && dataLength(log.data) === 96) {
+      const [from, to, value] = AbiCoder.defaultAbiCoder().decode(LEGACY_TRANSFER, log.data);
+      transfers.push({ from: getAddress(from as string), to: getAddress(to as string), value: value as bigint, transactionHash });
+    } else if (!(log.topics.length === 4 && dataLength(log.data) === 0)) {
+      unreadable += 1;
+    }
   }
-  return transfers;
+  return { transfers, unreadable };
 }
 
 export function sumOf(transfers: readonly TokenTransfer[]): bigint {
   return transfers.reduce((total, transfer) => total + transfer.value, 0n);
+}
+
+/** What these transfers moved to `account`, net of what they moved from it. */
+export function netTo(transfers: readonly TokenTransfer[], account: string): bigint {
+  const address = getAddress(account);
+  return sumOf(transfers.filter((transfer) => transfer.to === address)) - sumOf(transfers.filter((transfer) => transfer.from === address));
 }

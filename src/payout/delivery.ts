@@ -1,5 +1,5 @@
 import { Contract, getAddress, type JsonRpcProvider, type TransactionReceipt } from 'ethers';
-import { ERC20_INTERFACE, sumOf, tokenTransfers, TRANSFER_TOPIC } from '../chain/erc20';
+import { ERC20_INTERFACE, netTo, tokenTransfers, TRANSFER_TOPIC, type TokenTransfer, type TokenTransfers } from '../chain/erc20';
 
 /**
  * What a mined payout transaction delivered to the recipient. A successful
@@ -28,25 +28,27 @@ export async function judgeDelivery(provider: JsonRpcProvider, target: DeliveryT
   const expected = BigInt(target.amount);
   const to = getAddress(target.to);
   const ours = tokenTransfers(receipt.logs, target.tokenAddress);
-  const logged = sumOf(ours.filter((transfer) => transfer.to === to));
+  const touching = (transfer: TokenTransfer) => transfer.to === to || transfer.from === to;
   const change = await balanceChange(provider, target, receipt.blockNumber);
-  if (change === null) return judgedByLogs(logged, expected);
+  if (change === null) return judgedByLogs(ours, to, expected);
 
-  if (change === expected && (logged === expected || logged === 0n)) return { kind: 'paid' }; // some tokens log nothing
-  // Other transactions of the block moved the recipient's tokens too (a payment to it, or its own spending):
-  // where the token's logs over the whole block account for the balance change, this transaction's logs decide.
-  if (logged === expected && (await loggedNetInBlock(provider, target, receipt.blockHash)) === change) return { kind: 'paid' };
-  // Tokens that left the treasury for someone else make it a difference for a person, never "nothing was paid".
-  const sentElsewhere = ours.some((transfer) => transfer.from === getAddress(receipt.from) && transfer.to !== to);
-  if (change <= 0n && logged === 0n && !sentElsewhere) return { kind: 'nothing', reason: `token ${target.tokenAddress} moved nothing to ${target.to} in block ${receipt.blockNumber}` };
-  return { kind: 'different', delivered: change > 0n ? change : logged, expected };
-}
-
-/** What the token's Transfer logs of the whole block moved to the recipient, net of what they moved from it. */
-async function loggedNetInBlock(provider: JsonRpcProvider, target: DeliveryTarget, blockHash: string): Promise<bigint> {
-  const transfers = tokenTransfers(await provider.getLogs({ blockHash, address: target.tokenAddress!, topics: [TRANSFER_TOPIC] }), target.tokenAddress!);
-  const to = getAddress(target.to);
-  return sumOf(transfers.filter((transfer) => transfer.to === to)) - sumOf(transfers.filter((transfer) => transfer.from === to));
+  // The token's logs of the whole block, this transaction's and the others' (a payment to the recipient, its own spending).
+  const block = tokenTransfers(await provider.getLogs({ blockHash: receipt.blockHash, address: target.tokenAddress, topics: [TRANSFER_TOPIC] }), target.tokenAddress);
+  const others = block.transfers.filter((transfer) => transfer.transactionHash !== receipt.hash);
+  const delivered = netTo(ours.transfers, to);
+  const readable = ours.unreadable === 0 && block.unreadable === 0;
+  if (readable && change === delivered + netTo(others, to)) {
+    // The logs account for every move of the recipient's balance in the block: this transaction's own decide.
+    if (delivered === expected) return { kind: 'paid' };
+    // Tokens that left the treasury for someone else make it a difference for a person, never "nothing was paid" (which may be retried).
+    const movedAnything = ours.transfers.some((transfer) => touching(transfer) || transfer.from === getAddress(receipt.from));
+    if (!movedAnything) return { kind: 'nothing', reason: `token ${target.tokenAddress} moved nothing to ${target.to} in block ${receipt.blockNumber}` };
+    return { kind: 'different', delivered: delivered > 0n ? delivered : 0n, expected };
+  }
+  // Logs that do not account for the balance: only a token that logs nothing at all, with no other move of the recipient's tokens in sight, is judged by the balance.
+  const silent = readable && !block.transfers.some(touching);
+  if (silent && change === expected) return { kind: 'paid' };
+  return { kind: 'different', delivered: change > 0n ? change : 0n, expected };
 }
 
 /**
@@ -73,7 +75,8 @@ async function balanceChange(provider: JsonRpcProvider, target: DeliveryTarget, 
  * prove the full amount was sent; they cannot prove that nothing moved (some
  * tokens log nothing), so anything but the full amount goes to a person.
  */
-function judgedByLogs(logged: bigint, expected: bigint): Delivery {
-  if (logged === expected) return { kind: 'paid' };
-  return { kind: 'different', delivered: logged, expected, fromLogsOnly: true };
+function judgedByLogs(ours: TokenTransfers, to: string, expected: bigint): Delivery {
+  const delivered = netTo(ours.transfers, to);
+  if (ours.unreadable === 0 && delivered === expected) return { kind: 'paid' };
+  return { kind: 'different', delivered: delivered > 0n ? delivered : 0n, expected, fromLogsOnly: true };
 }

@@ -7,7 +7,7 @@ export const PAYOUT_FAILURES = {
   InvalidAddress: { adminMayRetry: true, means: 'the wallet address cannot receive a payout (fix the subscription, then retry)' },
   InvalidAmount: { adminMayRetry: false, means: 'the refund amount cannot be paid' },
   InsufficientFunds: { adminMayRetry: true, means: 'the treasury cannot cover the payout and what is already promised (top it up, then retry)' },
-  TransferRefused: { adminMayRetry: true, means: 'the transfer reverts when simulated (the token or the recipient refuses it): nothing was signed' },
+  TransferRefused: { adminMayRetry: true, means: 'the transfer fails when simulated (reverts or halts) (the token or the recipient refuses it): nothing was signed' },
   PayoutReverted: { adminMayRetry: true, means: 'the transaction was mined but reverted: nothing was paid' },
   TokenTransferFailed: { adminMayRetry: true, means: 'the token transfer was mined but moved nothing: nothing was paid' },
   PayoutAmountMismatch: { adminMayRetry: false, means: 'the chain delivered a different amount than the refund: a person must settle the difference' },

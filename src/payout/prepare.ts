@@ -1,4 +1,4 @@
-import { Contract, getAddress, isError, Transaction, ZeroAddress, type TransactionRequest } from 'ethers';
+import { Contract, getAddress, isError, Transaction, ZeroAddress, type CallExceptionError, type TransactionRequest } from 'ethers';
 import { ERC20_INTERFACE } from '../chain/erc20';
 import { formatAmount, parseAmount } from '../domain/amount';
 import { assetKey, type Currency } from '../domain/currency';
@@ -374,12 +374,13 @@ export class PayoutPreparer {
   }
 
   /**
-   * A transfer that reverts when simulated is refused before anything is signed
-   * (the treasury's token balance tells a lack of funds from a token or recipient
-   * that refuses it). A plain transfer the treasury cannot fund fails to estimate
-   * on some nodes: the funds check below says so in words. Any other error is the
-   * node not answering (ethers reports every JSON-RPC error of an estimate as a
-   * CALL_EXCEPTION, so a revert is told by its words): thrown, and asked again.
+   * A transfer that fails when simulated (reverts, or halts as tokens built on
+   * old SafeMath do) is refused before anything is signed; the treasury's token
+   * balance tells a lack of funds from a token or recipient that refuses it. A
+   * plain transfer the treasury cannot fund fails to estimate on some nodes: the
+   * funds check below says so in words. Any other error is the node not
+   * answering (ethers reports every JSON-RPC error of an estimate as a
+   * CALL_EXCEPTION, so a failed call is told by its words): thrown, and asked again.
    */
   private async estimateGas(call: { to: string; value: bigint; data: string }, token: string | null, amount: bigint, to: string): Promise<bigint> {
     try {
@@ -387,11 +388,13 @@ export class PayoutPreparer {
       return !token && estimate === 21_000n ? estimate : (estimate * 125n) / 100n; // headroom for contracts
     } catch (error) {
       if (!token && isError(error, 'INSUFFICIENT_FUNDS')) return 21_000n;
-      const reverted = revertReason(error);
-      if (reverted === null) throw error;
+      if (!isError(error, 'CALL_EXCEPTION')) throw error;
       if (token && (await this.tokenBalance(token)) < amount) throw insufficient(`the treasury holds less than the ${amount} of token ${token} this payout needs`);
+      const reverted = failedCallReason(error);
+      if (reverted === null) throw error;
+      if (reverted.cannotPayGas) throw insufficient(`the treasury cannot pay the gas of this payout (${reverted.words})`);
       const what = token ? `the transfer of ${amount} of token ${token} to ${to}` : `the payment of ${amount} wei to ${to}`;
-      throw new PayoutFailure('TransferRefused', `${what} reverts when simulated (${reverted}): nothing was signed; check the recipient and the token, then retry`);
+      throw new PayoutFailure('TransferRefused', `${what} fails when simulated (${reverted.words}): nothing was signed; check the recipient and the token, then retry`);
     }
   }
 
@@ -476,13 +479,21 @@ function checkFunds(request: PayoutRequest, payout: { cost: bigint; amount: bigi
   }
 }
 
-/** The node's words when a simulated call reverted; null when the error is anything else (the node did not answer). */
-function revertReason(error: unknown): string | null {
-  if (!isError(error, 'CALL_EXCEPTION')) return null;
+/** How geth, erigon, Nethermind, Besu, anvil and hardhat word a call that reverted or halted. */
+const FAILED_CALL = /revert|invalid opcode|invalid jump|out of gas|gas required exceeds allowance|stack (underflow|overflow)|EVM error|VM Exception|write protection/i;
+
+/**
+ * The node's words when a simulated call failed; null when the error is
+ * anything else (the node did not answer). geth's "gas required exceeds
+ * allowance (N)" with N under a plain transfer's gas means the treasury cannot
+ * pay for gas at all.
+ */
+function failedCallReason(error: CallExceptionError): { words: string; cannotPayGas: boolean } | null {
   const said = (error.info as { error?: { message?: unknown } } | undefined)?.error?.message;
   const words = typeof said === 'string' ? said : error.shortMessage;
-  if (error.data == null && !/revert/i.test(words)) return null;
-  return error.reason ? `${words}: ${error.reason}` : words;
+  if (error.data == null && !FAILED_CALL.test(words)) return null;
+  const allowance = /gas required exceeds allowance \((\d+)\)/i.exec(words);
+  return { words: error.reason ? `${words}: ${error.reason}` : words, cannotPayGas: allowance !== null && Number(allowance[1]) < 21_000 };
 }
 
 function insufficient(message: string): PayoutFailure {

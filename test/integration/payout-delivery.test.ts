@@ -1,7 +1,7 @@
 import { ethers } from 'ethers';
 import { judgeDelivery } from '../../src/payout/delivery';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
-import { deployFeeOnTransferToken, deployOddToken, deployTestToken } from '../support/erc20';
+import { deployFeeOnTransferToken, deployLegacyToken, deployOddToken, deployTestToken } from '../support/erc20';
 
 /**
  * What a token payout delivered is judged at finality depth. Most RPC nodes
@@ -128,5 +128,43 @@ describe('judging a token payout among other transfers', () => {
     const to = ethers.Wallet.createRandom().address;
     const receipt = (await (await token.getFunction('transfer')(to, 1_000n)).wait()) as ethers.TransactionReceipt;
     expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toEqual({ kind: 'different', delivered: 0n, expected: 1000n });
+  });
+
+  test('a token that moves the amount on from the recipient within the payout itself delivered nothing: a difference for a person, never paid', async () => {
+    const token = await deployOddToken(treasury, { mode: 'pass-through', sink: ethers.Wallet.createRandom().address });
+    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+    const to = ethers.Wallet.createRandom().address;
+    const receipt = (await (await token.getFunction('transfer')(to, 1_000n)).wait()) as ethers.TransactionReceipt;
+    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toEqual({ kind: 'different', delivered: 0n, expected: 1000n });
+  });
+
+  test('a token whose Transfer log is not indexed is read too: paid in full while the recipient spends in the same block', async () => {
+    const token = await deployLegacyToken(treasury);
+    const recipient = anvilWallet(4);
+    const to = await recipient.getAddress();
+    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+    await (await token.getFunction('mint')(to, 1_010n)).wait();
+
+    await chain.rpc('evm_setAutomine', [false]);
+    const payout = await token.getFunction('transfer')(to, 1_000n);
+    await (token.connect(recipient) as ethers.Contract).getFunction('transfer')(ethers.Wallet.createRandom().address, 1_010n);
+    await chain.mine(1);
+    const receipt = (await payout.wait()) as ethers.TransactionReceipt;
+
+    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toEqual({ kind: 'paid' });
+  });
+
+  test('a payout that moved nothing is unpaid even when the recipient received the same amount from someone else in its block', async () => {
+    const token = await deployTestToken(treasury, { returnsFalseOnTransfer: true });
+    const to = ethers.Wallet.createRandom().address;
+    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+
+    await chain.rpc('evm_setAutomine', [false]);
+    const payout = await token.getFunction('transfer')(to, 1_000n);
+    await (token.connect(anvilWallet(5)) as ethers.Contract).getFunction('mint')(to, 1_000n);
+    await chain.mine(1);
+    const receipt = (await payout.wait()) as ethers.TransactionReceipt;
+
+    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toMatchObject({ kind: 'nothing' });
   });
 });

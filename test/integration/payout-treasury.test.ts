@@ -333,7 +333,20 @@ describe('treasury safety', () => {
     await s.refundClient.approve(refund.ref, { by: 'admin-1' });
     const failed = await status(s, refund.refundId, 'failed');
     expect(failed).toMatchObject({ failureCode: 'TransferRefused', retryable: true });
-    expect(failed.failureReason).toMatch(/reverts when simulated .*recipient is blocked/);
+    expect(failed.failureReason).toMatch(/fails when simulated .*recipient is blocked/);
+    expect(await s.ledger.attemptsOf(refund.subscriptionId)).toEqual([]);
+  }, 120_000);
+
+  test('a token that halts (INVALID, old SafeMath style) instead of reverting when the treasury is short fails the refund with InsufficientFunds, not an endless retry', async () => {
+    const s = await start();
+    const token = await deployOddToken(new ethers.Wallet(s.env.TREASURY_PRIVATE_KEY, chain.provider), { mode: 'halting' });
+    const tokenAddress = await token.getAddress();
+    await (await token.getFunction('mint')(s.treasury.address, 1n)).wait();
+    const refund = await requestRefund(s, { currency: { symbol: 'ODD', decimals: 18, tokenAddress } });
+
+    await s.refundClient.approve(refund.ref, { by: 'admin-1' });
+    const failed = await status(s, refund.refundId, 'failed');
+    expect(failed).toMatchObject({ failureCode: 'InsufficientFunds', retryable: true });
     expect(await s.ledger.attemptsOf(refund.subscriptionId)).toEqual([]);
   }, 120_000);
 

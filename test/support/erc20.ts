@@ -53,7 +53,7 @@ interface Solc {
 let compiled: Record<string, CompiledContract> | undefined;
 
 /** Compiles TestToken.sol with solc-js (offline, bundled compiler); once per process. */
-export function compileTestToken(name: 'TestToken' | 'FeeOnTransferToken' | 'OddToken' = 'TestToken'): CompiledContract {
+export function compileTestToken(name: 'TestToken' | 'FeeOnTransferToken' | 'OddToken' | 'LegacyToken' = 'TestToken'): CompiledContract {
   compiled ??= compileAll();
   const contract = compiled[name];
   if (!contract) throw new Error(`solc produced no ${name} contract`);
@@ -92,12 +92,21 @@ export async function deployFeeOnTransferToken(signer: ethers.Signer, options: {
 
 /**
  * Deploys a token whose transfer misbehaves: 'hybrid' also logs an ERC-721 shaped Transfer,
- * 'redirecting' sends every transfer to `sink` instead of the recipient, 'blocklist' reverts transfers to `sink`.
+ * 'redirecting' sends every transfer to `sink` instead of the recipient, 'blocklist' reverts transfers to `sink`,
+ * 'pass-through' moves each amount on from the recipient to `sink`, 'halting' halts (INVALID) when the sender is short.
  */
-export async function deployOddToken(signer: ethers.Signer, options: { mode: 'hybrid' | 'redirecting' | 'blocklist'; sink?: string }): Promise<ethers.Contract> {
+export async function deployOddToken(signer: ethers.Signer, options: { mode: 'hybrid' | 'redirecting' | 'blocklist' | 'pass-through' | 'halting'; sink?: string }): Promise<ethers.Contract> {
   const { abi, bytecode } = compileTestToken('OddToken');
-  const mode = { hybrid: 1, redirecting: 2, blocklist: 3 }[options.mode];
+  const mode = { hybrid: 1, redirecting: 2, blocklist: 3, 'pass-through': 4, halting: 5 }[options.mode];
   const deployed = await new ethers.ContractFactory(abi, bytecode, signer).deploy(mode, options.sink ?? ethers.ZeroAddress);
+  await deployed.waitForDeployment();
+  return deployed as unknown as ethers.Contract;
+}
+
+/** Deploys a token whose Transfer log is not indexed (from, to and value in its data). */
+export async function deployLegacyToken(signer: ethers.Signer): Promise<ethers.Contract> {
+  const { abi, bytecode } = compileTestToken('LegacyToken');
+  const deployed = await new ethers.ContractFactory(abi, bytecode, signer).deploy();
   await deployed.waitForDeployment();
   return deployed as unknown as ethers.Contract;
 }

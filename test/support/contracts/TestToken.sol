@@ -116,6 +116,10 @@ contract FeeOnTransferToken {
 ///        Mode 2 (redirecting, e.g. a proxy upgraded by an attacker) sends the
 ///        amount to `sink` instead of the recipient, and logs that. Mode 3
 ///        (blocklist, as USDC and USDT keep) reverts any transfer to `sink`.
+///        Mode 4 (pass-through) credits the recipient, then moves the amount on
+///        from it to `sink` in the same call, logging both legs. Mode 5 (old
+///        SafeMath style) halts with INVALID instead of reverting when the
+///        sender's balance is short.
 contract OddToken {
     bytes32 private constant TRANSFER_TOPIC = keccak256("Transfer(address,address,uint256)");
     uint8 public immutable mode;
@@ -139,10 +143,20 @@ contract OddToken {
     function transfer(address to, uint256 amount) external returns (bool) {
         require(mode != 3 || to != sink, "OddToken: recipient is blocked");
         address receiver = mode == 2 ? sink : to;
+        if (mode == 5 && balanceOf[msg.sender] < amount) {
+            assembly {
+                invalid()
+            }
+        }
         require(balanceOf[msg.sender] >= amount, "OddToken: insufficient balance");
         balanceOf[msg.sender] -= amount;
         balanceOf[receiver] += amount;
         emit Transfer(msg.sender, receiver, amount);
+        if (mode == 4) {
+            balanceOf[to] -= amount;
+            balanceOf[sink] += amount;
+            emit Transfer(to, sink, amount);
+        }
         if (mode == 1) {
             bytes32 topic = TRANSFER_TOPIC;
             address from = msg.sender;
@@ -150,6 +164,28 @@ contract OddToken {
                 log4(0, 0, topic, from, receiver, 1)
             }
         }
+        return true;
+    }
+}
+
+/// @title LegacyToken: an ERC-20 from before indexed events were the norm: its
+///        Transfer log has the topic alone and from, to and value in its data.
+contract LegacyToken {
+    uint8 public constant decimals = 18;
+    mapping(address => uint256) public balanceOf;
+
+    event Transfer(address from, address to, uint256 value);
+
+    function mint(address to, uint256 amount) external {
+        balanceOf[to] += amount;
+        emit Transfer(address(0), to, amount);
+    }
+
+    function transfer(address to, uint256 amount) external returns (bool) {
+        require(balanceOf[msg.sender] >= amount, "LegacyToken: insufficient balance");
+        balanceOf[msg.sender] -= amount;
+        balanceOf[to] += amount;
+        emit Transfer(msg.sender, to, amount);
         return true;
     }
 }
