@@ -5,8 +5,9 @@ import { ERC20_INTERFACE, netTo, tokenTransfers, TRANSFER_TOPIC, type TokenTrans
  * What a mined payout transaction delivered to the recipient. A successful
  * receipt proves little for a token: some return false instead of reverting,
  * some take a fee on transfer. So a token payout is judged by the recipient's
- * balance change across the receipt's block, cross-checked with the token's
- * Transfer logs in the receipt (the logs alone when the node has pruned that state).
+ * balance change across the receipt's block and the token's Transfer logs of
+ * that block (the receipt's logs alone when the node has pruned that state):
+ * docs/PAYOUTS.md says how.
  */
 export type Delivery =
   | { kind: 'paid' }
@@ -28,38 +29,42 @@ export async function judgeDelivery(provider: JsonRpcProvider, target: DeliveryT
   const expected = BigInt(target.amount);
   const to = getAddress(target.to);
   const ours = tokenTransfers(receipt.logs, target.tokenAddress);
-  const touching = (transfer: TokenTransfer) => transfer.to === to || transfer.from === to;
-  const change = await balanceChange(provider, target, receipt.blockNumber);
+  const change = await balanceChange(provider, target.tokenAddress, to, receipt.blockNumber);
   if (change === null) return judgedByLogs(ours, to, expected);
 
   // The token's logs of the whole block, this transaction's and the others' (a payment to the recipient, its own spending).
   const block = tokenTransfers(await provider.getLogs({ blockHash: receipt.blockHash, address: target.tokenAddress, topics: [TRANSFER_TOPIC] }), target.tokenAddress);
-  const others = block.transfers.filter((transfer) => transfer.transactionHash !== receipt.hash);
+  const isOurs = (transfer: TokenTransfer) => transfer.transactionHash.toLowerCase() === receipt.hash.toLowerCase();
+  if (block.transfers.filter(isOurs).length !== ours.transfers.length) {
+    throw new Error(`the node's logs of block ${receipt.blockHash} lack the payout's own Transfer logs: no verdict from an incomplete answer`);
+  }
+  const others = block.transfers.filter((transfer) => !isOurs(transfer));
   const delivered = netTo(ours.transfers, to);
   const readable = ours.unreadable === 0 && block.unreadable === 0;
-  if (readable && change === delivered + netTo(others, to)) {
-    // The logs account for every move of the recipient's balance in the block: this transaction's own decide.
-    if (delivered === expected) return { kind: 'paid' };
-    // Tokens that left the treasury for someone else make it a difference for a person, never "nothing was paid" (which may be retried).
-    const movedAnything = ours.transfers.some((transfer) => touching(transfer) || transfer.from === getAddress(receipt.from));
-    if (!movedAnything) return { kind: 'nothing', reason: `token ${target.tokenAddress} moved nothing to ${target.to} in block ${receipt.blockNumber}` };
-    return { kind: 'different', delivered: delivered > 0n ? delivered : 0n, expected };
+  // Unless the logs account for every move of the recipient's balance in the block, a person decides
+  // (a token that moves without logging, or rebases, cannot be judged from them).
+  if (!readable || change !== delivered + netTo(others, to)) return { kind: 'different', delivered: change > 0n ? change : 0n, expected };
+  if (delivered === expected) return { kind: 'paid' };
+  // "Nothing was paid" may be retried: only when this transaction logged no move of the recipient's or the treasury's
+  // tokens, and the treasury's own balance says none left it unlogged. Anything else is a difference for a person.
+  const treasury = getAddress(receipt.from);
+  const movedAnything = ours.transfers.some((transfer) => transfer.to === to || transfer.from === to || transfer.from === treasury);
+  const treasuryChange = movedAnything ? null : await balanceChange(provider, target.tokenAddress, treasury, receipt.blockNumber);
+  if (treasuryChange !== null && treasuryChange === netTo(others, treasury)) {
+    return { kind: 'nothing', reason: `token ${target.tokenAddress} moved nothing to ${target.to} in block ${receipt.blockNumber}` };
   }
-  // Logs that do not account for the balance: only a token that logs nothing at all, with no other move of the recipient's tokens in sight, is judged by the balance.
-  const silent = readable && !block.transfers.some(touching);
-  if (silent && change === expected) return { kind: 'paid' };
-  return { kind: 'different', delivered: change > 0n ? change : 0n, expected };
+  return { kind: 'different', delivered: delivered > 0n ? delivered : 0n, expected };
 }
 
 /**
- * The recipient's balance change across `blockNumber`; null when the node no
+ * `account`'s balance change across `blockNumber`; null when the node no
  * longer keeps the state of those blocks (most keep about 128 blocks, less than
  * some chains' finality depth) while it still answers for the latest one. Any
  * other failure is thrown: no verdict is taken from a node that cannot answer.
  */
-async function balanceChange(provider: JsonRpcProvider, target: DeliveryTarget, blockNumber: number): Promise<bigint | null> {
-  const token = new Contract(target.tokenAddress!, ERC20_INTERFACE, provider);
-  const balanceAt = async (blockTag: number | 'latest') => (await token.getFunction('balanceOf')(getAddress(target.to), { blockTag })) as bigint;
+async function balanceChange(provider: JsonRpcProvider, tokenAddress: string, account: string, blockNumber: number): Promise<bigint | null> {
+  const token = new Contract(tokenAddress, ERC20_INTERFACE, provider);
+  const balanceAt = async (blockTag: number | 'latest') => (await token.getFunction('balanceOf')(account, { blockTag })) as bigint;
   try {
     return (await balanceAt(blockNumber)) - (await balanceAt(blockNumber - 1));
   } catch (error) {

@@ -1,6 +1,7 @@
 import { ethers } from 'ethers';
 import { judgeDelivery } from '../../src/payout/delivery';
 import { startDedicatedChain, type DedicatedChain } from '../support/dedicated-chain';
+import { PASS } from '../support/rpc-proxy';
 import { deployFeeOnTransferToken, deployLegacyToken, deployOddToken, deployTestToken } from '../support/erc20';
 
 /**
@@ -90,7 +91,10 @@ describe('judging a token payout among other transfers', () => {
     service?.destroy();
     await chain?.stop();
   });
-  afterEach(() => chain.rpc('evm_setAutomine', [true]));
+  afterEach(async () => {
+    chain.proxy.intercept(null);
+    await chain.rpc('evm_setAutomine', [true]);
+  });
 
   /** A funded wallet of anvil's own, to act as a recipient that sends transactions. */
   function anvilWallet(index: number) {
@@ -166,5 +170,27 @@ describe('judging a token payout among other transfers', () => {
     const receipt = (await payout.wait()) as ethers.TransactionReceipt;
 
     expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toMatchObject({ kind: 'nothing' });
+  });
+
+  test('a token that sends the treasury\'s tokens elsewhere without logging it is a difference for a person, never "nothing was paid"', async () => {
+    const token = await deployOddToken(treasury, { mode: 'silent-redirect', sink: ethers.Wallet.createRandom().address });
+    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+    const to = ethers.Wallet.createRandom().address;
+    const receipt = (await (await token.getFunction('transfer')(to, 1_000n)).wait()) as ethers.TransactionReceipt;
+    expect(receipt.logs).toHaveLength(0);
+    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toEqual({ kind: 'different', delivered: 0n, expected: 1000n });
+  });
+
+  test('a node whose logs of the block lack the payout\'s own gives no verdict', async () => {
+    const token = await deployTestToken(treasury);
+    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+    const to = ethers.Wallet.createRandom().address;
+    await chain.rpc('evm_setAutomine', [false]);
+    const payout = await token.getFunction('transfer')(to, 400n);
+    await (token.connect(anvilWallet(6)) as ethers.Contract).getFunction('mint')(to, 600n);
+    await chain.mine(1);
+    const receipt = (await payout.wait()) as ethers.TransactionReceipt;
+    chain.proxy.intercept((call) => (call.method === 'eth_getLogs' ? { result: [] } : PASS));
+    await expect(judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).rejects.toThrow(/lack the payout's own Transfer logs/);
   });
 });

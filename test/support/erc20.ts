@@ -93,11 +93,15 @@ export async function deployFeeOnTransferToken(signer: ethers.Signer, options: {
 /**
  * Deploys a token whose transfer misbehaves: 'hybrid' also logs an ERC-721 shaped Transfer,
  * 'redirecting' sends every transfer to `sink` instead of the recipient, 'blocklist' reverts transfers to `sink`,
- * 'pass-through' moves each amount on from the recipient to `sink`, 'halting' halts (INVALID) when the sender is short.
+ * 'pass-through' moves each amount on from the recipient to `sink`, 'halting' halts (INVALID) when the sender is short,
+ * 'silent-redirect' sends every transfer to `sink` and logs nothing.
  */
-export async function deployOddToken(signer: ethers.Signer, options: { mode: 'hybrid' | 'redirecting' | 'blocklist' | 'pass-through' | 'halting'; sink?: string }): Promise<ethers.Contract> {
+export async function deployOddToken(
+  signer: ethers.Signer,
+  options: { mode: 'hybrid' | 'redirecting' | 'blocklist' | 'pass-through' | 'halting' | 'silent-redirect'; sink?: string },
+): Promise<ethers.Contract> {
   const { abi, bytecode } = compileTestToken('OddToken');
-  const mode = { hybrid: 1, redirecting: 2, blocklist: 3, 'pass-through': 4, halting: 5 }[options.mode];
+  const mode = { hybrid: 1, redirecting: 2, blocklist: 3, 'pass-through': 4, halting: 5, 'silent-redirect': 6 }[options.mode];
   const deployed = await new ethers.ContractFactory(abi, bytecode, signer).deploy(mode, options.sink ?? ethers.ZeroAddress);
   await deployed.waitForDeployment();
   return deployed as unknown as ethers.Contract;

@@ -119,7 +119,8 @@ contract FeeOnTransferToken {
 ///        Mode 4 (pass-through) credits the recipient, then moves the amount on
 ///        from it to `sink` in the same call, logging both legs. Mode 5 (old
 ///        SafeMath style) halts with INVALID instead of reverting when the
-///        sender's balance is short.
+///        sender's balance is short. Mode 6 (silent redirect) sends the amount
+///        to `sink` and logs nothing.
 contract OddToken {
     bytes32 private constant TRANSFER_TOPIC = keccak256("Transfer(address,address,uint256)");
     uint8 public immutable mode;
@@ -142,7 +143,7 @@ contract OddToken {
 
     function transfer(address to, uint256 amount) external returns (bool) {
         require(mode != 3 || to != sink, "OddToken: recipient is blocked");
-        address receiver = mode == 2 ? sink : to;
+        address receiver = mode == 2 || mode == 6 ? sink : to;
         if (mode == 5 && balanceOf[msg.sender] < amount) {
             assembly {
                 invalid()
@@ -151,7 +152,7 @@ contract OddToken {
         require(balanceOf[msg.sender] >= amount, "OddToken: insufficient balance");
         balanceOf[msg.sender] -= amount;
         balanceOf[receiver] += amount;
-        emit Transfer(msg.sender, receiver, amount);
+        if (mode != 6) emit Transfer(msg.sender, receiver, amount);
         if (mode == 4) {
             balanceOf[to] -= amount;
             balanceOf[sink] += amount;
