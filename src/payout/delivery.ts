@@ -1,4 +1,4 @@
-import { Contract, getAddress, type JsonRpcProvider, type TransactionReceipt } from 'ethers';
+import { Contract, getAddress, isError, type JsonRpcProvider, type TransactionReceipt } from 'ethers';
 import { ERC20_INTERFACE, netTo, tokenTransfers, TRANSFER_TOPIC, type TokenTransfer, type TokenTransfers } from '../chain/erc20';
 
 /**
@@ -60,7 +60,8 @@ export async function judgeDelivery(provider: JsonRpcProvider, target: DeliveryT
  * `account`'s balance change across `blockNumber`; null when the node no
  * longer keeps the state of those blocks (most keep about 128 blocks, less than
  * some chains' finality depth) while it still answers for the latest one. Any
- * other failure is thrown: no verdict is taken from a node that cannot answer.
+ * other failure, and a refusal worded as passing (a rate limit, a timeout), is
+ * thrown: no verdict is taken from a node that cannot answer.
  */
 async function balanceChange(provider: JsonRpcProvider, tokenAddress: string, account: string, blockNumber: number): Promise<bigint | null> {
   const token = new Contract(tokenAddress, ERC20_INTERFACE, provider);
@@ -68,11 +69,20 @@ async function balanceChange(provider: JsonRpcProvider, tokenAddress: string, ac
   try {
     return (await balanceAt(blockNumber)) - (await balanceAt(blockNumber - 1));
   } catch (error) {
+    if (isError(error, 'TIMEOUT') || isError(error, 'SERVER_ERROR') || PASSING_REFUSAL.test(wordsOf(error))) throw error;
     await balanceAt('latest').catch(() => {
       throw error;
     });
     return null;
   }
+}
+
+/** How providers word a refusal that passes (pruned state is worded otherwise: "missing trie node", "historical state unavailable"). */
+const PASSING_REFUSAL = /rate limit|too many requests|\b429\b|timeout|timed out|try again|capacity|\b50[234]\b|bad gateway|ECONNRESET|ECONNREFUSED|socket hang up/i;
+
+function wordsOf(error: unknown): string {
+  const said = (error as { info?: { error?: { message?: unknown } } }).info?.error?.message;
+  return `${typeof said === 'string' ? said : ''} ${error instanceof Error ? error.message : String(error)}`;
 }
 
 /**

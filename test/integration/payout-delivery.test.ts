@@ -193,4 +193,15 @@ describe('judging a token payout among other transfers', () => {
     chain.proxy.intercept((call) => (call.method === 'eth_getLogs' ? { result: [] } : PASS));
     await expect(judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).rejects.toThrow(/lack the payout's own Transfer logs/);
   });
+
+  test('a historical balance read refused for a rate limit gives no verdict, rather than one from the logs alone', async () => {
+    const token = await deployTestToken(treasury, { returnsFalseOnTransfer: true });
+    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+    const to = ethers.Wallet.createRandom().address;
+    const receipt = (await (await token.getFunction('transfer')(to, 1_000n)).wait()) as ethers.TransactionReceipt;
+    chain.proxy.intercept((call) => (call.method === 'eth_call' && (call.params as unknown[])[1] !== 'latest' ? { error: { code: -32005, message: 'rate limit exceeded, retry in 1s' } } : PASS));
+    await expect(judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).rejects.toThrow();
+    chain.proxy.intercept(null);
+    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toMatchObject({ kind: 'nothing' });
+  });
 });
