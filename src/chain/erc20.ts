@@ -1,4 +1,4 @@
-import { AbiCoder, dataLength, getAddress, Interface, type Log } from 'ethers';
+import { AbiCoder, Contract, dataLength, getAddress, Interface, type BlockTag, type Log, type Provider } from 'ethers';
 
 export const ERC20_INTERFACE = new Interface([
   'function transfer(address to, uint256 amount) returns (bool)',
@@ -6,6 +6,11 @@ export const ERC20_INTERFACE = new Interface([
   'function decimals() view returns (uint8)',
   'event Transfer(address indexed from, address indexed to, uint256 value)',
 ]);
+
+/** `owner`'s balance of `token`, as of `blockTag` (the latest block unless given). */
+export async function tokenBalanceOf(provider: Provider, token: string, owner: string, blockTag?: BlockTag): Promise<bigint> {
+  return (await new Contract(token, ERC20_INTERFACE, provider).getFunction('balanceOf')(owner, { blockTag })) as bigint;
+}
 
 export const TRANSFER_TOPIC = ERC20_INTERFACE.getEvent('Transfer')!.topicHash;
 
@@ -34,8 +39,9 @@ const LEGACY_TRANSFER = ['address', 'address', 'uint256'];
 export function tokenTransfers(logs: readonly Pick<Log, 'address' | 'topics' | 'data' | 'transactionHash'>[], token: string): TokenTransfers {
   const transfers: TokenTransfer[] = [];
   let unreadable = 0;
+  const tokenAddress = getAddress(token);
   for (const log of logs) {
-    if (getAddress(log.address) !== getAddress(token) || log.topics[0] !== TRANSFER_TOPIC) continue;
+    if (getAddress(log.address) !== tokenAddress || log.topics[0] !== TRANSFER_TOPIC) continue;
     const { transactionHash } = log;
     if (log.topics.length === 3 && dataLength(log.data) === 32) {
       const parsed = ERC20_INTERFACE.parseLog({ topics: [...log.topics], data: log.data })!;
@@ -50,7 +56,7 @@ export function tokenTransfers(logs: readonly Pick<Log, 'address' | 'topics' | '
   return { transfers, unreadable };
 }
 
-export function sumOf(transfers: readonly TokenTransfer[]): bigint {
+function sumOf(transfers: readonly TokenTransfer[]): bigint {
   return transfers.reduce((total, transfer) => total + transfer.value, 0n);
 }
 

@@ -40,7 +40,14 @@ export function classifyBroadcastError(error: unknown): BroadcastRefusal | null 
 
 /** The node's own words when ethers wrapped them ("could not coalesce error"), else the message. */
 export function describe(error: unknown): string {
-  const inner = (error as { error?: { message?: unknown } } | null)?.error?.message;
+  const inner = nodeWords(error);
   const message = error instanceof Error ? error.message : String(error);
-  return typeof inner === 'string' ? `${inner} ${message}` : message;
+  return inner !== null ? `${inner} ${message}` : message;
+}
+
+/** The JSON-RPC error's message inside an ethers error: at `error` for a refused send, at `info.error` for a failed call or estimate. */
+export function nodeWords(error: unknown): string | null {
+  const wrapped = error as { error?: { message?: unknown }; info?: { error?: { message?: unknown } } } | null;
+  const inner = wrapped?.error?.message ?? wrapped?.info?.error?.message;
+  return typeof inner === 'string' ? inner : null;
 }

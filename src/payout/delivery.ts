@@ -1,5 +1,6 @@
-import { Contract, getAddress, isError, type JsonRpcProvider, type TransactionReceipt } from 'ethers';
-import { ERC20_INTERFACE, netTo, tokenTransfers, TRANSFER_TOPIC, type TokenTransfer, type TokenTransfers } from '../chain/erc20';
+import { getAddress, isError, type JsonRpcProvider, type TransactionReceipt } from 'ethers';
+import { netTo, tokenBalanceOf, tokenTransfers, TRANSFER_TOPIC, type TokenTransfer, type TokenTransfers } from '../chain/erc20';
+import { describe } from './broadcast-errors';
 
 /**
  * What a mined payout transaction delivered to the recipient. A successful
@@ -64,12 +65,11 @@ export async function judgeDelivery(provider: JsonRpcProvider, target: DeliveryT
  * thrown: no verdict is taken from a node that cannot answer.
  */
 async function balanceChange(provider: JsonRpcProvider, tokenAddress: string, account: string, blockNumber: number): Promise<bigint | null> {
-  const token = new Contract(tokenAddress, ERC20_INTERFACE, provider);
-  const balanceAt = async (blockTag: number | 'latest') => (await token.getFunction('balanceOf')(account, { blockTag })) as bigint;
+  const balanceAt = (blockTag: number | 'latest') => tokenBalanceOf(provider, tokenAddress, account, blockTag);
   try {
     return (await balanceAt(blockNumber)) - (await balanceAt(blockNumber - 1));
   } catch (error) {
-    if (isError(error, 'TIMEOUT') || isError(error, 'SERVER_ERROR') || PASSING_REFUSAL.test(wordsOf(error))) throw error;
+    if (isError(error, 'TIMEOUT') || isError(error, 'SERVER_ERROR') || PASSING_REFUSAL.test(describe(error))) throw error;
     await balanceAt('latest').catch(() => {
       throw error;
     });
@@ -79,11 +79,6 @@ async function balanceChange(provider: JsonRpcProvider, tokenAddress: string, ac
 
 /** How providers word a refusal that passes (pruned state is worded otherwise: "missing trie node", "historical state unavailable"). */
 const PASSING_REFUSAL = /rate limit|too many requests|\b429\b|timeout|timed out|try again|capacity|\b50[234]\b|bad gateway|ECONNRESET|ECONNREFUSED|socket hang up/i;
-
-function wordsOf(error: unknown): string {
-  const said = (error as { info?: { error?: { message?: unknown } } }).info?.error?.message;
-  return `${typeof said === 'string' ? said : ''} ${error instanceof Error ? error.message : String(error)}`;
-}
 
 /**
  * Without the balances only the transaction's own Transfer logs speak. They can

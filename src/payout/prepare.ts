@@ -1,5 +1,5 @@
 import { Contract, getAddress, isError, Transaction, ZeroAddress, type CallExceptionError, type TransactionRequest } from 'ethers';
-import { ERC20_INTERFACE } from '../chain/erc20';
+import { ERC20_INTERFACE, tokenBalanceOf } from '../chain/erc20';
 import { formatAmount, parseAmount } from '../domain/amount';
 import { assetKey, type Currency } from '../domain/currency';
 import { limitFor, type CurrencyLimit } from '../domain/currency-limits';
@@ -7,6 +7,7 @@ import type { PayoutRequest } from '../domain/payout';
 import { isDuplicateKey } from '../persistence/errors';
 import { PayoutClaimedByAnotherRefund, spendBucketKey, walletKey, type PayoutAttemptRecord, type PayoutClaim, type WalletLease } from '../persistence/payout-ledger';
 import type { TreasuryStore } from '../persistence/treasury-store';
+import { nodeWords } from './broadcast-errors';
 import { PayoutFailure } from './failures';
 import { initialFees, type Fees } from './fees';
 import { committedFunds, type Committed, type OpenRound } from './funds';
@@ -296,7 +297,7 @@ export class PayoutPreparer {
         const [minedCount, nativeBalance, tokenBalance, pendingCount] = await Promise.all([
           underLock(provider.getTransactionCount(from, block.number), 'eth_getTransactionCount'),
           underLock(provider.getBalance(from, block.number), 'eth_getBalance'),
-          token ? underLock(new Contract(token, ERC20_INTERFACE, provider).getFunction('balanceOf')(from, { blockTag: block.number }) as Promise<bigint>, 'balanceOf') : 0n,
+          token ? underLock(tokenBalanceOf(provider, token, from, block.number), 'balanceOf') : 0n,
           underLock(provider.getTransactionCount(from, 'pending'), 'eth_getTransactionCount'),
         ]);
         return { minedCount, nativeBalance, tokenBalance, pendingCount };
@@ -389,17 +390,13 @@ export class PayoutPreparer {
     } catch (error) {
       if (!token && isError(error, 'INSUFFICIENT_FUNDS')) return 21_000n;
       if (!isError(error, 'CALL_EXCEPTION')) throw error;
-      if (token && (await this.tokenBalance(token)) < amount) throw insufficient(`the treasury holds less than the ${amount} of token ${token} this payout needs`);
+      if (token && (await tokenBalanceOf(this.treasury.provider, token, this.treasury.address)) < amount) throw insufficient(`the treasury holds less than the ${amount} of token ${token} this payout needs`);
       const reverted = failedCallReason(error);
       if (reverted === null) throw error;
       if (reverted.cannotPayGas) throw insufficient(`the treasury cannot pay the gas of this payout (${reverted.words})`);
       const what = token ? `the transfer of ${amount} of token ${token} to ${to}` : `the payment of ${amount} wei to ${to}`;
       throw new PayoutFailure('TransferRefused', `${what} fails when simulated (${reverted.words}): nothing was signed; check the recipient and the token, then retry`);
     }
-  }
-
-  private async tokenBalance(token: string): Promise<bigint> {
-    return (await new Contract(token, ERC20_INTERFACE, this.treasury.provider).getFunction('balanceOf')(this.treasury.address)) as bigint;
   }
 
   private now(): Date {
@@ -489,8 +486,7 @@ const FAILED_CALL = /revert|invalid opcode|invalid jump|out of gas|gas required 
  * pay for gas at all.
  */
 function failedCallReason(error: CallExceptionError): { words: string; cannotPayGas: boolean } | null {
-  const said = (error.info as { error?: { message?: unknown } } | undefined)?.error?.message;
-  const words = typeof said === 'string' ? said : error.shortMessage;
+  const words = nodeWords(error) ?? error.shortMessage;
   if (error.data == null && !FAILED_CALL.test(words)) return null;
   const allowance = /gas required exceeds allowance \((\d+)\)/i.exec(words);
   return { words: error.reason ? `${words}: ${error.reason}` : words, cannotPayGas: allowance !== null && Number(allowance[1]) < 21_000 };

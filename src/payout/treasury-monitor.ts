@@ -1,5 +1,5 @@
-import { Contract, type JsonRpcProvider } from 'ethers';
-import { ERC20_INTERFACE } from '../chain/erc20';
+import type { JsonRpcProvider } from 'ethers';
+import { tokenBalanceOf } from '../chain/erc20';
 import { nativeCoin } from '../chain/network';
 import { formatAmount } from '../domain/amount';
 import type { Currency } from '../domain/currency';
@@ -113,7 +113,7 @@ export class TreasuryMonitor {
 
   private async balance(address: string, currency: Currency): Promise<TreasuryBalance | null> {
     const reading = currency.tokenAddress
-      ? this.probe(new Contract(currency.tokenAddress, ERC20_INTERFACE, this.deps.provider).getFunction('balanceOf')(address) as Promise<bigint>)
+      ? this.probe(tokenBalanceOf(this.deps.provider, currency.tokenAddress, address))
       : this.probe(this.deps.provider.getBalance(address));
     const amount = await reading;
     if (amount === null) return null;

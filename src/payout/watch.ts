@@ -1,5 +1,5 @@
-import { Contract, Transaction } from 'ethers';
-import { ERC20_INTERFACE } from '../chain/erc20';
+import { Transaction } from 'ethers';
+import { tokenBalanceOf } from '../chain/erc20';
 import { nativeCoin } from '../chain/network';
 import { formatAmount } from '../domain/amount';
 import { assetKey, GAS_ALERT_ASSET, type Currency } from '../domain/currency';
@@ -441,7 +441,7 @@ export async function checkLowBalance(deps: Pick<WatcherDeps, 'treasury' | 'aler
   const threshold = limitFor(deps.lowBalance, currency);
   if (threshold === null) return;
   const { provider, address, chainId } = deps.treasury;
-  const balance = currency.tokenAddress ? await tokenBalanceOf(deps, currency.tokenAddress) : await provider.getBalance(address);
+  const balance = currency.tokenAddress ? await tokenBalanceOf(provider, currency.tokenAddress, address) : await provider.getBalance(address);
   const key = `${chainId}:${assetKey(currency)}`;
   if (balance >= threshold) {
     await deps.alerts.clear('treasury.low_balance', key, `treasury ${currency.symbol} balance is back above TREASURY_LOW_BALANCE`);
@@ -453,8 +453,4 @@ export async function checkLowBalance(deps: Pick<WatcherDeps, 'treasury' | 'aler
     `treasury ${address} holds ${formatAmount(balance, currency.decimals)} ${currency.symbol}, under TREASURY_LOW_BALANCE ${formatAmount(threshold, currency.decimals)}: top it up`,
     { currency: currency.symbol, tokenAddress: currency.tokenAddress, balance: balance.toString(), threshold: threshold.toString() },
   );
-}
-
-async function tokenBalanceOf(deps: Pick<WatcherDeps, 'treasury'>, token: string): Promise<bigint> {
-  return (await new Contract(token, ERC20_INTERFACE, deps.treasury.provider).getFunction('balanceOf')(deps.treasury.address)) as bigint;
 }
