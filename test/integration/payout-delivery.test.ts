@@ -101,107 +101,94 @@ describe('judging a token payout among other transfers', () => {
     return new ethers.NonceManager(ethers.HDNodeWallet.fromPhrase(PHRASE, undefined, `m/44'/60'/0'/0/${index}`).connect(chain.provider));
   }
 
+  /** Mints the treasury the tokens it pays with. */
+  async function funded(token: ethers.Contract): Promise<ethers.Contract> {
+    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+    return token;
+  }
+
+  /** Pays `amount` of `token` to `to`, mined in one block with whatever `alongside` sends. */
+  async function payInOneBlock(token: ethers.Contract, to: string, alongside: () => Promise<unknown> = async () => undefined, amount = 1_000n): Promise<ethers.TransactionReceipt> {
+    await chain.rpc('evm_setAutomine', [false]);
+    const payout = await token.getFunction('transfer')(to, amount);
+    await alongside();
+    await chain.mine(1);
+    return (await payout.wait()) as ethers.TransactionReceipt;
+  }
+
+  /** The verdict on a payout that was asked to deliver 1000 of `token` to `to`. */
+  async function judged(token: ethers.Contract, to: string, receipt: ethers.TransactionReceipt) {
+    return judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt);
+  }
+
   test('the recipient spends tokens it already held in the payout\'s block: the payout is judged paid, not short', async () => {
-    const token = await deployTestToken(treasury);
+    const token = await funded(await deployTestToken(treasury));
     const recipient = anvilWallet(3);
     const to = await recipient.getAddress();
-    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
     await (await token.getFunction('mint')(to, 999n)).wait();
-
-    await chain.rpc('evm_setAutomine', [false]);
-    const payout = await token.getFunction('transfer')(to, 1_000n);
-    await (token.connect(recipient) as ethers.Contract).getFunction('transfer')(ethers.Wallet.createRandom().address, 999n);
-    await chain.mine(1);
-    const receipt = (await payout.wait()) as ethers.TransactionReceipt;
-
-    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toEqual({ kind: 'paid' });
+    const receipt = await payInOneBlock(token, to, () => (token.connect(recipient) as ethers.Contract).getFunction('transfer')(ethers.Wallet.createRandom().address, 999n));
+    expect(await judged(token, to, receipt)).toEqual({ kind: 'paid' });
   });
 
   test('a token that also logs an ERC-721 shaped Transfer (hybrid tokens) is judged by its ERC-20 logs and balances', async () => {
-    const token = await deployOddToken(treasury, { mode: 'hybrid' });
-    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+    const token = await funded(await deployOddToken(treasury, { mode: 'hybrid' }));
     const to = ethers.Wallet.createRandom().address;
-    const receipt = (await (await token.getFunction('transfer')(to, 1_000n)).wait()) as ethers.TransactionReceipt;
+    const receipt = await payInOneBlock(token, to);
     expect(receipt.logs).toHaveLength(2);
-    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toEqual({ kind: 'paid' });
+    expect(await judged(token, to, receipt)).toEqual({ kind: 'paid' });
   });
 
   test('a token that sent the treasury\'s tokens somewhere else is a difference for a person, never "nothing was paid" (which an admin may retry)', async () => {
-    const token = await deployOddToken(treasury, { mode: 'redirecting', sink: ethers.Wallet.createRandom().address });
-    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+    const token = await funded(await deployOddToken(treasury, { mode: 'redirecting', sink: ethers.Wallet.createRandom().address }));
     const to = ethers.Wallet.createRandom().address;
-    const receipt = (await (await token.getFunction('transfer')(to, 1_000n)).wait()) as ethers.TransactionReceipt;
-    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toEqual({ kind: 'different', delivered: 0n, expected: 1000n });
+    expect(await judged(token, to, await payInOneBlock(token, to))).toEqual({ kind: 'different', delivered: 0n, expected: 1000n });
   });
 
   test('a token that moves the amount on from the recipient within the payout itself delivered nothing: a difference for a person, never paid', async () => {
-    const token = await deployOddToken(treasury, { mode: 'pass-through', sink: ethers.Wallet.createRandom().address });
-    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+    const token = await funded(await deployOddToken(treasury, { mode: 'pass-through', sink: ethers.Wallet.createRandom().address }));
     const to = ethers.Wallet.createRandom().address;
-    const receipt = (await (await token.getFunction('transfer')(to, 1_000n)).wait()) as ethers.TransactionReceipt;
-    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toEqual({ kind: 'different', delivered: 0n, expected: 1000n });
+    expect(await judged(token, to, await payInOneBlock(token, to))).toEqual({ kind: 'different', delivered: 0n, expected: 1000n });
   });
 
   test('a token whose Transfer log is not indexed is read too: paid in full while the recipient spends in the same block', async () => {
-    const token = await deployLegacyToken(treasury);
+    const token = await funded(await deployLegacyToken(treasury));
     const recipient = anvilWallet(4);
     const to = await recipient.getAddress();
-    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
     await (await token.getFunction('mint')(to, 1_010n)).wait();
-
-    await chain.rpc('evm_setAutomine', [false]);
-    const payout = await token.getFunction('transfer')(to, 1_000n);
-    await (token.connect(recipient) as ethers.Contract).getFunction('transfer')(ethers.Wallet.createRandom().address, 1_010n);
-    await chain.mine(1);
-    const receipt = (await payout.wait()) as ethers.TransactionReceipt;
-
-    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toEqual({ kind: 'paid' });
+    const receipt = await payInOneBlock(token, to, () => (token.connect(recipient) as ethers.Contract).getFunction('transfer')(ethers.Wallet.createRandom().address, 1_010n));
+    expect(await judged(token, to, receipt)).toEqual({ kind: 'paid' });
   });
 
   test('a payout that moved nothing is unpaid even when the recipient received the same amount from someone else in its block', async () => {
-    const token = await deployTestToken(treasury, { returnsFalseOnTransfer: true });
+    const token = await funded(await deployTestToken(treasury, { returnsFalseOnTransfer: true }));
     const to = ethers.Wallet.createRandom().address;
-    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
-
-    await chain.rpc('evm_setAutomine', [false]);
-    const payout = await token.getFunction('transfer')(to, 1_000n);
-    await (token.connect(anvilWallet(5)) as ethers.Contract).getFunction('mint')(to, 1_000n);
-    await chain.mine(1);
-    const receipt = (await payout.wait()) as ethers.TransactionReceipt;
-
-    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toMatchObject({ kind: 'nothing' });
+    const receipt = await payInOneBlock(token, to, () => (token.connect(anvilWallet(5)) as ethers.Contract).getFunction('mint')(to, 1_000n));
+    expect(await judged(token, to, receipt)).toMatchObject({ kind: 'nothing' });
   });
 
   test('a token that sends the treasury\'s tokens elsewhere without logging it is a difference for a person, never "nothing was paid"', async () => {
-    const token = await deployOddToken(treasury, { mode: 'silent-redirect', sink: ethers.Wallet.createRandom().address });
-    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+    const token = await funded(await deployOddToken(treasury, { mode: 'silent-redirect', sink: ethers.Wallet.createRandom().address }));
     const to = ethers.Wallet.createRandom().address;
-    const receipt = (await (await token.getFunction('transfer')(to, 1_000n)).wait()) as ethers.TransactionReceipt;
+    const receipt = await payInOneBlock(token, to);
     expect(receipt.logs).toHaveLength(0);
-    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toEqual({ kind: 'different', delivered: 0n, expected: 1000n });
+    expect(await judged(token, to, receipt)).toEqual({ kind: 'different', delivered: 0n, expected: 1000n });
   });
 
   test('a node whose logs of the block lack the payout\'s own gives no verdict', async () => {
-    const token = await deployTestToken(treasury);
-    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+    const token = await funded(await deployTestToken(treasury));
     const to = ethers.Wallet.createRandom().address;
-    await chain.rpc('evm_setAutomine', [false]);
-    const payout = await token.getFunction('transfer')(to, 400n);
-    await (token.connect(anvilWallet(6)) as ethers.Contract).getFunction('mint')(to, 600n);
-    await chain.mine(1);
-    const receipt = (await payout.wait()) as ethers.TransactionReceipt;
+    const receipt = await payInOneBlock(token, to, () => (token.connect(anvilWallet(6)) as ethers.Contract).getFunction('mint')(to, 600n), 400n);
     chain.proxy.intercept((call) => (call.method === 'eth_getLogs' ? { result: [] } : PASS));
-    await expect(judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).rejects.toThrow(/lack the payout's own Transfer logs/);
+    await expect(judged(token, to, receipt)).rejects.toThrow(/lack the payout's own Transfer logs/);
   });
 
   test('a historical balance read refused for a rate limit gives no verdict, rather than one from the logs alone', async () => {
-    const token = await deployTestToken(treasury, { returnsFalseOnTransfer: true });
-    await (await token.getFunction('mint')(await treasury.getAddress(), 10n ** 21n)).wait();
+    const token = await funded(await deployTestToken(treasury, { returnsFalseOnTransfer: true }));
     const to = ethers.Wallet.createRandom().address;
-    const receipt = (await (await token.getFunction('transfer')(to, 1_000n)).wait()) as ethers.TransactionReceipt;
+    const receipt = await payInOneBlock(token, to);
     chain.proxy.intercept((call) => (call.method === 'eth_call' && (call.params as unknown[])[1] !== 'latest' ? { error: { code: -32005, message: 'rate limit exceeded, retry in 1s' } } : PASS));
-    await expect(judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).rejects.toThrow();
+    await expect(judged(token, to, receipt)).rejects.toThrow();
     chain.proxy.intercept(null);
-    expect(await judgeDelivery(service, { to, amount: '1000', tokenAddress: await token.getAddress() }, receipt)).toMatchObject({ kind: 'nothing' });
+    expect(await judged(token, to, receipt)).toMatchObject({ kind: 'nothing' });
   });
 });
